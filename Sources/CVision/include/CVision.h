@@ -1,0 +1,92 @@
+// CVision: a plain C interface to the parts of OpenCV 4 and dlib 19 that DeepfakeKit uses.
+//
+// Conventions
+//  - Every object is an opaque handle created by a *_new/_open/_read function and released by its *_free.
+//  - A function that can fail takes `char **err` last. On failure it returns NULL (handles) or a negative
+//    value (ints) and stores a malloc'ed, NUL-terminated message in *err, which the caller releases with
+//    dfk_string_free. No C++ exception ever crosses this boundary.
+//  - Images are cv::Mat: 8-bit BGR (3 channels), 8-bit gray (1 channel) or 32-bit float (1 or 3 channels),
+//    rows stored contiguously with `step` bytes per row.
+#ifndef DFK_CVISION_H
+#define DFK_CVISION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dfk_image dfk_image;
+typedef struct dfk_video dfk_video;
+typedef struct dfk_detector dfk_detector;
+typedef struct dfk_predictor dfk_predictor;
+
+void dfk_string_free(char *s);
+void dfk_buffer_free(uint8_t *p);
+
+// Number of threads OpenCV may use for its own parallel loops (0 = none, <0 = default).
+void dfk_set_num_threads(int n);
+
+// ---- images -------------------------------------------------------------------------------------
+enum { DFK_U8 = 0, DFK_F32 = 1 };
+
+// Decodes an image file as 8-bit BGR (colour images) with EXIF orientation ignored.
+dfk_image *dfk_image_read(const char *path, char **err);
+dfk_image *dfk_image_decode(const uint8_t *bytes, size_t len, int flags_unchanged, char **err);
+// Creates an image (copying `data` when it is not NULL, zero-filled otherwise). `step` 0 means packed rows.
+dfk_image *dfk_image_new(int width, int height, int channels, int depth, const void *data, size_t step, char **err);
+dfk_image *dfk_image_clone(const dfk_image *img);
+void dfk_image_free(dfk_image *img);
+void dfk_image_info(const dfk_image *img, int *width, int *height, int *channels, int *depth, size_t *step);
+uint8_t *dfk_image_data(dfk_image *img);
+
+// Encodes to a file format chosen by `ext` (".png", ".jpg", ".tiff", ".exr"...). `param` is the PNG
+// compression level (0-9) for PNG, the quality (0-100) for JPEG, and ignored otherwise (-1: default).
+int dfk_image_encode(const dfk_image *img, const char *ext, int param, uint8_t **out, size_t *len, char **err);
+// Copy of the region [x, x+w) x [y, y+h), which must lie inside the image.
+dfk_image *dfk_image_crop(const dfk_image *img, int x, int y, int w, int h, char **err);
+// interpolation: 0 nearest, 1 bilinear, 2 bicubic, 3 area
+dfk_image *dfk_image_resize(const dfk_image *img, int width, int height, int interpolation, char **err);
+
+// ---- video --------------------------------------------------------------------------------------
+// Opens a video with OpenCV's FFmpeg backend. `threads` is a hint (OpenCV 4.6 sizes the decoder pool itself).
+dfk_video *dfk_video_open(const char *path, int threads, char **err);
+void dfk_video_free(dfk_video *v);
+// Container-reported properties (frame_count may be 0 or wrong: callers must not trust it blindly).
+void dfk_video_props(dfk_video *v, int64_t *frame_count, double *fps, int *width, int *height);
+// Positions the decoder so that the next grab returns frame `index` (0-based). Returns 0 or -1.
+int dfk_video_seek(dfk_video *v, int64_t index, char **err);
+// Index of the frame the next grab returns, as the backend reports it.
+int64_t dfk_video_position(dfk_video *v);
+// Decodes the next frame without converting it. 1: a frame, 0: end of stream.
+int dfk_video_grab(dfk_video *v);
+// Converts the last grabbed frame to a BGR image.
+dfk_image *dfk_video_retrieve(dfk_video *v, char **err);
+
+// ---- faces --------------------------------------------------------------------------------------
+typedef struct {
+  double left, top, right, bottom;  // pixel coordinates, right/bottom inclusive as in dlib
+  double score;                     // detector confidence
+} dfk_face_box;
+
+// dlib's HOG + linear SVM frontal face detector (built into dlib, no file).
+dfk_detector *dfk_detector_hog(char **err);
+// dlib's MMOD CNN face detector from its model file (mmod_human_face_detector.dat).
+dfk_detector *dfk_detector_mmod(const char *model_path, char **err);
+void dfk_detector_free(dfk_detector *d);
+// Detects faces. `upsample`: number of 2x pyramid-up steps before detection (dlib's upsample_num_times).
+// Boxes are returned in the coordinates of `img`; *boxes is malloc'ed (dfk_buffer_free). Returns count or -1.
+int dfk_detect(dfk_detector *d, const dfk_image *img, int upsample, double threshold,
+               dfk_face_box **boxes, char **err);
+
+dfk_predictor *dfk_predictor_load(const char *path, char **err);
+void dfk_predictor_free(dfk_predictor *p);
+int dfk_predictor_num_parts(const dfk_predictor *p);
+// Predicts the landmarks of the face in `box`; writes num_parts (x, y) pairs to `xy`. Thread-safe.
+int dfk_predict(const dfk_predictor *p, const dfk_image *img, dfk_face_box box, double *xy, char **err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

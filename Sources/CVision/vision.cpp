@@ -1,0 +1,301 @@
+// OpenCV images and video, dlib HOG detection and shape prediction behind the C interface of CVision.h.
+#include "common.hpp"
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include <dlib/image_processing.h>
+#include <dlib/image_processing/frontal_face_detector.h>
+#include <dlib/opencv/cv_image.h>
+
+#include <fstream>
+#include <memory>
+#include <vector>
+
+using dfk::guard;
+using dfk::set_err;
+
+extern "C" {
+
+void dfk_string_free(char *s) { std::free(s); }
+void dfk_buffer_free(uint8_t *p) { std::free(p); }
+void dfk_set_num_threads(int n) { cv::setNumThreads(n); }
+
+// ---- images ---------------------------------------------------------------------------------------
+dfk_image *dfk_image_read(const char *path, char **err) {
+  return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
+    cv::Mat m = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+    if (m.empty()) {
+      std::ifstream f(path, std::ios::binary);
+      set_err(err, f.good() ? "not a readable image (unknown format or corrupt data)" : "cannot open file");
+      return nullptr;
+    }
+    return new dfk_image{m};
+  });
+}
+
+dfk_image *dfk_image_decode(const uint8_t *bytes, size_t len, int unchanged, char **err) {
+  return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
+    cv::Mat buf(1, static_cast<int>(len), CV_8UC1, const_cast<uint8_t *>(bytes));
+    cv::Mat m = cv::imdecode(buf, unchanged ? cv::IMREAD_UNCHANGED : (cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION));
+    if (m.empty()) {
+      set_err(err, "not a readable image (unknown format or corrupt data)");
+      return nullptr;
+    }
+    return new dfk_image{m};
+  });
+}
+
+dfk_image *dfk_image_new(int width, int height, int channels, int depth, const void *data, size_t step, char **err) {
+  return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
+    if (width <= 0 || height <= 0 || channels < 1 || channels > 4) {
+      set_err(err, "invalid image size or channel count");
+      return nullptr;
+    }
+    int type = CV_MAKETYPE(depth == DFK_F32 ? CV_32F : CV_8U, channels);
+    auto *img = new dfk_image{cv::Mat::zeros(height, width, type)};
+    if (data) {
+      size_t rowBytes = img->m.cols * img->m.elemSize();
+      size_t srcStep = step ? step : rowBytes;
+      for (int y = 0; y < height; ++y)
+        std::memcpy(img->m.ptr(y), static_cast<const uint8_t *>(data) + y * srcStep, rowBytes);
+    }
+    return img;
+  });
+}
+
+dfk_image *dfk_image_clone(const dfk_image *img) {
+  return guard<dfk_image *>(nullptr, nullptr, [&]() { return new dfk_image{img->m.clone()}; });
+}
+
+void dfk_image_free(dfk_image *img) { delete img; }
+
+void dfk_image_info(const dfk_image *img, int *width, int *height, int *channels, int *depth, size_t *step) {
+  if (width) *width = img->m.cols;
+  if (height) *height = img->m.rows;
+  if (channels) *channels = img->m.channels();
+  if (depth) *depth = img->m.depth() == CV_32F ? DFK_F32 : DFK_U8;
+  if (step) *step = img->m.step[0];
+}
+
+uint8_t *dfk_image_data(dfk_image *img) { return img->m.data; }
+
+int dfk_image_encode(const dfk_image *img, const char *ext, int param, uint8_t **out, size_t *len, char **err) {
+  return guard<int>(err, -1, [&]() -> int {
+    std::vector<int> params;
+    std::string e(ext);
+    if (param >= 0) {
+      if (e == ".png") params = {cv::IMWRITE_PNG_COMPRESSION, param};
+      else if (e == ".jpg" || e == ".jpeg") params = {cv::IMWRITE_JPEG_QUALITY, param};
+    }
+    std::vector<uint8_t> buf;
+    if (!cv::imencode(e, img->m, buf, params)) {
+      set_err(err, "cannot encode image as " + e);
+      return -1;
+    }
+    *out = static_cast<uint8_t *>(std::malloc(buf.size() ? buf.size() : 1));
+    if (!*out) { set_err(err, "out of memory"); return -1; }
+    std::memcpy(*out, buf.data(), buf.size());
+    *len = buf.size();
+    return 0;
+  });
+}
+
+dfk_image *dfk_image_crop(const dfk_image *img, int x, int y, int w, int h, char **err) {
+  return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
+    if (w <= 0 || h <= 0 || x < 0 || y < 0 || x + w > img->m.cols || y + h > img->m.rows) {
+      set_err(err, "crop rectangle outside the image");
+      return nullptr;
+    }
+    return new dfk_image{img->m(cv::Rect(x, y, w, h)).clone()};
+  });
+}
+
+dfk_image *dfk_image_resize(const dfk_image *img, int width, int height, int interpolation, char **err) {
+  return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
+    static const int modes[] = {cv::INTER_NEAREST, cv::INTER_LINEAR, cv::INTER_CUBIC, cv::INTER_AREA};
+    if (width <= 0 || height <= 0) { set_err(err, "invalid target size"); return nullptr; }
+    cv::Mat out;
+    cv::resize(img->m, out, cv::Size(width, height), 0, 0, modes[std::min(std::max(interpolation, 0), 3)]);
+    return new dfk_image{out};
+  });
+}
+
+// ---- video ----------------------------------------------------------------------------------------
+struct dfk_video {
+  cv::VideoCapture cap;
+};
+
+dfk_video *dfk_video_open(const char *path, int threads, char **err) {
+  return guard<dfk_video *>(err, nullptr, [&]() -> dfk_video * {
+    {
+      std::ifstream f(path, std::ios::binary);
+      if (!f.good()) { set_err(err, "cannot open file"); return nullptr; }
+    }
+    auto v = std::make_unique<dfk_video>();
+    (void)threads;  // OpenCV 4.6 sizes FFmpeg's decoder thread pool itself (CAP_PROP_N_THREADS came in 4.7).
+    if (!v->cap.open(path, cv::CAP_FFMPEG) || !v->cap.isOpened()) {
+      set_err(err, "not a readable video (unknown container or codec, or corrupt data)");
+      return nullptr;
+    }
+    return v.release();
+  });
+}
+
+void dfk_video_free(dfk_video *v) { delete v; }
+
+void dfk_video_props(dfk_video *v, int64_t *frame_count, double *fps, int *width, int *height) {
+  try {
+    if (frame_count) *frame_count = static_cast<int64_t>(v->cap.get(cv::CAP_PROP_FRAME_COUNT));
+    if (fps) *fps = v->cap.get(cv::CAP_PROP_FPS);
+    if (width) *width = static_cast<int>(v->cap.get(cv::CAP_PROP_FRAME_WIDTH));
+    if (height) *height = static_cast<int>(v->cap.get(cv::CAP_PROP_FRAME_HEIGHT));
+  } catch (...) {
+  }
+}
+
+int dfk_video_seek(dfk_video *v, int64_t index, char **err) {
+  return guard<int>(err, -1, [&]() -> int {
+    if (!v->cap.set(cv::CAP_PROP_POS_FRAMES, static_cast<double>(index))) {
+      set_err(err, "seek failed");
+      return -1;
+    }
+    return 0;
+  });
+}
+
+int64_t dfk_video_position(dfk_video *v) {
+  return guard<int64_t>(nullptr, -1, [&]() { return static_cast<int64_t>(v->cap.get(cv::CAP_PROP_POS_FRAMES)); });
+}
+
+int dfk_video_grab(dfk_video *v) {
+  return guard<int>(nullptr, 0, [&]() { return v->cap.grab() ? 1 : 0; });
+}
+
+dfk_image *dfk_video_retrieve(dfk_video *v, char **err) {
+  return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
+    cv::Mat m;
+    if (!v->cap.retrieve(m) || m.empty()) { set_err(err, "cannot convert the decoded frame"); return nullptr; }
+    if (m.type() != CV_8UC3) {
+      cv::Mat c;
+      if (m.channels() == 1) cv::cvtColor(m, c, cv::COLOR_GRAY2BGR);
+      else if (m.channels() == 4) cv::cvtColor(m, c, cv::COLOR_BGRA2BGR);
+      else m.convertTo(c, CV_8U);
+      m = c;
+    }
+    return new dfk_image{m};
+  });
+}
+
+// ---- faces ----------------------------------------------------------------------------------------
+}  // extern "C"
+
+// Implemented in mmod.cpp (kept apart: dlib's DNN templates are slow to compile).
+namespace dfk {
+struct MMOD;
+MMOD *mmod_load(const std::string &path);
+void mmod_free(MMOD *m);
+std::vector<dfk_face_box> mmod_detect(MMOD *m, const cv::Mat &bgr, int upsample, double threshold);
+}  // namespace dfk
+
+struct dfk_detector {
+  dlib::frontal_face_detector hog;
+  dfk::MMOD *mmod = nullptr;
+  ~dfk_detector() { if (mmod) dfk::mmod_free(mmod); }
+};
+
+extern "C" {
+
+dfk_detector *dfk_detector_hog(char **err) {
+  return guard<dfk_detector *>(err, nullptr, [&]() {
+    auto *d = new dfk_detector;
+    d->hog = dlib::get_frontal_face_detector();
+    return d;
+  });
+}
+
+dfk_detector *dfk_detector_mmod(const char *model_path, char **err) {
+  return guard<dfk_detector *>(err, nullptr, [&]() -> dfk_detector * {
+    {
+      std::ifstream f(model_path, std::ios::binary);
+      if (!f.good()) { set_err(err, "cannot open file"); return nullptr; }
+    }
+    auto d = std::make_unique<dfk_detector>();
+    d->mmod = dfk::mmod_load(model_path);
+    return d.release();
+  });
+}
+
+void dfk_detector_free(dfk_detector *d) { delete d; }
+
+int dfk_detect(dfk_detector *d, const dfk_image *img, int upsample, double threshold, dfk_face_box **boxes,
+               char **err) {
+  return guard<int>(err, -1, [&]() -> int {
+    if (img->m.type() != CV_8UC3) { set_err(err, "face detection needs an 8-bit BGR image"); return -1; }
+    std::vector<dfk_face_box> found;
+    if (d->mmod) {
+      found = dfk::mmod_detect(d->mmod, img->m, upsample, threshold);
+    } else {
+      // fHOG takes, per pixel, the channel with the strongest gradient: channel order does not matter.
+      dlib::cv_image<dlib::bgr_pixel> view(img->m);
+      std::vector<dlib::rect_detection> dets;
+      if (upsample <= 0) {
+        d->hog(view, dets, threshold);
+      } else {
+        dlib::array2d<dlib::bgr_pixel> up;
+        dlib::assign_image(up, view);
+        dlib::pyramid_down<2> pyr;
+        for (int i = 0; i < upsample; ++i) dlib::pyramid_up(up, pyr);
+        d->hog(up, dets, threshold);
+        for (auto &r : dets) r.rect = pyr.rect_down(r.rect, upsample);
+      }
+      for (auto &r : dets)
+        found.push_back({double(r.rect.left()), double(r.rect.top()), double(r.rect.right()),
+                         double(r.rect.bottom()), r.detection_confidence});
+    }
+    *boxes = static_cast<dfk_face_box *>(std::malloc(sizeof(dfk_face_box) * (found.size() + 1)));
+    if (!*boxes) { set_err(err, "out of memory"); return -1; }
+    std::copy(found.begin(), found.end(), *boxes);
+    return static_cast<int>(found.size());
+  });
+}
+
+struct dfk_predictor {
+  dlib::shape_predictor sp;
+};
+
+dfk_predictor *dfk_predictor_load(const char *path, char **err) {
+  return guard<dfk_predictor *>(err, nullptr, [&]() -> dfk_predictor * {
+    std::ifstream f(path, std::ios::binary);
+    if (!f.good()) { set_err(err, "cannot open file"); return nullptr; }
+    auto p = std::make_unique<dfk_predictor>();
+    try {
+      dlib::deserialize(p->sp, f);
+    } catch (const dlib::serialization_error &e) {
+      set_err(err, std::string("not a dlib shape predictor file (") + e.what() + ")");
+      return nullptr;
+    }
+    if (p->sp.num_parts() == 0) { set_err(err, "shape predictor has no parts"); return nullptr; }
+    return p.release();
+  });
+}
+
+void dfk_predictor_free(dfk_predictor *p) { delete p; }
+int dfk_predictor_num_parts(const dfk_predictor *p) { return static_cast<int>(p->sp.num_parts()); }
+
+int dfk_predict(const dfk_predictor *p, const dfk_image *img, dfk_face_box box, double *xy, char **err) {
+  return guard<int>(err, -1, [&]() -> int {
+    if (img->m.type() != CV_8UC3) { set_err(err, "landmark prediction needs an 8-bit BGR image"); return -1; }
+    dlib::cv_image<dlib::bgr_pixel> view(img->m);
+    dlib::rectangle r(std::lround(box.left), std::lround(box.top), std::lround(box.right), std::lround(box.bottom));
+    dlib::full_object_detection s = p->sp(view, r);
+    for (unsigned long i = 0; i < s.num_parts(); ++i) {
+      xy[2 * i] = s.part(i).x();
+      xy[2 * i + 1] = s.part(i).y();
+    }
+    return static_cast<int>(s.num_parts());
+  });
+}
+
+}  // extern "C"

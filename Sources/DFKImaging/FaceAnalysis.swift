@@ -1,0 +1,127 @@
+// Frames -> faces with landmarks (and crops): the work of the `landmarks` tool, as a library.
+import DFKCore
+import DFKRecords
+import Foundation
+
+public struct FaceAnalysisOptions: Sendable {
+    public var detector: FaceDetector.Kind = .hog
+    /// dlib upsample_num_times (SBI's preprocessing uses 1).
+    public var upsample: Int = 1
+    public var threshold: Double = 0
+    public var predictorPath: String = LandmarkPredictor.defaultPath
+    /// Add the 13 forehead points of the 81-point layout to 68-point landmarks (marked as derived).
+    public var deriveForehead = false
+    public var crop: CropRule?
+    /// Where crops and the per-frame result cache go; nil: nothing is written.
+    public var outputDirectory: String?
+    public var cropFormat: ImageFormat = .png(level: 1)
+    public init() {}
+
+    /// Everything that changes the result: a cached result is reused only under the same key.
+    public func cacheKey(predictorSize: Int) -> String {
+        var parts = [detector.name, "up\(upsample)", "th\(threshold)", "\(predictorPath)#\(predictorSize)"]
+        if case .mmod(let p) = detector { parts.append(p) }
+        parts.append(deriveForehead ? "forehead" : "noforehead")
+        parts.append(crop?.name ?? "nocrop")
+        parts.append("\(cropFormat)")
+        return parts.joined(separator: "|")
+    }
+}
+
+public final class FaceAnalyzer: @unchecked Sendable {
+    public let options: FaceAnalysisOptions
+    public let predictor: LandmarkPredictor
+    private let detectors: [FaceDetector]
+    private let key: String
+
+    /// Loads the predictor once (shared) and prepares one detector slot per worker thread.
+    public init(options: FaceAnalysisOptions, workers: Int) throws {
+        self.options = options
+        predictor = try LandmarkPredictor(path: options.predictorPath)
+        if options.deriveForehead && predictor.numParts != 68 {
+            throw VisionError("--forehead needs a 68-point predictor; \(options.predictorPath) has \(predictor.numParts) points")
+        }
+        if options.crop == .sbi && predictor.numParts < 68 {
+            throw VisionError("--crop sbi needs a 68- or 81-point predictor; \(options.predictorPath) has \(predictor.numParts) points")
+        }
+        // dlib detectors keep scratch state: one per worker thread.
+        detectors = try (0..<max(1, workers)).map { _ in try FaceDetector(options.detector) }
+        let size = (try? FileManager.default.attributesOfItem(atPath: options.predictorPath)[.size] as? Int) ?? 0
+        key = options.cacheKey(predictorSize: size)
+    }
+
+    /// Detects, predicts and sorts the faces of an image (largest detector box first).
+    public func faces(in image: Image, worker: Int = 0) throws -> [Face] {
+        let dets = try detectors[worker % detectors.count].detect(image, upsample: options.upsample, threshold: options.threshold)
+        var faces: [Face] = []
+        for d in dets {
+            var pts = try predictor.predict(image, in: d.box)
+            var face = Face(box: d.box, score: (d.score * 1e4).rounded() / 1e4, detector: options.detector.name,
+                            layout: predictor.layout, landmarks: pts)
+            if options.deriveForehead {
+                pts += LandmarkLayout.deriveForehead(pts).map { Point(($0.x * 100).rounded() / 100, ($0.y * 100).rounded() / 100) }
+                face.landmarks = pts
+                face.layout = "ibug81"
+                face.derived = Array(68..<81)
+                face.derivedBy = "ellipse-arc"
+            }
+            faces.append(face)
+        }
+        faces.sort { $0.box.area > $1.box.area }
+        return faces
+    }
+
+    /// Paths of the crop of face `k` and of the result cache for one image under `outputDirectory`.
+    public func outputPaths(forImage path: String) -> (dir: String, stem: String)? {
+        guard let out = options.outputDirectory else { return nil }
+        let parent = (Paths.absolute(path) as NSString).deletingLastPathComponent
+        return (out + "/" + Paths.stableName(for: parent), Paths.stem(path))
+    }
+
+    /// Analyses one image file: faces, crops written atomically, and a cached result for re-runs.
+    /// Returns the faces and whether they came from the cache.
+    public func analyze(imagePath: String, worker: Int) throws -> (faces: [Face], cached: Bool) {
+        let out = outputPaths(forImage: imagePath)
+        let cachePath = out.map { "\($0.dir)/\($0.stem).faces.json" }
+        let absImage = Paths.absolute(imagePath)
+        if let cachePath, let cached = readCache(cachePath, image: absImage) { return (cached, true) }
+
+        let image: Image
+        do { image = try Image.read(imagePath) } catch { throw VisionError("\(imagePath): \(error)") }
+        var faces = try faces(in: image, worker: worker)
+        if let out {
+            try Paths.makeDirectory(out.dir)
+            if let rule = options.crop {
+                for k in faces.indices {
+                    let r = try rule.region(for: faces[k], width: image.width, height: image.height)
+                    let crop = try image.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0)
+                    let cropPath = "\(out.dir)/\(out.stem)_\(k).\(options.cropFormat.fileExtension)"
+                    try crop.write(to: cropPath, format: options.cropFormat)
+                    let local = faces[k].landmarks.map { Point($0.x - Double(r.x0), $0.y - Double(r.y0)) }
+                    faces[k].crop = FaceCrop(image: cropPath,
+                                             box: Box(left: Double(r.x0), top: Double(r.y0), right: Double(r.x1), bottom: Double(r.y1)),
+                                             spec: rule.name, landmarks: local)
+                }
+            }
+            if let cachePath {
+                var o = JSONObject()
+                o["key"] = .string(key)
+                o["image"] = .string(absImage)
+                o["faces"] = .array(faces.map { .object($0.json) })
+                try AtomicFile.write(JSON.serialize(.object(o)) + "\n", to: cachePath)
+            }
+        }
+        return (faces, false)
+    }
+
+    private func readCache(_ path: String, image: String) -> [Face]? {
+        guard let data = FileManager.default.contents(atPath: path),
+              case .object(let o)? = try? JSON.parse([UInt8](data)),
+              o["key"]?.stringValue == key, o["image"]?.stringValue == image,
+              let arr = o["faces"]?.arrayValue else { return nil }
+        let faces = arr.compactMap { $0.objectValue.map(Face.init(json:)) }
+        // A cached result is complete only if every crop it names is still there.
+        for f in faces { if let c = f.crop, !Paths.exists(c.image) { return nil } }
+        return faces
+    }
+}

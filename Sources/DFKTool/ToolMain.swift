@@ -1,0 +1,40 @@
+// Entry point shared by every tool: one-line errors for bad flags, exit codes, signal handling.
+import ArgumentParser
+import Foundation
+@_exported import DFKCore
+
+public enum ToolMain {
+    /// Parses the command line and runs the command. Usage errors print one line to stderr
+    /// ("TOOL: error: MESSAGE (see TOOL --help)") and exit 64; --help prints the full help to stdout.
+    public static func run<C: ParsableCommand>(_ type: C.Type) -> Never {
+        let name = C.configuration.commandName ?? String(describing: C.self)
+        Diagnostics.toolName = name
+        AtomicFile.installSignalCleanup()
+        var command: C
+        do {
+            command = try C.parse(Array(CommandLine.arguments.dropFirst()))
+        } catch {
+            let code = C.exitCode(for: error)
+            if code == .success {
+                print(C.fullMessage(for: error))
+                exit(0)
+            }
+            let msg = C.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            Diagnostics.line("\(name): error: \(msg) (see \(name) --help)")
+            exit(64)
+        }
+        do {
+            try command.run()
+        } catch let e as ExitCode {
+            exit(e.rawValue)
+        } catch let e as ValidationError {
+            Diagnostics.line("\(name): error: \(e.message) (see \(name) --help)")
+            exit(64)
+        } catch {
+            Diagnostics.line("\(name): error: \(Diagnostics.describe(error))")
+            exit(1)
+        }
+        exit(Diagnostics.failures > 0 ? 1 : 0)
+    }
+}
+

@@ -1,0 +1,113 @@
+// extract-frames: videos -> sampled frames as image files, one NDJSON record per frame.
+import ArgumentParser
+import DFKImaging
+import DFKRecords
+import DFKTool
+import Foundation
+
+struct ExtractFrames: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract-frames",
+        abstract: "Extract sampled frames of videos as images; print one NDJSON record per frame.",
+        discussion: """
+        Videos come from the arguments, or from records with a "video" field on stdin (other fields are copied
+        to every frame record). Frames go to OUT/<video stem>-<hash>/<index>.png; existing frames are not
+        decoded again. A video that cannot be read is reported on stderr and becomes one record with an
+        "error" field; the others go on, and the exit status is 1 at the end.
+        Example: extract-frames --frames 32 --out frames video.mp4 | landmarks --crop sbi --out crops
+        """)
+
+    @Argument(help: "Video files (default: records with a \"video\" field on stdin).")
+    var videos: [String] = []
+
+    @Option(help: "Take N frames evenly spaced from the first to the last (integer linspace, as SBI). Default 32.")
+    var frames: Int?
+    @Option(help: "Take every K-th frame, starting with the first.")
+    var every: Int?
+    @Flag(help: "Take every frame.")
+    var all = false
+
+    @Option(help: "Directory for the frame images.")
+    var out: String
+    @Option(help: "Write JPEG with this quality (1-100) instead of lossless PNG.")
+    var jpeg: Int?
+    @Option(help: "PNG zlib compression level 0-9 (OpenCV's default 1 is fast; 9 is smallest).")
+    var pngLevel = 1
+
+    @Option(help: "Worker threads (videos decoded in parallel). Default: all cores.")
+    var threads = Inputs.cores
+    @Option(help: "Seek instead of decoding forward when the next wanted frame is more than this many frames ahead.")
+    var seekGap = 48
+    @Flag(help: "Never seek: decode every frame up to the last wanted one.")
+    var noSeek = false
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        let modes = [frames != nil, every != nil, all].filter { $0 }.count
+        guard modes <= 1 else { throw ValidationError("use only one of --frames, --every, --all") }
+        if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
+        if let every, every < 1 { throw ValidationError("--every must be at least 1") }
+        if let jpeg, !(1...100).contains(jpeg) { throw ValidationError("--jpeg must be between 1 and 100") }
+        guard (0...9).contains(pngLevel) else { throw ValidationError("--png-level must be between 0 and 9") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    var sampling: FrameSampling {
+        if all { return .all }
+        if let every { return .every(every) }
+        return .evenly(frames ?? 32)
+    }
+
+    func run() throws {
+        try Paths.makeDirectory(out)
+        let single = videos.count == 1
+        let workers = single ? 1 : threads
+        Vision.setThreads(single ? threads : 1)
+        let extractor = FrameExtractor(
+            sampling: sampling, format: jpeg.map { .jpeg(quality: $0) } ?? .png(level: pngLevel),
+            seekGap: noSeek ? Int.max : seekGap, decoderThreads: single ? threads : 1)
+        let writer = NDJSONWriter()
+        let progress = Progress("extract-frames", total: videos.isEmpty ? nil : videos.count, quiet: quiet)
+        let outDir = out
+
+        try orderedParallelMap(Inputs.records(paths: videos, field: "video"), workers: workers, transform: { _, item -> [Record] in
+            guard case .success(var rec) = item.record else {
+                if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
+                return []
+            }
+            if rec.error != nil { return [rec] }  // failed upstream: pass through
+            guard let path = rec.video else {
+                Diagnostics.fail(item.place, "record has no \"video\" field")
+                rec.error = "record has no \"video\" field"
+                return [rec]
+            }
+            do {
+                let r = try extractor.extract(video: path, into: outDir + "/" + Paths.stableName(for: path))
+                return r.frames.map { f in
+                    var fr = rec
+                    fr.frame = f.index
+                    fr.time = f.time.map { ($0 * 1e6).rounded() / 1e6 }
+                    fr.image = f.path
+                    fr["width"] = .int(r.width)
+                    fr["height"] = .int(r.height)
+                    fr["fps"] = .double((r.fps * 1e4).rounded() / 1e4)
+                    fr["video_frames"] = .int(r.frameCount)
+                    fr["sampling"] = .string(extractor.sampling.description)
+                    return fr
+                }
+            } catch {
+                let msg = Diagnostics.describe(error)
+                Diagnostics.fail(path, msg)
+                rec.error = "extract-frames: \(msg)"
+                return [rec]
+            }
+        }, emit: { recs in
+            for r in recs { try writer.write(r) }
+            progress.advance(failed: recs.count == 1 && recs[0].error != nil ? 1 : 0)
+        })
+        progress.finish()
+    }
+}
+
+ToolMain.run(ExtractFrames.self)

@@ -1,0 +1,130 @@
+// landmarks: frame records -> faces (dlib detector + shape predictor), optional crops.
+import ArgumentParser
+import DFKImaging
+import DFKRecords
+import DFKTool
+import Foundation
+
+struct Landmarks: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "landmarks",
+        abstract: "Detect faces and landmarks in frame records; add a \"faces\" list to each record.",
+        discussion: """
+        Reads records with an "image" field (from extract-frames, or image paths as arguments). Faces are sorted
+        by detector-box area, largest first; a frame without a face gets "faces": []. With --out, face crops and
+        a per-frame result cache are written there, and a re-run reuses them. Records that carry an "error"
+        pass through untouched. Unreadable images are reported and get an "error"; the exit status is then 1.
+        """)
+
+    @Argument(help: "Image files (default: records with an \"image\" field on stdin).")
+    var images: [String] = []
+
+    @Option(help: "Face detector: hog (dlib HOG, built in) or mmod (dlib CNN, needs --detector-model).")
+    var detector = "hog"
+    @Option(help: "dlib MMOD model file (mmod_human_face_detector.dat); implies --detector mmod.")
+    var detectorModel: String?
+    @Option(help: "Upsample the image this many times before detection (finds smaller faces; slower).")
+    var upsample = 1
+    @Option(help: "Detector score threshold (dlib's adjust_threshold).")
+    var threshold = 0.0
+    @Option(help: "dlib shape predictor file (5, 68 or 81 points).")
+    var predictor = LandmarkPredictor.defaultPath
+    @Flag(help: "Derive the 13 forehead points of the 81-point layout from 68 points (marked as derived).")
+    var forehead = false
+
+    @Option(help: "Write face crops: sbi (SBI's wide crop), margin:F (F x box on each side of a RetinaFace-like box) or margin:F:RULE (RULE: detector, landmarks, retina-approx).")
+    var crop: String?
+    @Option(help: "Directory for crops and the result cache.")
+    var out: String?
+    @Option(help: "Write crops as JPEG with this quality instead of PNG.")
+    var jpeg: Int?
+
+    @Option(help: "Worker threads. Default: all cores.")
+    var threads = Inputs.cores
+    @Flag(help: "Treat a frame without a face as an error.")
+    var requireFace = false
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        guard ["hog", "mmod"].contains(detector) else { throw ValidationError("--detector must be hog or mmod") }
+        if detector == "mmod" && detectorModel == nil { throw ValidationError("--detector mmod needs --detector-model FILE") }
+        guard (0...4).contains(upsample) else { throw ValidationError("--upsample must be between 0 and 4") }
+        if let crop {
+            guard CropRule.parse(crop) != nil else { throw ValidationError("--crop must be sbi, margin:F or margin:F:RULE, got '\(crop)'") }
+            guard out != nil else { throw ValidationError("--crop needs --out DIR") }
+        }
+        if let jpeg, !(1...100).contains(jpeg) { throw ValidationError("--jpeg must be between 1 and 100") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        var opts = FaceAnalysisOptions()
+        opts.detector = detectorModel.map { .mmod(path: $0) } ?? .hog
+        opts.upsample = upsample
+        opts.threshold = threshold
+        opts.predictorPath = predictor
+        opts.deriveForehead = forehead
+        opts.crop = crop.flatMap(CropRule.parse)
+        opts.outputDirectory = out
+        if let jpeg { opts.cropFormat = .jpeg(quality: jpeg) }
+        if let out { try Paths.makeDirectory(out) }
+        Vision.setThreads(1)
+        let analyzer = try FaceAnalyzer(options: opts, workers: threads)
+
+        let writer = NDJSONWriter()
+        let progress = Progress("landmarks", total: images.isEmpty ? nil : images.count, quiet: quiet)
+        let requireFace = self.requireFace
+        // Per-video summary of frames without faces.
+        var currentVideo: String?
+        var framesSeen = 0, framesEmpty = 0
+        func closeVideo() {
+            if let v = currentVideo, framesEmpty > 0 {
+                Diagnostics.info("\(v): no face in \(framesEmpty) of \(framesSeen) frames")
+            }
+            currentVideo = nil; framesSeen = 0; framesEmpty = 0
+        }
+
+        try orderedParallelMap(Inputs.records(paths: images, field: "image"), workers: threads, transform: { worker, item -> Record? in
+            guard case .success(var rec) = item.record else {
+                if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
+                return nil
+            }
+            if rec.error != nil { return rec }
+            guard let path = rec.image else {
+                Diagnostics.fail(item.place, "record has no \"image\" field")
+                rec.error = "landmarks: record has no \"image\" field"
+                return rec
+            }
+            do {
+                let (faces, _) = try analyzer.analyze(imagePath: path, worker: worker)
+                rec.faces = faces
+            } catch {
+                let msg = Diagnostics.describe(error)
+                Diagnostics.fail(item.place, msg.hasPrefix(path) ? String(msg.dropFirst(path.count + 2)) : msg)
+                rec.error = "landmarks: \(msg)"
+            }
+            return rec
+        }, emit: { rec in
+            guard let rec else { progress.advance(failed: 1); return }
+            try writer.write(rec)
+            progress.advance(failed: rec.error != nil ? 1 : 0)
+            guard rec.error == nil, let faces = rec.faces else { return }
+            if let v = rec.video {
+                if v != currentVideo { closeVideo(); currentVideo = v }
+                framesSeen += 1
+                if faces.isEmpty { framesEmpty += 1 }
+            } else if faces.isEmpty {
+                closeVideo()
+                Diagnostics.info("\(rec.image ?? "?"): no face found")
+            }
+            if faces.isEmpty && requireFace {
+                Diagnostics.fail(rec.image ?? "?", "no face found (--require-face)")
+            }
+        })
+        closeVideo()
+        progress.finish()
+    }
+}
+
+ToolMain.run(Landmarks.self)

