@@ -1,6 +1,7 @@
 // OpenCV images and video, dlib HOG detection and shape prediction behind the C interface of CVision.h.
 #include "common.hpp"
 
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
@@ -16,6 +17,18 @@
 using dfk::guard;
 using dfk::set_err;
 
+namespace {
+// Problems are reported once, as error messages through this interface; OpenCV's and FFmpeg's own
+// console logging would add unstructured lines to stderr. Users can still turn it on with
+// OPENCV_LOG_LEVEL / OPENCV_FFMPEG_LOGLEVEL (-8 is FFmpeg's AV_LOG_QUIET).
+struct QuietLogs {
+  QuietLogs() {
+    if (!std::getenv("OPENCV_LOG_LEVEL")) cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
+    setenv("OPENCV_FFMPEG_LOGLEVEL", "-8", 0);
+  }
+} quiet_logs;
+}  // namespace
+
 extern "C" {
 
 void dfk_string_free(char *s) { std::free(s); }
@@ -25,10 +38,10 @@ void dfk_set_num_threads(int n) { cv::setNumThreads(n); }
 // ---- images ---------------------------------------------------------------------------------------
 dfk_image *dfk_image_read(const char *path, char **err) {
   return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
+    if (!std::ifstream(path, std::ios::binary).good()) { set_err(err, "cannot open file"); return nullptr; }
     cv::Mat m = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
     if (m.empty()) {
-      std::ifstream f(path, std::ios::binary);
-      set_err(err, f.good() ? "not a readable image (unknown format or corrupt data)" : "cannot open file");
+      set_err(err, "not a readable image (unknown format or corrupt data)");
       return nullptr;
     }
     return new dfk_image{m};
@@ -169,6 +182,10 @@ int64_t dfk_video_position(dfk_video *v) {
   return guard<int64_t>(nullptr, -1, [&]() { return static_cast<int64_t>(v->cap.get(cv::CAP_PROP_POS_FRAMES)); });
 }
 
+double dfk_video_msec(dfk_video *v) {
+  return guard<double>(nullptr, -1.0, [&]() { return v->cap.get(cv::CAP_PROP_POS_MSEC); });
+}
+
 int dfk_video_grab(dfk_video *v) {
   return guard<int>(nullptr, 0, [&]() { return v->cap.grab() ? 1 : 0; });
 }
@@ -186,6 +203,36 @@ dfk_image *dfk_video_retrieve(dfk_video *v, char **err) {
     }
     return new dfk_image{m};
   });
+}
+
+struct dfk_video_writer {
+  cv::VideoWriter w;
+  cv::Size size;
+};
+
+dfk_video_writer *dfk_video_writer_open(const char *path, const char *fourcc, double fps, int width, int height,
+                                        char **err) {
+  return guard<dfk_video_writer *>(err, nullptr, [&]() -> dfk_video_writer * {
+    if (std::strlen(fourcc) != 4) { set_err(err, "fourcc must have 4 characters"); return nullptr; }
+    auto w = std::make_unique<dfk_video_writer>();
+    w->size = cv::Size(width, height);
+    int cc = cv::VideoWriter::fourcc(fourcc[0], fourcc[1], fourcc[2], fourcc[3]);
+    if (!w->w.open(path, cv::CAP_FFMPEG, cc, fps, w->size, true)) { set_err(err, "cannot open video for writing"); return nullptr; }
+    return w.release();
+  });
+}
+
+int dfk_video_writer_write(dfk_video_writer *w, const dfk_image *frame, char **err) {
+  return guard<int>(err, -1, [&]() -> int {
+    if (frame->m.type() != CV_8UC3 || frame->m.size() != w->size) { set_err(err, "frame size or type differs from the video's"); return -1; }
+    w->w.write(frame->m);
+    return 0;
+  });
+}
+
+void dfk_video_writer_close(dfk_video_writer *w) {
+  try { if (w) w->w.release(); } catch (...) {}
+  delete w;
 }
 
 // ---- faces ----------------------------------------------------------------------------------------

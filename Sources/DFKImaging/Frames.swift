@@ -59,18 +59,21 @@ public struct ExtractionResult: Sendable {
 
 /// Extracts sampled frames of one video into `directory` as `NNNNNN.png|jpg` (index zero-padded to 6).
 ///
-/// Decoding seeks to each wanted frame when it is more than `seekGap` frames ahead, and otherwise decodes
-/// forward without colour conversion. When the container's frame count is missing, or turns out to be too
-/// high (a wanted frame past the real end), the frames are counted by decoding and the sampling is redone,
+/// Frame indices mean what sequential decoding from the start means (as in the SBI reference, which reads
+/// every frame). Seeking is only a shortcut and is used only where it is exact: when the stream's first
+/// timestamps show a constant frame rate equal to the reported one (variable-frame-rate files, common from
+/// phones, make OpenCV land on the wrong frame), and every seek is checked against the expected timestamp,
+/// falling back to decoding forward if it is off. When the container's frame count is missing, or turns out
+/// too high (a wanted frame past the real end), the frames are counted by decoding and the sampling redone,
 /// so the result is always the sampling of the true count. Frames whose file already exists are not decoded.
 public struct FrameExtractor: Sendable {
     public var sampling: FrameSampling
     public var format: ImageFormat
-    /// Seek when the next wanted frame is further ahead than this; 0 always seeks, Int.max never seeks.
+    /// Seek when the next wanted frame is further ahead than this; Int.max never seeks.
     public var seekGap: Int
     public var decoderThreads: Int
 
-    public init(sampling: FrameSampling, format: ImageFormat = .png(level: 1), seekGap: Int = 48, decoderThreads: Int = 0) {
+    public init(sampling: FrameSampling, format: ImageFormat = .png(level: 1), seekGap: Int = 300, decoderThreads: Int = 0) {
         self.sampling = sampling; self.format = format; self.seekGap = seekGap; self.decoderThreads = decoderThreads
     }
 
@@ -81,88 +84,105 @@ public struct FrameExtractor: Sendable {
 
     public func extract(video path: String, into directory: String) throws -> ExtractionResult {
         var video = try Video(path: path, threads: decoderThreads)
-        var count = video.reportedFrameCount
-        var source = "container"
-        if count <= 0 && sampling != .all {
-            count = try countFrames(path)
-            source = "decoded"
-            video = try Video(path: path, threads: decoderThreads)
-        }
-        guard count > 0 || sampling == .all else { throw VisionError("video has no decodable frames") }
         try Paths.makeDirectory(directory)
         AtomicFile.sweepStaleTemporaries(in: directory)
-
-        var written = 0
+        let writer = ParallelWriter(format: format)
         var writtenNow: [String] = []
-        let encoder = ParallelWriter(format: format)
+        func file(_ i: Int) -> String { directory + "/" + fileName(for: i) }
+        let write: (Int, Image) -> Void = { i, img in writer.submit(img, to: file(i)); writtenNow.append(file(i)) }
 
-        // Sequential decoding of the whole stream (used for --all and as the fallback).
-        func sequential(_ video: Video, missing: Set<Int>) throws {
-            var i = 0
-            while video.grab() {
-                if missing.contains(i) {
-                    let p = directory + "/" + fileName(for: i)
-                    encoder.submit(try video.retrieve(), to: p)
-                    writtenNow.append(p)
-                }
-                i += 1
-            }
-        }
-
+        var count: Int
+        var source: String
         var indices: [Int]
         if sampling == .all {
-            // Count and write in one pass; existing frames are skipped by checking each path.
+            // One pass: count while writing the frames that are not there yet.
             var i = 0
             while video.grab() {
-                let p = directory + "/" + fileName(for: i)
-                if !Paths.exists(p) { encoder.submit(try video.retrieve(), to: p); writtenNow.append(p) }
+                if !Paths.exists(file(i)) { write(i, try video.retrieve()) }
                 i += 1
             }
             count = i
             source = "decoded"
             indices = Array(0..<count)
         } else {
-            indices = sampling.indices(frameCount: count)
-            var missing = indices.filter { !Paths.exists(directory + "/" + fileName(for: $0)) }
-            var shortfall = false
-            var pos = 0
-            for t in missing {
-                if t - pos > seekGap {
-                    try video.seek(to: t)
-                    pos = t
-                }
-                while pos < t && video.grab() { pos += 1 }
-                guard pos == t, video.grab() else { shortfall = true; break }
-                pos += 1
-                let p = directory + "/" + fileName(for: t)
-                encoder.submit(try video.retrieve(), to: p)
-                writtenNow.append(p)
-            }
-            if shortfall {
-                // The container over-reported its length: count by decoding, resample, decode sequentially.
-                try encoder.finish()
+            count = video.reportedFrameCount
+            source = "container"
+            if count <= 0 {
                 count = try countFrames(path)
                 source = "decoded"
-                guard count > 0 else { throw VisionError("video has no decodable frames") }
+                video = try Video(path: path, threads: decoderThreads)
+            }
+            indices = sampling.indices(frameCount: count)
+            let complete = try decode(&video, path: path, wanted: indices.filter { !Paths.exists(file($0)) }, write: write)
+            if !complete {
+                // The container over-reported its length: count by decoding, resample, decode again.
+                try writer.finish()
+                count = try countFrames(path)
+                source = "decoded"
                 let fresh = sampling.indices(frameCount: count)
-                let keep = Set(fresh.map { directory + "/" + fileName(for: $0) })
+                let keep = Set(fresh.map(file))
                 for p in writtenNow where !keep.contains(p) { unlink(p) }
                 writtenNow = writtenNow.filter { keep.contains($0) }
                 indices = fresh
-                missing = fresh.filter { !Paths.exists(directory + "/" + fileName(for: $0)) }
-                if !missing.isEmpty {
-                    video = try Video(path: path, threads: decoderThreads)
-                    try sequential(video, missing: Set(missing))
+                video = try Video(path: path, threads: decoderThreads)
+                guard try decode(&video, path: path, wanted: fresh.filter { !Paths.exists(file($0)) }, seek: false, write: write) else {
+                    throw VisionError("video ended early twice while decoding (unstable stream)")
                 }
             }
         }
-        try encoder.finish()
-        written = writtenNow.count
+        try writer.finish()
+        guard count > 0 else { throw VisionError("video has no decodable frames") }
         let frames = indices.map { i in
-            ExtractedFrame(index: i, path: directory + "/" + fileName(for: i), time: video.fps > 0 ? Double(i) / video.fps : nil)
+            ExtractedFrame(index: i, path: file(i), time: video.fps > 0 ? Double(i) / video.fps : nil)
         }
         return ExtractionResult(frames: frames, frameCount: count, countSource: source, fps: video.fps,
-                                width: video.width, height: video.height, written: written)
+                                width: video.width, height: video.height, written: writtenNow.count)
+    }
+
+    /// Decodes the sorted frame indices `wanted` from the start of `video`. Returns false if the stream
+    /// ended before the last one.
+    func decode(_ video: inout Video, path: String, wanted: [Int], seek: Bool = true,
+                write: (Int, Image) -> Void) throws -> Bool {
+        var pos = 0                  // index of the frame the next grab returns
+        var constantRate: Bool? = nil // known after the first few frames
+        var stamps: [Double] = []
+        let frameMs = video.fps > 0 ? 1000 / video.fps : 0
+        let probe = 4
+
+        func grabNext() -> Bool {
+            guard video.grab() else { return false }
+            if constantRate == nil {
+                stamps.append(video.msec)
+                if stamps.count == probe {
+                    let mean = (stamps[probe - 1] - stamps[0]) / Double(probe - 1)
+                    let steady = zip(stamps.dropFirst(), stamps).allSatisfy { abs(($0 - $1) - frameMs) <= 0.1 * frameMs }
+                    constantRate = frameMs > 0 && steady && abs(mean - frameMs) <= 0.003 * frameMs + 0.05
+                }
+            }
+            pos += 1
+            return true
+        }
+
+        next: for t in wanted {
+            while pos < t {
+                if seek, constantRate == true, t - pos > seekGap {
+                    try video.seek(to: t)
+                    if video.grab() && abs(video.msec - (stamps[0] + Double(t) * frameMs)) <= 0.5 * frameMs {
+                        pos = t + 1
+                        write(t, try video.retrieve())
+                        continue next
+                    }
+                    // The seek did not land where a constant frame rate says: decode forward from the start.
+                    constantRate = false
+                    video = try Video(path: path, threads: decoderThreads)
+                    pos = 0
+                }
+                guard grabNext() else { return false }
+            }
+            guard grabNext() else { return false }
+            write(t, try video.retrieve())
+        }
+        return true
     }
 
     /// Counts the frames of a video by decoding it (no colour conversion).

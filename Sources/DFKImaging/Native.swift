@@ -137,8 +137,31 @@ public final class Video {
     public func seek(to index: Int) throws { _ = try nativeStatus { dfk_video_seek(handle, Int64(index), $0) } }
     /// Index of the frame the next `grab` returns, as reported by the backend.
     public var position: Int { Int(dfk_video_position(handle)) }
+    /// Presentation time of the last grabbed frame, in milliseconds from the stream start.
+    public var msec: Double { dfk_video_msec(handle) }
     /// Decodes the next frame (without colour conversion). False at the end of the stream.
     public func grab() -> Bool { dfk_video_grab(handle) == 1 }
     /// The last grabbed frame as 8-bit BGR.
     public func retrieve() throws -> Image { Image(handle: try native { dfk_video_retrieve(handle, $0) }) }
+}
+
+/// Writes a video (OpenCV's FFmpeg backend). Call `close` to finish the file.
+public final class VideoWriter {
+    private var handle: OpaquePointer?
+    public let width: Int, height: Int
+
+    /// `fourcc`: "MJPG" for Motion-JPEG in AVI, "mp4v" for MPEG-4 Part 2 in MP4.
+    public init(path: String, fourcc: String = "MJPG", fps: Double, width: Int, height: Int) throws {
+        self.width = width; self.height = height
+        handle = try native { dfk_video_writer_open(path, fourcc, fps, Int32(width), Int32(height), $0) }
+    }
+    public func write(_ frame: Image) throws {
+        guard let handle else { throw VisionError("video writer is closed") }
+        _ = try nativeStatus { dfk_video_writer_write(handle, frame.handle, $0) }
+    }
+    public func close() {
+        if let h = handle { dfk_video_writer_close(h) }
+        handle = nil
+    }
+    deinit { close() }
 }

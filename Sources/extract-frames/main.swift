@@ -36,11 +36,11 @@ struct ExtractFrames: ParsableCommand {
 
     @Option(help: "Worker threads (videos decoded in parallel). Default: all cores.")
     var threads = Inputs.cores
-    @Option(help: "Seek instead of decoding forward when the next wanted frame is more than this many frames ahead.")
-    var seekGap = 48
+    @Option(help: "Seek instead of decoding forward when the next wanted frame is more than this many frames ahead (seeking restarts at a keyframe, so it pays off only past the keyframe interval; x264 uses 250).")
+    var seekGap = 300
     @Flag(help: "Never seek: decode every frame up to the last wanted one.")
     var noSeek = false
-    @Flag(help: "No progress output.")
+    @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
 
     func validate() throws {

@@ -43,7 +43,7 @@ struct Landmarks: ParsableCommand {
     var threads = Inputs.cores
     @Flag(help: "Treat a frame without a face as an error.")
     var requireFace = false
-    @Flag(help: "No progress output.")
+    @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
 
     func validate() throws {

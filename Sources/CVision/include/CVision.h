@@ -59,10 +59,18 @@ void dfk_video_props(dfk_video *v, int64_t *frame_count, double *fps, int *width
 int dfk_video_seek(dfk_video *v, int64_t index, char **err);
 // Index of the frame the next grab returns, as the backend reports it.
 int64_t dfk_video_position(dfk_video *v);
+// Presentation time of the last grabbed frame in milliseconds from the stream start (-1 if unknown).
+double dfk_video_msec(dfk_video *v);
 // Decodes the next frame without converting it. 1: a frame, 0: end of stream.
 int dfk_video_grab(dfk_video *v);
 // Converts the last grabbed frame to a BGR image.
 dfk_image *dfk_video_retrieve(dfk_video *v, char **err);
+
+// Writes a video with OpenCV's FFmpeg backend; `fourcc` e.g. "MJPG" (AVI) or "mp4v" (MP4).
+typedef struct dfk_video_writer dfk_video_writer;
+dfk_video_writer *dfk_video_writer_open(const char *path, const char *fourcc, double fps, int width, int height, char **err);
+int dfk_video_writer_write(dfk_video_writer *w, const dfk_image *frame, char **err);
+void dfk_video_writer_close(dfk_video_writer *w);
 
 // ---- faces --------------------------------------------------------------------------------------
 typedef struct {
