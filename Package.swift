@@ -32,7 +32,7 @@ let package = Package(
             linkerSettings: [
                 .linkedLibrary("opencv_videoio"), .linkedLibrary("opencv_imgcodecs"),
                 .linkedLibrary("opencv_imgproc"), .linkedLibrary("opencv_core"),
-                .linkedLibrary("dlib"), .linkedLibrary("lapack"), .linkedLibrary("blas"),
+                .linkedLibrary("png"), .linkedLibrary("dlib"), .linkedLibrary("lapack"), .linkedLibrary("blas"),
                 .linkedLibrary("stdc++"), .linkedLibrary("m"),
             ]
         ),

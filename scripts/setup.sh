@@ -8,7 +8,7 @@ CACHE="${DFK_CACHE:-$PWD/.cache}"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- 1. apt packages (platform-notes.md) ---------------------------------------------------------
-APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev pkg-config)
+APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev libpng-dev python3)
 if [[ "${1:-}" == "--bench" ]]; then APT_PKGS+=(ffmpeg); fi
 missing=()
 for p in "${APT_PKGS[@]}"; do

