@@ -68,7 +68,7 @@ public final class Progress: @unchecked Sendable {
         let secs = Date().timeIntervalSince(start)
         var s = "\(label): \(done) done"
         if failed > 0 { s += ", \(failed) failed" }
-        s += String(format: " in %.1f s", secs)
+        s += String(format: " in %.2f s", secs)
         lock.unlock()
         if tty { FileHandle.standardError.write("\r\u{1B}[2K".data(using: .utf8)!); Diagnostics.progressActive = false }
         if !quiet { Diagnostics.line(s) }
