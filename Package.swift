@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "DFKImaging", targets: ["DFKImaging"]),
         .executable(name: "extract-frames", targets: ["extract-frames"]),
         .executable(name: "landmarks", targets: ["landmarks"]),
+        .executable(name: "synth-sbi", targets: ["synth-sbi"]),
+        .executable(name: "bbmg-mask", targets: ["bbmg-mask"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,15 +44,19 @@ let package = Package(
         .target(name: "DFKImaging", dependencies: ["CVision", "DFKRecords", "DFKCore"]),
         // Diagnostics, progress, ordered parallel map, atomic files, stable output names.
         .target(name: "DFKCore"),
+        // Pseudo-fake synthesis: SBI self-blending, Face X-ray hulls, SLADD regions, BBMG masks.
+        .target(name: "DFKSynthesis", dependencies: ["DFKImaging", "DFKRecords", "DFKCore"]),
         // What every tool's main shares: flag parsing with one-line errors, exit codes, signal clean-up.
         .target(name: "DFKTool", dependencies: [
             "DFKCore", "DFKRecords", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "extract-frames", dependencies: ["DFKImaging", "DFKTool"]),
         .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKTool"]),
+        .executableTarget(name: "synth-sbi", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
+        .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
         .executableTarget(name: "dfk-bench", dependencies: ["DFKImaging", "DFKTool"]),
-        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKCore", "DFKTool"]),
+        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -37,8 +37,10 @@ public enum ImageFormat: Sendable, Equatable {
     /// Lossless PNG with a zlib level (OpenCV's default is 1: fast, larger files).
     case png(level: Int)
     case jpeg(quality: Int)
+    /// TIFF, lossless for 32-bit float images (masks).
+    case tiff
     public var fileExtension: String {
-        switch self { case .png: return "png"; case .jpeg: return "jpg" }
+        switch self { case .png: return "png"; case .jpeg: return "jpg"; case .tiff: return "tiff" }
     }
 }
 
@@ -88,6 +90,7 @@ public final class Image: @unchecked Sendable {
         switch format {
         case .png(let level): ext = ".png"; param = level
         case .jpeg(let q): ext = ".jpg"; param = q
+        case .tiff: ext = ".tiff"; param = -1
         }
         _ = try nativeStatus { dfk_image_encode(handle, ext, Int32(param), &out, &len, $0) }
         defer { dfk_buffer_free(out) }

@@ -49,6 +49,52 @@ dfk_image *dfk_image_crop(const dfk_image *img, int x, int y, int w, int h, char
 // interpolation: 0 nearest, 1 bilinear, 2 bicubic, 3 area
 dfk_image *dfk_image_resize(const dfk_image *img, int width, int height, int interpolation, char **err);
 
+// ---- image operations (synthesis building blocks) -------------------------------------------------
+// All operations return a new image; inputs are never modified unless the name ends in _inplace.
+
+// Converts depth (DFK_U8 / DFK_F32) with out = in * scale + shift (saturating for 8-bit, rounding to nearest).
+dfk_image *dfk_convert(const dfk_image *img, int depth, double scale, double shift, char **err);
+// Horizontal flip.
+dfk_image *dfk_flip_horizontal(const dfk_image *img, char **err);
+// Fills a polygon (convex hull of the points if `hull`), value on every channel; line_type 8 or 16 (anti-aliased).
+int dfk_fill_poly_inplace(dfk_image *img, const double *xy, int n, int hull, double value, int line_type, char **err);
+// Draws a line segment with round caps.
+int dfk_draw_line_inplace(dfk_image *img, double x0, double y0, double x1, double y1, int thickness, double value,
+                          int line_type, char **err);
+// Blur kinds: 0 Gaussian (sigma <= 0: OpenCV's automatic sigma), 1 average (box), 2 median. ksize odd.
+dfk_image *dfk_blur(const dfk_image *img, int kind, int ksize, double sigma, char **err);
+// Per-image statistics.
+double dfk_max_value(const dfk_image *img);
+// Element-wise: 0 max(a, b), 1 max(a - b, 0), 2 a * b (channels of b broadcast when b has one channel).
+dfk_image *dfk_combine(const dfk_image *a, const dfk_image *b, int op, char **err);
+// Values strictly below `threshold` become 0, others unchanged.
+int dfk_zero_below_inplace(dfk_image *img, double threshold, char **err);
+// 2x3 affine warp into a width x height image; interpolation as dfk_image_resize; border: 0 constant(0), 1 reflect-101.
+dfk_image *dfk_warp_affine(const dfk_image *img, const double *m23, int width, int height, int interpolation,
+                           int border, char **err);
+// Elastic deformation: dx, dy are float32 fields of the image size with values in [-1, 1] (the caller's random
+// draws); each is Gaussian-blurred with (ksize, sigma), scaled by alpha, and the image is remapped.
+dfk_image *dfk_elastic(const dfk_image *img, const float *dx, const float *dy, double alpha, double sigma, int ksize,
+                       int interpolation, int border, char **err);
+// 8-bit BGR colour operations with albumentations semantics for uint8 images:
+//   shift: adds (b, g, r) and saturates.
+dfk_image *dfk_rgb_shift(const dfk_image *img, int r, int g, int b, char **err);
+//   HSV: converts to OpenCV's 8-bit HSV, hue (mod 180), saturation and value shifted through lookup tables whose
+//   entries are truncated to integers (as numpy's uint8 cast does), then back to BGR.
+dfk_image *dfk_hsv_shift(const dfk_image *img, double hue, double sat, double val, char **err);
+//   brightness/contrast: out = saturate(in * (1 + contrast) + brightness * 255) through a lookup table.
+dfk_image *dfk_brightness_contrast(const dfk_image *img, double brightness, double contrast, char **err);
+//   sharpen: 3x3 kernel (1 - alpha) * identity + alpha * [[-1,-1,-1],[-1,8+lightness,-1],[-1,-1,-1]].
+dfk_image *dfk_sharpen(const dfk_image *img, double alpha, double lightness, char **err);
+// JPEG round trip at `quality`.
+dfk_image *dfk_jpeg_roundtrip(const dfk_image *img, int quality, char **err);
+// fake = mask * src + (1 - mask) * tgt per pixel, mask float32 1-channel in [0, 1], rounded to nearest 8-bit.
+dfk_image *dfk_blend(const dfk_image *src, const dfk_image *tgt, const dfk_image *mask, char **err);
+// Gray (1 channel) to BGR by channel replication; BGR images are returned as copies.
+dfk_image *dfk_to_bgr(const dfk_image *img, char **err);
+// Pastes `tile` (same channel count and depth) into `img` at (x, y), clipped.
+int dfk_paste_inplace(dfk_image *img, const dfk_image *tile, int x, int y, char **err);
+
 // ---- video --------------------------------------------------------------------------------------
 // Opens a video with OpenCV's FFmpeg backend. `threads` is a hint (OpenCV 4.6 sizes the decoder pool itself).
 dfk_video *dfk_video_open(const char *path, int threads, char **err);

@@ -1,0 +1,191 @@
+// synth-sbi: face records -> (real, fake) self-blended pairs with their masks, two records per pair.
+import ArgumentParser
+import DFKImaging
+import DFKRecords
+import DFKSynthesis
+import DFKTool
+import Foundation
+
+struct SynthSBI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "synth-sbi",
+        abstract: "Make self-blended pseudo-fakes (SBI, or BBMG masks) from face records; print a real and a fake record per pair.",
+        discussion: """
+        Reads records with an "image" and "faces" (landmarks of 68 or 81 points; the largest face is used), e.g.
+        from `landmarks`. For each record and variant it writes OUT/<folder>/<stem>_v<K>_{real,fake}.png and the
+        blending mask as a float TIFF, and prints two records (label 0 and 1) sharing a "pair" id, with every
+        random draw under "synth". Each sample's randomness derives from --seed and the record (image path,
+        variant), so outputs do not depend on threads or on other records; re-runs reuse finished pairs.
+        """)
+
+    @Argument(help: "Image files with no landmarks are not accepted; give records on stdin.")
+    var images: [String] = []
+    @Option(help: "Directory for the generated images and masks.")
+    var out: String
+    @Option(help: "Random seed (recorded in every output record).")
+    var seed: UInt64 = 5
+    @Option(help: "Mask: sbi (convex hull), lal (Face X-ray hulls, SBI's published setting), bbmg, or record (the record's \"mask\" field, e.g. from bbmg-mask).")
+    var mask = "lal"
+    @Option(help: "Pairs per input record.")
+    var variants = 1
+    @Option(help: "Output size in pixels (square).")
+    var size = 380
+    @Option(help: "train: random flip, random tight-crop margins (5-20%) and post-augmentation; test: 12.5% margins, no randomness but the blend.")
+    var crop = "train"
+    @Option(help: "HSV transform: reference (the published code's effective no-op round trip) or fraction (+-0.3 of each range).")
+    var hsv = "reference"
+    @Option(help: "Mask data type for sbi/lal/bbmg masks: uint8 or float32 (Table 3).")
+    var dtype: String?
+    @Option(help: "Mask fill value: 1 or 255 (Table 3).")
+    var value: Double?
+    @Option(help: "Mask line type: 8 or aa (Table 3).")
+    var line: String?
+    @Option(help: "BBMG mask variant (Table 12): 1 global only, 2 narrowed local, 3 full.")
+    var bbmgVariant = 3
+    @Option(help: "BBMG boundary blur (Table 4): gaussian, average or median.")
+    var blur = "gaussian"
+    @Option(help: "BBMG blur kernel size (odd; Fig. 5). Default: random odd 5-25.")
+    var blurKernel: Int?
+    @Option(help: "Write a contact sheet (real | mask | fake) of the first pairs to this PNG.")
+    var contactSheet: String?
+    @Option(help: "Rows in the contact sheet.")
+    var sheetRows = 12
+    @Option(help: "Worker threads. Default: all cores.")
+    var threads = Inputs.cores
+    @Flag(name: [.short, .long], help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        guard ["sbi", "lal", "bbmg", "record"].contains(mask) else { throw ValidationError("--mask must be sbi, lal, bbmg or record") }
+        guard ["train", "test"].contains(crop) else { throw ValidationError("--crop must be train or test") }
+        guard HSVMode(rawValue: hsv) != nil else { throw ValidationError("--hsv must be reference or fraction") }
+        guard variants >= 1 else { throw ValidationError("--variants must be at least 1") }
+        guard (32...2048).contains(size) else { throw ValidationError("--size must be between 32 and 2048") }
+        guard (1...3).contains(bbmgVariant) else { throw ValidationError("--bbmg-variant must be 1, 2 or 3") }
+        guard Image.BlurKind.allCases.map({ "\($0)" }).contains(blur) else { throw ValidationError("--blur must be gaussian, average or median") }
+        if let k = blurKernel, k < 1 || k % 2 == 0 { throw ValidationError("--blur-kernel must be odd and positive") }
+        guard MaskStyle.parse(dtype: dtype, value: value, line: line, base: .lalReference) != nil else {
+            throw ValidationError("--dtype must be uint8|float32, --value 1|255, --line 8|aa")
+        }
+        guard images.isEmpty else { throw ValidationError("synth-sbi reads face records on stdin (e.g. from landmarks), not image paths") }
+    }
+
+    func options() -> SBIOptions {
+        var o = SBIOptions()
+        o.size = size
+        o.train = crop == "train"
+        o.hsv = HSVMode(rawValue: hsv)!
+        switch mask {
+        case "sbi": o.mask = .sbi; o.style = MaskStyle.parse(dtype: dtype, value: value, line: line, base: .sbiReference)
+        case "lal": o.mask = .lal; o.style = MaskStyle.parse(dtype: dtype, value: value, line: line, base: .lalReference)
+        case "record": o.mask = .given
+        default:
+            var b = BBMGOptions()
+            b.variant = bbmgVariant
+            b.blur = Image.BlurKind.allCases.first { "\($0)" == blur }!
+            b.kernel = blurKernel
+            b.style = MaskStyle.parse(dtype: dtype, value: value, line: line, base: .lalReference)!
+            o.mask = .bbmg(b)
+        }
+        return o
+    }
+
+    func run() throws {
+        try Paths.makeDirectory(out)
+        Vision.setThreads(1)
+        let opts = options()
+        let settings = "seed=\(seed)|mask=\(mask)|size=\(size)|crop=\(crop)|hsv=\(hsv)|\(opts.style?.name ?? "")|\(opts.mask == .given ? "" : "\(opts.mask)")"
+        let writer = NDJSONWriter()
+        let progress = Progress("synth-sbi", quiet: quiet)
+        var sheet = contactSheet.map { _ in ContactSheet(tile: 160, columns: 3) }
+        let (out, seed, variants, sheetRows) = (self.out, self.seed, self.variants, self.sheetRows)
+
+        try orderedParallelMap(Inputs.records(paths: [], field: "image"), workers: threads, transform: { _, item -> ([Record], [[Image]]) in
+            guard case .success(var rec) = item.record else {
+                if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
+                return ([], [])
+            }
+            if rec.error != nil { return ([rec], []) }
+            do {
+                guard let path = rec.image else { throw ToolError("record has no \"image\" field") }
+                guard let face = rec.faces?.first else { throw ToolError("record has no face with landmarks") }
+                guard face.landmarks.count == 68 || face.landmarks.count == 81 else {
+                    throw ToolError("needs a 68- or 81-point layout, the face has \(face.landmarks.count) points")
+                }
+                let dir = SynthesisPaths.directory(out: out, image: path)
+                try Paths.makeDirectory(dir)
+                var frame: Image?
+                var given: Image?
+                var outRecs: [Record] = []
+                var thumbs: [[Image]] = []
+                for v in 0..<variants {
+                    let base = "\(dir)/\(Paths.stem(path))_v\(v)"
+                    let key = "\(Paths.absolute(path))#face0#v\(v)"
+                    let files = (real: base + "_real.png", fake: base + "_fake.png", mask: base + "_mask.tiff", meta: base + ".json")
+                    var draws: JSONObject
+                    if let cached = Self.cached(files.meta, settings: settings, key: key), [files.real, files.fake, files.mask].allSatisfy(Paths.exists) {
+                        draws = cached
+                    } else {
+                        if frame == nil {
+                            do { frame = try Image.read(path) } catch { throw ToolError("\(path): \(error)") }
+                            if opts.mask == .given {
+                                guard let m = rec.mask else { throw ToolError("--mask record needs a \"mask\" field") }
+                                do { given = try Image.decode(Array(try Data(contentsOf: URL(fileURLWithPath: m))), unchanged: true) }
+                                catch { throw ToolError("\(m): cannot read mask: \(error)") }
+                            }
+                        }
+                        var rng = SampleRNG(seed: seed, key: key)
+                        let pair = try SBI.pair(frame: frame!, landmarks: face.landmarks, givenMask: given, options: opts, rng: &rng)
+                        try pair.real.write(to: files.real, format: .png(level: 1))
+                        try pair.fake.write(to: files.fake, format: .png(level: 1))
+                        try AtomicFile.write(try pair.mask.encoded(.tiff), to: files.mask)
+                        draws = pair.draws.fields
+                        var meta = JSONObject()
+                        meta["settings"] = .string(settings); meta["key"] = .string(key); meta["draws"] = .object(draws)
+                        try AtomicFile.write(JSON.serialize(.object(meta)) + "\n", to: files.meta)
+                        if thumbs.count < sheetRows { thumbs.append([pair.real, pair.mask, pair.fake]) }
+                    }
+                    var synth = JSONObject()
+                    synth["seed"] = .string(String(seed)); synth["variant"] = .int(v); synth["mask_mode"] = .string(mask)
+                    synth["crop"] = .string(crop); synth["size"] = .int(size)
+                    for (k, x) in draws { synth[k] = x }
+                    let pairID = "\(Paths.stem(dir))/\(Paths.stem(path))_v\(v)"
+                    for (label, file) in [(0, files.real), (1, files.fake)] {
+                        var r = rec
+                        r["source_image"] = .string(path)
+                        r.image = file
+                        r.label = label
+                        r["pair"] = .string(pairID)
+                        r.mask = files.mask
+                        r.faces = nil
+                        r["synth"] = .object(synth)
+                        outRecs.append(r)
+                    }
+                }
+                return (outRecs, thumbs)
+            } catch {
+                let msg = Diagnostics.describe(error)
+                Diagnostics.fail(item.place, msg)
+                rec.error = "synth-sbi: \(msg)"
+                return ([rec], [])
+            }
+        }, emit: { (recs, thumbs) in
+            for r in recs { try writer.write(r) }
+            for t in thumbs where (sheet?.count ?? Int.max) < sheetRows { try sheet?.add(t) }
+            progress.advance(failed: recs.count == 1 && recs[0].error != nil ? 1 : 0)
+        })
+        progress.finish()
+        if let contactSheet, let sheet {
+            try sheet.render().write(to: contactSheet, format: .png(level: 3))
+            if !quiet { Diagnostics.info("contact sheet (real | mask | fake): \(contactSheet)") }
+        }
+    }
+
+    static func cached(_ meta: String, settings: String, key: String) -> JSONObject? {
+        guard let d = FileManager.default.contents(atPath: meta), case .object(let o)? = try? JSON.parse([UInt8](d)),
+              o["settings"]?.stringValue == settings, o["key"]?.stringValue == key else { return nil }
+        return o["draws"]?.objectValue
+    }
+}
+
+ToolMain.run(SynthSBI.self)
