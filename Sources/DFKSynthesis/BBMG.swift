@@ -82,9 +82,8 @@ extension BBMG {
     /// frame-size float32 mask.
     public static func frameMask(width: Int, height: Int, landmarks: [Point], options: BBMGOptions,
                                  rng: inout SampleRNG, draws: inout Draws) throws -> Image {
-        guard landmarks.count >= 68 else { throw MaskError.empty("BBMG needs a 68- or 81-point layout, got \(landmarks.count) points") }
+        try validateFace(landmarks, width: width, height: height)
         let ext = Box.bounding(Array(landmarks[0..<68]))
-        guard ext.width >= 32, ext.height >= 32 else { throw MaskError.empty("face too small (\(Int(ext.width))x\(Int(ext.height)) px landmarks)") }
         let r = try CropRule.sbi.region(for: Face(box: ext, landmarks: landmarks), width: width, height: height)
         let w = r.x1 - r.x0, h = r.y1 - r.y0
         let pts = landmarks.map { Point($0.x - Double(r.x0), $0.y - Double(r.y0)) }

@@ -53,28 +53,34 @@ public struct SBIPair {
     public var draws: Draws
 }
 
+/// Checks that landmarks can drive a synthesis: a 68/81-point layout, inside the image, a face big enough.
+public func validateFace(_ landmarks: [Point], width W: Int, height H: Int) throws {
+    guard landmarks.count == 68 || landmarks.count == 81 else {
+        throw MaskError.empty("needs a 68- or 81-point layout, the face has \(landmarks.count) points")
+    }
+    let ext = Box.bounding(Array(landmarks[0..<68]))
+    // dlib places the jaw of a face cut by the frame edge a little outside the image, which the reference
+    // handles by clipping; a face mostly outside the image (or landmarks for another image) is an error.
+    let frameBox = Box(left: 0, top: 0, right: Double(W), bottom: Double(H))
+    let slack = 0.25 * max(ext.width, ext.height)
+    let outside = landmarks.filter { !frameBox.contains($0) }.count
+    guard landmarks.allSatisfy({ frameBox.contains($0, tolerance: slack) }), outside * 5 <= landmarks.count else {
+        throw MaskError.empty("landmarks lie outside the image (\(outside) of \(landmarks.count) points)")
+    }
+    guard ext.width >= 32, ext.height >= 32 else {
+        throw MaskError.empty("face too small (\(Int(ext.width))x\(Int(ext.height)) px landmarks; at least 32 needed)")
+    }
+}
+
 public enum SBI {
     public static let blendRatios: [Double] = [0.25, 0.5, 0.75, 1, 1, 1]
 
     /// Makes one pair from a frame and one face (landmarks in frame coordinates, 68 or 81 points).
     public static func pair(frame: Image, landmarks: [Point], givenMask: Image? = nil, options: SBIOptions,
                             rng: inout SampleRNG) throws -> SBIPair {
-        guard landmarks.count == 68 || landmarks.count == 81 else {
-            throw MaskError.empty("SBI needs a 68- or 81-point layout, got \(landmarks.count) points")
-        }
+        try validateFace(landmarks, width: frame.width, height: frame.height)
         let W = frame.width, H = frame.height
         let ext = Box.bounding(Array(landmarks[0..<68]))
-        // dlib places the jaw of a face cut by the frame edge a little outside the image, which the reference
-        // handles by clipping; a face mostly outside the image (or landmarks for another image) is an error.
-        let frameBox = Box(left: 0, top: 0, right: Double(W), bottom: Double(H))
-        let slack = 0.25 * max(ext.width, ext.height)
-        let outside = landmarks.filter { !frameBox.contains($0) }.count
-        guard landmarks.allSatisfy({ frameBox.contains($0, tolerance: slack) }), outside * 5 <= landmarks.count else {
-            throw MaskError.empty("landmarks lie outside the image (\(outside) of \(landmarks.count) points)")
-        }
-        guard ext.width >= 32, ext.height >= 32 else {
-            throw MaskError.empty("face too small (\(Int(ext.width))x\(Int(ext.height)) px landmarks; at least 32 needed)")
-        }
         var draws = Draws()
         var img = frame, pts = landmarks, mask = givenMask
         // 1. Horizontal flip with the landmark permutation.
