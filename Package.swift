@@ -55,7 +55,7 @@ let package = Package(
         .executableTarget(name: "synth-sbi", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
-        .executableTarget(name: "dfk-bench", dependencies: ["DFKImaging", "DFKTool"]),
+        .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKCore"]),
         .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool"]),
     ],
     swiftLanguageModes: [.v5]

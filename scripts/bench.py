@@ -4,6 +4,9 @@
 (a) extract-frames --frames 32 against the ffmpeg command line decoding and writing the same frames as PNG.
 (b) landmarks throughput (frames/s) against the bare cost of dlib HOG detection + 68-point prediction in a
     minimal loop of the same build (dfk-bench dlib-loop: images already in memory, one thread).
+(c) SBI pair generation at 380 px in memory (dfk-bench sbi-pairs) against the SBI reference pipeline in Python
+    (albumentations 1.3 + OpenCV + NumPy, scripts/sbi_anchor.py) on the same frames, per core; and synth-sbi end
+    to end (frames read, pairs and masks written).
 Runs alternate between tool and anchor; medians are reported. Timings are wall-clock on this machine.
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
@@ -75,6 +78,34 @@ def bench_landmarks(tmp, video, n):
     return rows
 
 
+def bench_synthesis(tmp, video):
+    _, frames, _ = run([f"{BIN}/extract-frames", "-q", "--frames", "32", "--out", fresh(f"{tmp}/sframes"), video])
+    _, faces, _ = run([f"{BIN}/landmarks", "-q"], input=frames)
+    path = f"{tmp}/faces.ndjson"
+    with open(path, "w") as f:
+        f.write(faces)
+    py = os.path.join(ROOT, ".cache", "bench-venv", "bin", "python")
+    ours1, ours2, anchor = [], [], []
+    for _ in range(REPEATS):
+        _, o, _ = run([f"{BIN}/dfk-bench", "sbi-pairs", "--mask", "sbi", "--threads", "1", "--pairs", "200", path])
+        ours1.append(json.loads(o)["pairs_per_s"])
+        _, o, _ = run([py, os.path.join(ROOT, "scripts", "sbi_anchor.py"), path, "60"])
+        anchor.append(json.loads(o)["pairs_per_s"])
+        _, o, _ = run([f"{BIN}/dfk-bench", "sbi-pairs", "--mask", "lal", "--threads", "2", "--pairs", "400", path])
+        ours2.append(json.loads(o)["pairs_per_s"])
+    tool = []
+    for _ in range(max(1, REPEATS // 2)):
+        dt, out, _ = run([f"{BIN}/synth-sbi", "-q", "--mask", "lal", "--variants", "4", "--out", fresh(f"{tmp}/synth")], input=faces)
+        tool.append(len(out.splitlines()) / 2 / dt)
+    a, o1, o2, t = (statistics.median(x) for x in (anchor, ours1, ours2, tool))
+    return [
+        ["SBI pairs in memory, 380 px, 1 thread (hull mask)", f"{o1:.1f} pairs/s", "SBI pipeline in Python, 1 process",
+         f"{a:.1f} pairs/s", f"{o1 / a:.1f}x", ">= 5x per core"],
+        ["SBI pairs in memory, 380 px, 2 threads (LAL mask)", f"{o2:.1f} pairs/s", "", "", "", "well over 100 pairs/s"],
+        ["synth-sbi end to end (PNG in, PNG+TIFF out), 2 threads", f"{t:.1f} pairs/s", "", "", "", ""],
+    ]
+
+
 def main():
     if shutil.which("ffmpeg") is None:
         sys.exit("bench: ffmpeg not found (make bench installs it: scripts/setup.sh --bench)")
@@ -83,6 +114,7 @@ def main():
         rows = [bench_extract(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4")),
                 bench_extract(tmp, os.path.join(MEDIA, "face_noface.mov"))]
         rows += bench_landmarks(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4"), 96)
+        rows += bench_synthesis(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     head = ["measured", "ours", "anchor", "anchor's", "ratio", "target"]
@@ -93,7 +125,7 @@ def main():
     for r in rows:
         print(line(r))
     print(f"\nmedian of {REPEATS} alternating runs (landmarks: {max(1, REPEATS // 2)}); {os.cpu_count()} cores; "
-          "ratio = ours/anchor in time (anchor fps / our fps for throughput)")
+          "ratio = ours/anchor in time (anchor fps / our fps for throughput); SBI: speed-up, ours/anchor in pairs/s")
 
 
 if __name__ == "__main__":

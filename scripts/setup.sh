@@ -9,7 +9,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- 1. apt packages (platform-notes.md) ---------------------------------------------------------
 APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev libpng-dev python3)
-if [[ "${1:-}" == "--bench" ]]; then APT_PKGS+=(ffmpeg); fi
+if [[ "${1:-}" == "--bench" ]]; then APT_PKGS+=(ffmpeg python3-venv); fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -77,4 +77,13 @@ for m in mmod_human_face_detector.dat shape_predictor_5_face_landmarks.dat; do
     mv "$MODELS/$m.tmp" "$MODELS/$m"
   fi
 done
+# --- 3. bench anchors (make bench only) -------------------------------------------------------------
+if [[ "${1:-}" == "--bench" ]]; then
+  VENV="$CACHE/bench-venv"
+  if ! "$VENV/bin/python" -c "import albumentations, cv2, numpy" 2>/dev/null; then
+    say "installing the SBI reference pipeline's Python libraries into $VENV (albumentations 1.3, OpenCV, NumPy)"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "albumentations==1.3.1" "opencv-python-headless<4.9" "numpy<2" >&2
+  fi
+fi
 say "ready (media in $MEDIA, models in $MODELS)"

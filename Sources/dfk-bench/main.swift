@@ -1,33 +1,83 @@
-// dfk-bench: measurement helpers for `make bench`.
-//   dfk-bench dlib-loop IMAGE... : the bare cost of dlib HOG detection + 68-point prediction per image,
-//   in a minimal loop over images already in memory (one thread), the anchor for `landmarks` throughput.
+// dfk-bench: measurement helpers for `make bench` (JSON on stdout).
+//   dfk-bench dlib-loop [--upsample N] IMAGE...
+//       the bare cost of dlib HOG detection + 68-point prediction per image, images already in memory, one thread:
+//       the anchor for `landmarks` throughput.
+//   dfk-bench sbi-pairs [--mask lal|sbi|bbmg] [--size 380] [--threads T] [--pairs N] FACES.ndjson
+//       in-memory SBI pair generation (no file I/O) over the frames and first faces of a `landmarks` output.
+import DFKCore
 import DFKImaging
 import DFKRecords
+import DFKSynthesis
 import Foundation
 
-let args = Array(CommandLine.arguments.dropFirst())
-guard args.first == "dlib-loop", args.count > 1 else {
-    FileHandle.standardError.write("usage: dfk-bench dlib-loop [--upsample N] IMAGE...\n".data(using: .utf8)!)
+func fail(_ s: String) -> Never {
+    FileHandle.standardError.write("dfk-bench: \(s)\n".data(using: .utf8)!)
     exit(64)
 }
-var rest = Array(args.dropFirst())
-var upsample = 1
-if rest.first == "--upsample", rest.count > 1 { upsample = Int(rest[1]) ?? 1; rest.removeFirst(2) }
-do {
-    Vision.setThreads(1)
-    let images = try rest.map { try Image.read($0) }
-    let detector = try FaceDetector(.hog)
-    let predictor = try LandmarkPredictor()
-    var faces = 0
-    let t0 = Date()
-    for img in images {
-        for d in try detector.detect(img, upsample: upsample) {
-            _ = try predictor.predict(img, in: d.box)
-            faces += 1
-        }
+
+Allocator.reuseLargeBlocks()
+var args = Array(CommandLine.arguments.dropFirst())
+guard let mode = args.first else { fail("usage: dfk-bench dlib-loop|sbi-pairs ...") }
+args.removeFirst()
+func option(_ name: String, _ def: String) -> String {
+    if let i = args.firstIndex(of: name), i + 1 < args.count {
+        let v = args[i + 1]
+        args.removeSubrange(i...(i + 1))
+        return v
     }
-    let secs = Date().timeIntervalSince(t0)
-    print(String(format: "{\"frames\":%d,\"faces\":%d,\"seconds\":%.4f,\"fps\":%.3f}", images.count, faces, secs, Double(images.count) / secs))
+    return def
+}
+
+do {
+    switch mode {
+    case "dlib-loop":
+        let upsample = Int(option("--upsample", "1")) ?? 1
+        Vision.setThreads(1)
+        let images = try args.map { try Image.read($0) }
+        let detector = try FaceDetector(.hog)
+        let predictor = try LandmarkPredictor()
+        var faces = 0
+        let t0 = Date()
+        for img in images {
+            for d in try detector.detect(img, upsample: upsample) {
+                _ = try predictor.predict(img, in: d.box)
+                faces += 1
+            }
+        }
+        let secs = Date().timeIntervalSince(t0)
+        print(String(format: "{\"frames\":%d,\"faces\":%d,\"seconds\":%.4f,\"fps\":%.3f}", images.count, faces, secs, Double(images.count) / secs))
+    case "sbi-pairs":
+        let maskName = option("--mask", "lal"), size = Int(option("--size", "380"))!
+        let threads = Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!
+        let pairs = Int(option("--pairs", "200"))!
+        guard let path = args.first else { fail("sbi-pairs needs a faces NDJSON file") }
+        var samples: [(Image, [Point])] = []
+        for item in try NDJSONReader(path: path) {
+            guard case .success(let r) = item.record, let img = r.image, let f = r.faces?.first, f.landmarks.count >= 68 else { continue }
+            samples.append((try Image.read(img), f.landmarks))
+        }
+        guard !samples.isEmpty else { fail("no faces in \(path)") }
+        var o = SBIOptions()
+        o.size = size
+        o.mask = maskName == "sbi" ? .sbi : maskName == "bbmg" ? .bbmg(BBMGOptions()) : .lal
+        let opts = o
+        Vision.setThreads(1)
+        // Warm-up (first-touch allocations, OpenCV lazy initialisation).
+        var warm = SampleRNG(seed: 0)
+        _ = try SBI.pair(frame: samples[0].0, landmarks: samples[0].1, options: opts, rng: &warm)
+        let t0 = Date()
+        var made = 0, failed = 0
+        try orderedParallelMap(0..<pairs, workers: threads, transform: { _, i -> Bool in
+            let (img, pts) = samples[i % samples.count]
+            var rng = SampleRNG(seed: 1, key: "bench\(i)")
+            return (try? SBI.pair(frame: img, landmarks: pts, options: opts, rng: &rng)) != nil
+        }, emit: { ok in if ok { made += 1 } else { failed += 1 } })
+        let secs = Date().timeIntervalSince(t0)
+        print(String(format: "{\"pairs\":%d,\"failed\":%d,\"threads\":%d,\"size\":%d,\"seconds\":%.4f,\"pairs_per_s\":%.2f}",
+                     made, failed, threads, size, secs, Double(made) / secs))
+    default:
+        fail("unknown mode \(mode)")
+    }
 } catch {
     FileHandle.standardError.write("dfk-bench: error: \(error)\n".data(using: .utf8)!)
     exit(1)
