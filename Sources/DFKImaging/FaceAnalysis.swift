@@ -78,40 +78,55 @@ public final class FaceAnalyzer: @unchecked Sendable {
         return (out + "/" + Paths.stableName(for: parent), Paths.stem(path))
     }
 
+    /// The cached result of an earlier run for this image, if it is complete and was made with the same options.
+    public func cachedFaces(imagePath: String) -> [Face]? {
+        guard let out = outputPaths(forImage: imagePath) else { return nil }
+        return readCache("\(out.dir)/\(out.stem).faces.json", image: Paths.absolute(imagePath))
+    }
+
     /// Analyses one image file: faces, crops written atomically, and a cached result for re-runs.
     /// Returns the faces and whether they came from the cache.
     public func analyze(imagePath: String, worker: Int) throws -> (faces: [Face], cached: Bool) {
-        let out = outputPaths(forImage: imagePath)
-        let cachePath = out.map { "\($0.dir)/\($0.stem).faces.json" }
-        let absImage = Paths.absolute(imagePath)
-        if let cachePath, let cached = readCache(cachePath, image: absImage) { return (cached, true) }
-
+        if let cached = cachedFaces(imagePath: imagePath) { return (cached, true) }
         let image: Image
         do { image = try Image.read(imagePath) } catch { throw VisionError("\(imagePath): \(error)") }
+        let pending = PendingWrites()
+        let faces = try analyze(image: image, imagePath: imagePath, worker: worker, writes: pending)
+        try pending.wait()
+        return (faces, false)
+    }
+
+    /// Analyses a decoded image. Crops and the cache entry are written through `writes` (in the background:
+    /// call `writes.wait()` before handing the result on); the cache entry is written after the crops.
+    public func analyze(image: Image, imagePath: String, worker: Int, writes: PendingWrites) throws -> [Face] {
         var faces = try faces(in: image, worker: worker)
-        if let out {
-            try Paths.makeDirectory(out.dir)
-            if let rule = options.crop {
-                for k in faces.indices {
-                    let r = try rule.region(for: faces[k], width: image.width, height: image.height)
-                    let crop = try image.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0)
-                    let cropPath = "\(out.dir)/\(out.stem)_\(k).\(options.cropFormat.fileExtension)"
-                    try crop.write(to: cropPath, format: options.cropFormat)
-                    let local = faces[k].landmarks.map { Point($0.x - Double(r.x0), $0.y - Double(r.y0)) }
-                    faces[k].crop = FaceCrop(image: cropPath,
-                                             box: Box(left: Double(r.x0), top: Double(r.y0), right: Double(r.x1), bottom: Double(r.y1)),
-                                             spec: rule.name, landmarks: local)
-                }
-            }
-            if let cachePath {
-                var o = JSONObject()
-                o["key"] = .string(key)
-                o["image"] = .string(absImage)
-                o["faces"] = .array(faces.map { .object($0.json) })
-                try AtomicFile.write(JSON.serialize(.object(o)) + "\n", to: cachePath)
+        guard let out = outputPaths(forImage: imagePath) else { return faces }
+        try Paths.makeDirectory(out.dir)
+        var crops: [(Image, String)] = []
+        if let rule = options.crop {
+            for k in faces.indices {
+                let r = try rule.region(for: faces[k], width: image.width, height: image.height)
+                let crop = try image.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0)
+                let cropPath = "\(out.dir)/\(out.stem)_\(k).\(options.cropFormat.fileExtension)"
+                crops.append((crop, cropPath))
+                let local = faces[k].landmarks.map { Point($0.x - Double(r.x0), $0.y - Double(r.y0)) }
+                faces[k].crop = FaceCrop(image: cropPath,
+                                         box: Box(left: Double(r.x0), top: Double(r.y0), right: Double(r.x1), bottom: Double(r.y1)),
+                                         spec: rule.name, landmarks: local)
             }
         }
-        return (faces, false)
+        var o = JSONObject()
+        o["key"] = .string(key)
+        o["image"] = .string(Paths.absolute(imagePath))
+        o["faces"] = .array(faces.map { .object($0.json) })
+        let entry = JSON.serialize(.object(o)) + "\n"
+        let cachePath = "\(out.dir)/\(out.stem).faces.json"
+        let format = options.cropFormat
+        writes.add {
+            for (crop, path) in crops { try crop.write(to: path, format: format) }
+            try AtomicFile.write(entry, to: cachePath)
+        }
+        return faces
     }
 
     private func readCache(_ path: String, image: String) -> [Face]? {

@@ -85,28 +85,48 @@ struct Landmarks: ParsableCommand {
             currentVideo = nil; framesSeen = 0; framesEmpty = 0
         }
 
-        try orderedParallelMap(Inputs.records(paths: images, field: "image"), workers: threads, transform: { worker, item -> Record? in
+        // Frames are decoded ahead of the detector (on the other core while it works), and crops are written
+        // behind it; a record goes out once its files are complete.
+        typealias Item = (item: InputItem, image: Result<Image, Error>?, cached: [Face]?)
+        let input = Prefetch(Inputs.records(paths: images, field: "image"), depth: threads + 1) { item -> Item in
+            guard case .success(let rec) = item.record, rec.error == nil, let path = rec.image else { return (item, nil, nil) }
+            if let cached = analyzer.cachedFaces(imagePath: path) { return (item, nil, cached) }
+            do { return (item, .success(try Image.read(path)), nil) } catch {
+                return (item, .failure(VisionError("\(path): \(error)")), nil)
+            }
+        }
+        try orderedParallelMap(input, workers: threads, transform: { worker, x -> (Record, PendingWrites?)? in
+            let item = x.item
             guard case .success(var rec) = item.record else {
                 if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
                 return nil
             }
-            if rec.error != nil { return rec }
+            if rec.error != nil { return (rec, nil) }
             guard let path = rec.image else {
                 Diagnostics.fail(item.place, "record has no \"image\" field")
                 rec.error = "landmarks: record has no \"image\" field"
-                return rec
+                return (rec, nil)
             }
+            if let cached = x.cached { rec.faces = cached; return (rec, nil) }
             do {
-                let (faces, _) = try analyzer.analyze(imagePath: path, worker: worker)
-                rec.faces = faces
+                let writes = PendingWrites()
+                rec.faces = try analyzer.analyze(image: try x.image!.get(), imagePath: path, worker: worker, writes: writes)
+                return (rec, writes)
             } catch {
                 let msg = Diagnostics.describe(error)
                 Diagnostics.fail(item.place, msg.hasPrefix(path) ? String(msg.dropFirst(path.count + 2)) : msg)
                 rec.error = "landmarks: \(msg)"
+                return (rec, nil)
             }
-            return rec
-        }, emit: { rec in
-            guard let rec else { progress.advance(failed: 1); return }
+        }, emit: { result in
+            guard let (first, writes) = result else { progress.advance(failed: 1); return }
+            var rec = first
+            do { try writes?.wait() } catch {
+                let msg = Diagnostics.describe(error)
+                Diagnostics.fail(rec.image ?? "?", msg)
+                rec.error = "landmarks: \(msg)"
+                rec.faces = nil
+            }
             try writer.write(rec)
             progress.advance(failed: rec.error != nil ? 1 : 0)
             guard rec.error == nil, let faces = rec.faces else { return }
