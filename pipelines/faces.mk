@@ -17,7 +17,7 @@ VIDEOS ?=
 name = $(basename $(notdir $(1)))
 FACE_FILES := $(foreach v,$(VIDEOS),$(OUT)/faces/$(call name,$(v)).ndjson)
 
-.PHONY: faces summary
+.PHONY: faces summary pseudofakes
 faces: $(OUT)/faces.ndjson
 
 define video_rule
@@ -34,3 +34,11 @@ $(OUT)/faces.ndjson: $(FACE_FILES)
 
 summary: $(OUT)/faces.ndjson
 	@python3 scripts/faces_summary.py $<
+
+# Self-blended pseudo-fakes of every face (LAL masks, seed 5) and a contact sheet to look at.
+$(OUT)/pseudofakes.ndjson: $(OUT)/faces.ndjson
+	$(BIN)/synth-sbi -q --seed 5 --mask lal --out $(OUT)/sbi --contact-sheet $(OUT)/sbi-contact-sheet.png < $< > $@.tmp
+	@mv $@.tmp $@
+
+pseudofakes: $(OUT)/pseudofakes.ndjson
+	@echo "pseudo-fakes: $$(grep -c '"label":1' $<) pairs in $(OUT)/sbi; contact sheet (real | mask | fake): $(OUT)/sbi-contact-sheet.png"

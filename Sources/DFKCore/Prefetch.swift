@@ -68,3 +68,12 @@ public final class PendingWrites: @unchecked Sendable {
         if let e = firstError { throw e }
     }
 }
+
+/// A thread-safe counter.
+public final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    public init() {}
+    public func add(_ k: Int = 1) { lock.lock(); n += k; lock.unlock() }
+    public var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+}

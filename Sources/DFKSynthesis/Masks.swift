@@ -59,20 +59,26 @@ public enum Masks {
     /// an odd kernel in 5...25 (automatic sigma) in the mask's own data type, divide by the maximum, zero every
     /// value below 1 (an erosion by the blur radius), blur again (odd kernel 5...25, integer sigma 5...45),
     /// divide by the maximum, resize back. Returns float32 in [0, 1].
-    public static func sbiBlur(_ mask: Image, rng: inout SampleRNG, draws: inout Draws) throws -> Image {
+    /// `kind` and `kernel` replace the Gaussian blurs and their random kernels for the Table 4 / Fig. 5 ablations
+    /// (the second blur's sigma only applies to Gaussian blur).
+    public static func sbiBlur(_ mask: Image, kind: Image.BlurKind = .gaussian, kernel: Int? = nil,
+                               rng: inout SampleRNG, draws: inout Draws) throws -> Image {
         let w = mask.width, h = mask.height
         let sh = rng.int(192...256), sw = rng.int(192...256)
-        let k1 = rng.odd(5, 25), k2 = rng.odd(5, 25), sigma2 = rng.int(5...45)
+        var k1 = rng.odd(5, 25), k2 = rng.odd(5, 25)
+        let sigma2 = rng.int(5...45)
+        if let kernel { k1 = kernel; k2 = kernel }
+        if kind != .gaussian { draws.set("blur_kind", "\(kind)") }
         draws.set("blur_size", .array([.int(sw), .int(sh)]))
         draws.set("blur_k1", k1); draws.set("blur_k2", k2); draws.set("blur_sigma2", sigma2)
         var m = try mask.resized(width: sw, height: sh, interpolation: .linear)
-        m = try m.blurred(.gaussian, kernel: k1)
+        m = try m.blurred(kind, kernel: k1)
         var f = try m.converted(float: true)
         let mx1 = f.maxValue
         guard mx1 > 0 else { throw MaskError.empty("mask is empty after the first blur (face too small?)") }
         f = try f.converted(float: true, scale: 1 / mx1)
         try f.zeroBelow(1)
-        f = try f.blurred(.gaussian, kernel: k2, sigma: Double(sigma2))
+        f = try f.blurred(kind, kernel: k2, sigma: Double(sigma2))
         let mx2 = f.maxValue
         guard mx2 > 0 else { throw MaskError.empty("mask vanished in the erosion step (face too small for the kernel)") }
         f = try f.converted(float: true, scale: 1 / mx2)

@@ -32,6 +32,10 @@ public struct SBIOptions: Sendable {
     /// Drawing style of sbi/lal masks (Table 3). nil: the mode's reference style.
     public var style: MaskStyle?
     public var hsv: HSVMode = .reference
+    /// Boundary blur of sbi/lal masks (Table 4): the kind used for both blurs of SBI's mask blur, and an optional
+    /// fixed odd kernel (Fig. 5) instead of the random 5...25.
+    public var blur: Image.BlurKind = .gaussian
+    public var blurKernel: Int?
     /// Output size (square), and the tight crop's margins: train draws each side's margin, test uses 12.5%.
     public var size = 380
     public var train = true
@@ -184,7 +188,8 @@ public enum SBI {
                 p.local = try elastic(try affine(p.local))
                 mask = try BBMG.finalMask(p, options: o, rng: &rng, draws: &draws)
             } else {
-                mask = try Masks.sbiBlur(try elastic(try affine(raw!)), rng: &rng, draws: &draws)
+                mask = try Masks.sbiBlur(try elastic(try affine(raw!)), kind: options.blur, kernel: options.blurKernel,
+                                         rng: &rng, draws: &draws)
             }
         }
 

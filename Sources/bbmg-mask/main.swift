@@ -60,6 +60,7 @@ struct BBMGMask: ParsableCommand {
         o.style = MaskStyle.parse(dtype: dtype, value: value, line: line, base: .lalReference)!
         let options = o
         let writer = NDJSONWriter()
+        let skipped = Counter()
         let progress = Progress("bbmg-mask", quiet: quiet)
         var sheet = contactSheet.map { _ in ContactSheet(tile: 200, columns: 2) }
         let (out, seed, sheetRows) = (self.out, self.seed, self.sheetRows)
@@ -72,7 +73,11 @@ struct BBMGMask: ParsableCommand {
             if rec.error != nil { return (rec, []) }
             do {
                 guard let path = rec.image else { throw ToolError("record has no \"image\" field") }
-                guard let face = rec.faces?.first else { throw ToolError("record has no face with landmarks") }
+                guard let faces = rec.faces else { throw ToolError("record has no \"faces\" (run landmarks first)") }
+                guard let face = faces.first else {
+                    skipped.add()   // a frame without a face: passed on without a mask
+                    return (rec, [])
+                }
                 let frame: Image
                 do { frame = try Image.read(path) } catch { throw ToolError("\(path): \(error)") }
                 let key = "\(Paths.absolute(path))#face0#bbmg"
@@ -97,12 +102,13 @@ struct BBMGMask: ParsableCommand {
                 return (rec, [])
             }
         }, emit: { (rec, thumbs) in
-            guard let rec else { progress.advance(failed: 1); return }
+            guard let rec else { progress.advance(); return }
             try writer.write(rec)
             if !thumbs.isEmpty, (sheet?.count ?? Int.max) < sheetRows { try sheet?.add(thumbs) }
             progress.advance(failed: rec.error != nil ? 1 : 0)
         })
         progress.finish()
+        if skipped.value > 0 { Diagnostics.info("\(skipped.value) records without a face passed on without a mask") }
         if let contactSheet, let sheet {
             try sheet.render().write(to: contactSheet, format: .png(level: 3))
             if !quiet { Diagnostics.info("contact sheet (image | mask): \(contactSheet)") }

@@ -42,9 +42,9 @@ struct SynthSBI: ParsableCommand {
     var line: String?
     @Option(help: "BBMG mask variant (Table 12): 1 global only, 2 narrowed local, 3 full.")
     var bbmgVariant = 3
-    @Option(help: "BBMG boundary blur (Table 4): gaussian, average or median.")
+    @Option(help: "Boundary blur of the mask (Table 4): gaussian, average or median.")
     var blur = "gaussian"
-    @Option(help: "BBMG blur kernel size (odd; Fig. 5). Default: random odd 5-25.")
+    @Option(help: "Blur kernel size (odd; Fig. 5). Default: random odd 5-25.")
     var blurKernel: Int?
     @Option(help: "Write a contact sheet (real | mask | fake) of the first pairs to this PNG.")
     var contactSheet: String?
@@ -75,6 +75,8 @@ struct SynthSBI: ParsableCommand {
         o.size = size
         o.train = crop == "train"
         o.hsv = HSVMode(rawValue: hsv)!
+        o.blur = Image.BlurKind.allCases.first { "\($0)" == blur }!
+        o.blurKernel = blurKernel
         switch mask {
         case "sbi": o.mask = .sbi; o.style = MaskStyle.parse(dtype: dtype, value: value, line: line, base: .sbiReference)
         case "lal": o.mask = .lal; o.style = MaskStyle.parse(dtype: dtype, value: value, line: line, base: .lalReference)
@@ -94,8 +96,9 @@ struct SynthSBI: ParsableCommand {
         try Paths.makeDirectory(out)
         Vision.setThreads(1)
         let opts = options()
-        let settings = "seed=\(seed)|mask=\(mask)|size=\(size)|crop=\(crop)|hsv=\(hsv)|\(opts.style?.name ?? "")|\(opts.mask == .given ? "" : "\(opts.mask)")"
+        let settings = "seed=\(seed)|mask=\(mask)|size=\(size)|crop=\(crop)|hsv=\(hsv)|blur=\(blur):\(blurKernel ?? 0)|\(opts.style?.name ?? "")|\(opts.mask == .given ? "" : "\(opts.mask)")"
         let writer = NDJSONWriter()
+        let skipped = Counter()
         let progress = Progress("synth-sbi", quiet: quiet)
         var sheet = contactSheet.map { _ in ContactSheet(tile: 160, columns: 3) }
         let (out, seed, variants, sheetRows) = (self.out, self.seed, self.variants, self.sheetRows)
@@ -108,7 +111,11 @@ struct SynthSBI: ParsableCommand {
             if rec.error != nil { return ([rec], []) }
             do {
                 guard let path = rec.image else { throw ToolError("record has no \"image\" field") }
-                guard let face = rec.faces?.first else { throw ToolError("record has no face with landmarks") }
+                guard let faces = rec.faces else { throw ToolError("record has no \"faces\" (run landmarks first)") }
+                guard let face = faces.first else {
+                    skipped.add()   // a frame without a face: nothing to blend, as in SBI's preprocessing
+                    return ([], [])
+                }
                 guard face.landmarks.count == 68 || face.landmarks.count == 81 else {
                     throw ToolError("needs a 68- or 81-point layout, the face has \(face.landmarks.count) points")
                 }
@@ -175,6 +182,7 @@ struct SynthSBI: ParsableCommand {
             progress.advance(failed: recs.count == 1 && recs[0].error != nil ? 1 : 0)
         })
         progress.finish()
+        if skipped.value > 0 { Diagnostics.info("\(skipped.value) records without a face skipped") }
         if let contactSheet, let sheet {
             try sheet.render().write(to: contactSheet, format: .png(level: 3))
             if !quiet { Diagnostics.info("contact sheet (real | mask | fake): \(contactSheet)") }

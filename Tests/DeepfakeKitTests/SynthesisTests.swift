@@ -283,7 +283,8 @@ final class SynthToolTests: XCTestCase {
             var r = rec; var x = face; f(&x); r.faces = [x]
             return JSON.serialize(.object(r.fields))
         }
-        var noFaces = rec; noFaces.faces = []
+        var noFaces = rec; noFaces.faces = nil
+        var emptyFaces = rec; emptyFaces.faces = []
         var unreadable = rec; unreadable.image = "/nonexistent/frame.png"
         let five = try Fixtures.model("shape_predictor_5_face_landmarks.dat")
         _ = five
@@ -295,18 +296,20 @@ final class SynthToolTests: XCTestCase {
             with { f in let c = f.landmarks[30]; f.landmarks = f.landmarks.map { Point(c.x + ($0.x - c.x) / 20, c.y + ($0.y - c.y) / 20) } },
             JSON.serialize(.object(unreadable.fields)),
             good,
+            JSON.serialize(.object(emptyFaces.fields)),
         ]
         rec = Record()
         for tool in ["synth-sbi", "bbmg-mask"] {
             let run = try runTool(tool, ["-q", "--out", Fixtures.tempDir(tool)], stdin: lines.joined(separator: "\n"))
             XCTAssertEqual(run.status, 1)
-            XCTAssertEqual(run.stderrLines.count, 5, run.stderr)
-            for (n, what) in [(2, "no face"), (3, "outside the image"), (4, "68- or 81-point"), (5, "too small"), (6, "cannot open file")] {
+            XCTAssertEqual(run.stderrLines.count, 6, run.stderr)
+            XCTAssertTrue(run.stderr.contains(tool == "synth-sbi" ? "1 records without a face skipped" : "1 records without a face passed on"), run.stderr)
+            for (n, what) in [(2, "no \"faces\""), (3, "outside the image"), (4, "68- or 81-point"), (5, "too small"), (6, "cannot open file")] {
                 XCTAssertTrue(run.stderrLines.contains { $0.hasPrefix("\(tool): error: <stdin>:\(n): ") && $0.contains(what) }, "\(tool) line \(n): \(run.stderr)")
             }
             let recs = try records(run)
             let ok = recs.filter { $0.error == nil }
-            XCTAssertEqual(ok.count, tool == "synth-sbi" ? 4 : 2)
+            XCTAssertEqual(ok.count, tool == "synth-sbi" ? 4 : 3)
             XCTAssertEqual(recs.filter { $0.error != nil }.count, 5)
         }
     }
