@@ -102,6 +102,7 @@ struct SynthSBI: ParsableCommand {
         let progress = Progress("synth-sbi", quiet: quiet)
         var sheet = contactSheet.map { _ in ContactSheet(tile: 160, columns: 3) }
         let (out, seed, variants, sheetRows) = (self.out, self.seed, self.variants, self.sheetRows)
+        let wantSheet = contactSheet != nil
 
         try orderedParallelMap(Inputs.records(paths: [], field: "image"), workers: threads, transform: { _, item -> ([Record], [[Image]]) in
             guard case .success(var rec) = item.record else {
@@ -132,6 +133,10 @@ struct SynthSBI: ParsableCommand {
                     var draws: JSONObject
                     if let cached = Self.cached(files.meta, settings: settings, key: key), [files.real, files.fake, files.mask].allSatisfy(Paths.exists) {
                         draws = cached
+                        if wantSheet && thumbs.count < sheetRows, let real = try? Image.read(files.real), let fake = try? Image.read(files.fake),
+                           let m = try? Image.decode(Array(try Data(contentsOf: URL(fileURLWithPath: files.mask))), unchanged: true) {
+                            thumbs.append([real, m, fake])
+                        }
                     } else {
                         if frame == nil {
                             do { frame = try Image.read(path) } catch { throw ToolError("\(path): \(error)") }
@@ -150,7 +155,7 @@ struct SynthSBI: ParsableCommand {
                         var meta = JSONObject()
                         meta["settings"] = .string(settings); meta["key"] = .string(key); meta["draws"] = .object(draws)
                         try AtomicFile.write(JSON.serialize(.object(meta)) + "\n", to: files.meta)
-                        if thumbs.count < sheetRows { thumbs.append([pair.real, pair.mask, pair.fake]) }
+                        if wantSheet && thumbs.count < sheetRows { thumbs.append([pair.real, pair.mask, pair.fake]) }
                     }
                     var synth = JSONObject()
                     synth["seed"] = .string(String(seed)); synth["variant"] = .int(v); synth["mask_mode"] = .string(mask)
