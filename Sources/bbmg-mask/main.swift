@@ -11,8 +11,8 @@ struct BBMGMask: ParsableCommand {
         commandName: "bbmg-mask",
         abstract: "Write the BBMG mask (BBMG/NRS paper, eqs. 2-3) of each record's largest face; add \"mask\" to the record.",
         discussion: """
-        Reads records with "image" and "faces" (68 or 81 landmarks). Writes OUT/<folder>/<stem>_bbmg.tiff (float32,
-        lossless, frame size) and a PNG preview beside it, and adds "mask" (the TIFF) and "mask_draws" (hull type,
+        Reads records with "image" and "faces" (68 or 81 landmarks). Writes OUT/<folder>/<stem>_bbmg.tiff (float32, \
+        lossless, frame size) and a PNG preview beside it, and adds "mask" (the TIFF) and "mask_draws" (hull type, \
         local features, blur kernels, seed) to the record. Compose with `synth-sbi --mask record`.
         """)
 
@@ -22,32 +22,11 @@ struct BBMGMask: ParsableCommand {
     var seed: UInt64 = 5
     @Option(help: "Mask variant (Table 12): 1 global only, 2 narrowed local, 3 full.")
     var variant = 3
-    @Option(help: "Boundary blur (Table 4): gaussian, average or median.")
-    var blur = "gaussian"
-    @Option(help: "Blur kernel size (odd; Fig. 5). Default: random odd 5-25.")
-    var blurKernel: Int?
-    @Option(help: "Mask data type: uint8 or float32 (Table 3).")
-    var dtype: String?
-    @Option(help: "Mask fill value: 1 or 255 (Table 3).")
-    var value: Double?
-    @Option(help: "Mask line type: 8 or aa (Table 3).")
-    var line: String?
-    @Option(help: "Write a contact sheet (image | mask) of the first records to this PNG.")
-    var contactSheet: String?
-    @Option(help: "Rows in the contact sheet.")
-    var sheetRows = 12
-    @Option(help: "Worker threads. Default: all cores.")
-    var threads = Inputs.cores
-    @Flag(name: [.short, .long], help: "No progress output.")
-    var quiet = false
+    @OptionGroup var knobs: MaskKnobs
+    @OptionGroup(title: "Run") var runOptions: RunOptions
 
     func validate() throws {
         guard (1...3).contains(variant) else { throw ValidationError("--variant must be 1, 2 or 3") }
-        guard Image.BlurKind.allCases.map({ "\($0)" }).contains(blur) else { throw ValidationError("--blur must be gaussian, average or median") }
-        if let k = blurKernel, k < 1 || k % 2 == 0 { throw ValidationError("--blur-kernel must be odd and positive") }
-        guard MaskStyle.parse(dtype: dtype, value: value, line: line, base: .lalReference) != nil else {
-            throw ValidationError("--dtype must be uint8|float32, --value 1|255, --line 8|aa")
-        }
     }
 
     func run() throws {
@@ -55,15 +34,16 @@ struct BBMGMask: ParsableCommand {
         Vision.setThreads(1)
         var o = BBMGOptions()
         o.variant = variant
-        o.blur = Image.BlurKind.allCases.first { "\($0)" == blur }!
-        o.kernel = blurKernel
-        o.style = MaskStyle.parse(dtype: dtype, value: value, line: line, base: .lalReference)!
+        o.blur = knobs.blurKind!
+        o.kernel = knobs.blurKernel
+        o.style = knobs.style(base: .lalReference)!
+        let (contactSheet, sheetRows, threads, quiet) = (runOptions.contactSheet, runOptions.sheetRows, runOptions.threads, runOptions.quiet)
         let options = o
         let writer = NDJSONWriter()
         let skipped = Counter()
         let progress = Progress("bbmg-mask", quiet: quiet)
         var sheet = contactSheet.map { _ in ContactSheet(tile: 200, columns: 2) }
-        let (out, seed, sheetRows) = (self.out, self.seed, self.sheetRows)
+        let (out, seed) = (self.out, self.seed)
 
         try orderedParallelMap(Inputs.records(paths: [], field: "image"), workers: threads, transform: { _, item -> (Record?, [Image]) in
             guard case .success(var rec) = item.record else {

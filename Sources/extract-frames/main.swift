@@ -10,9 +10,9 @@ struct ExtractFrames: ParsableCommand {
         commandName: "extract-frames",
         abstract: "Extract sampled frames of videos as images; print one NDJSON record per frame.",
         discussion: """
-        Videos come from the arguments, or from records with a "video" field on stdin (other fields are copied
-        to every frame record). Frames go to OUT/<video stem>-<hash>/<index>.png; existing frames are not
-        decoded again. A video that cannot be read is reported on stderr and becomes one record with an
+        Videos come from the arguments, or from records with a "video" field on stdin (other fields are copied \
+        to every frame record). Frames go to OUT/<video stem>-<hash>/<index>.png; existing frames are not \
+        decoded again. A video that cannot be read is reported on stderr and becomes one record with an \
         "error" field; the others go on, and the exit status is 1 at the end.
         Example: extract-frames --frames 32 --out frames video.mp4 | landmarks --crop sbi --out crops
         """)

@@ -10,9 +10,9 @@ struct Landmarks: ParsableCommand {
         commandName: "landmarks",
         abstract: "Detect faces and landmarks in frame records; add a \"faces\" list to each record.",
         discussion: """
-        Reads records with an "image" field (from extract-frames, or image paths as arguments). Faces are sorted
-        by detector-box area, largest first; a frame without a face gets "faces": []. With --out, face crops and
-        a per-frame result cache are written there, and a re-run reuses them. Records that carry an "error"
+        Reads records with an "image" field (from extract-frames, or image paths as arguments). Faces are sorted \
+        by detector-box area, largest first; a frame without a face gets "faces": []. With --out, face crops and \
+        a per-frame result cache are written there, and a re-run reuses them. Records that carry an "error" \
         pass through untouched. Unreadable images are reported and get an "error"; the exit status is then 1.
         """)
 

@@ -11,15 +11,13 @@ struct SynthSBI: ParsableCommand {
         commandName: "synth-sbi",
         abstract: "Make self-blended pseudo-fakes (SBI, or BBMG masks) from face records; print a real and a fake record per pair.",
         discussion: """
-        Reads records with an "image" and "faces" (landmarks of 68 or 81 points; the largest face is used), e.g.
-        from `landmarks`. For each record and variant it writes OUT/<folder>/<stem>_v<K>_{real,fake}.png and the
-        blending mask as a float TIFF, and prints two records (label 0 and 1) sharing a "pair" id, with every
-        random draw under "synth". Each sample's randomness derives from --seed and the record (image path,
+        Reads records with an "image" and "faces" (landmarks of 68 or 81 points; the largest face is used), e.g. \
+        from `landmarks`. For each record and variant it writes OUT/<folder>/<stem>_v<K>_{real,fake}.png and the \
+        blending mask as a float TIFF, and prints two records (label 0 and 1) sharing a "pair" id, with every \
+        random draw under "synth". Each sample's randomness derives from --seed and the record (image path, \
         variant), so outputs do not depend on threads or on other records; re-runs reuse finished pairs.
         """)
 
-    @Argument(help: "Image files with no landmarks are not accepted; give records on stdin.")
-    var images: [String] = []
     @Option(help: "Directory for the generated images and masks.")
     var out: String
     @Option(help: "Random seed (recorded in every output record).")
@@ -34,26 +32,10 @@ struct SynthSBI: ParsableCommand {
     var crop = "train"
     @Option(help: "HSV transform: reference (the published code's effective no-op round trip) or fraction (+-0.3 of each range).")
     var hsv = "reference"
-    @Option(help: "Mask data type for sbi/lal/bbmg masks: uint8 or float32 (Table 3).")
-    var dtype: String?
-    @Option(help: "Mask fill value: 1 or 255 (Table 3).")
-    var value: Double?
-    @Option(help: "Mask line type: 8 or aa (Table 3).")
-    var line: String?
     @Option(help: "BBMG mask variant (Table 12): 1 global only, 2 narrowed local, 3 full.")
     var bbmgVariant = 3
-    @Option(help: "Boundary blur of the mask (Table 4): gaussian, average or median.")
-    var blur = "gaussian"
-    @Option(help: "Blur kernel size (odd; Fig. 5). Default: random odd 5-25.")
-    var blurKernel: Int?
-    @Option(help: "Write a contact sheet (real | mask | fake) of the first pairs to this PNG.")
-    var contactSheet: String?
-    @Option(help: "Rows in the contact sheet.")
-    var sheetRows = 12
-    @Option(help: "Worker threads. Default: all cores.")
-    var threads = Inputs.cores
-    @Flag(name: [.short, .long], help: "No progress output.")
-    var quiet = false
+    @OptionGroup var knobs: MaskKnobs
+    @OptionGroup(title: "Run") var runOptions: RunOptions
 
     func validate() throws {
         guard ["sbi", "lal", "bbmg", "record"].contains(mask) else { throw ValidationError("--mask must be sbi, lal, bbmg or record") }
@@ -62,12 +44,6 @@ struct SynthSBI: ParsableCommand {
         guard variants >= 1 else { throw ValidationError("--variants must be at least 1") }
         guard (32...2048).contains(size) else { throw ValidationError("--size must be between 32 and 2048") }
         guard (1...3).contains(bbmgVariant) else { throw ValidationError("--bbmg-variant must be 1, 2 or 3") }
-        guard Image.BlurKind.allCases.map({ "\($0)" }).contains(blur) else { throw ValidationError("--blur must be gaussian, average or median") }
-        if let k = blurKernel, k < 1 || k % 2 == 0 { throw ValidationError("--blur-kernel must be odd and positive") }
-        guard MaskStyle.parse(dtype: dtype, value: value, line: line, base: .lalReference) != nil else {
-            throw ValidationError("--dtype must be uint8|float32, --value 1|255, --line 8|aa")
-        }
-        guard images.isEmpty else { throw ValidationError("synth-sbi reads face records on stdin (e.g. from landmarks), not image paths") }
     }
 
     func options() -> SBIOptions {
@@ -75,18 +51,18 @@ struct SynthSBI: ParsableCommand {
         o.size = size
         o.train = crop == "train"
         o.hsv = HSVMode(rawValue: hsv)!
-        o.blur = Image.BlurKind.allCases.first { "\($0)" == blur }!
-        o.blurKernel = blurKernel
+        o.blur = knobs.blurKind!
+        o.blurKernel = knobs.blurKernel
         switch mask {
-        case "sbi": o.mask = .sbi; o.style = MaskStyle.parse(dtype: dtype, value: value, line: line, base: .sbiReference)
-        case "lal": o.mask = .lal; o.style = MaskStyle.parse(dtype: dtype, value: value, line: line, base: .lalReference)
+        case "sbi": o.mask = .sbi; o.style = knobs.style(base: .sbiReference)
+        case "lal": o.mask = .lal; o.style = knobs.style(base: .lalReference)
         case "record": o.mask = .given
         default:
             var b = BBMGOptions()
             b.variant = bbmgVariant
-            b.blur = Image.BlurKind.allCases.first { "\($0)" == blur }!
-            b.kernel = blurKernel
-            b.style = MaskStyle.parse(dtype: dtype, value: value, line: line, base: .lalReference)!
+            b.blur = knobs.blurKind!
+            b.kernel = knobs.blurKernel
+            b.style = knobs.style(base: .lalReference)!
             o.mask = .bbmg(b)
         }
         return o
@@ -96,12 +72,13 @@ struct SynthSBI: ParsableCommand {
         try Paths.makeDirectory(out)
         Vision.setThreads(1)
         let opts = options()
-        let settings = "seed=\(seed)|mask=\(mask)|size=\(size)|crop=\(crop)|hsv=\(hsv)|blur=\(blur):\(blurKernel ?? 0)|\(opts.style?.name ?? "")|\(opts.mask == .given ? "" : "\(opts.mask)")"
+        let settings = "seed=\(seed)|mask=\(mask)|size=\(size)|crop=\(crop)|hsv=\(hsv)|\(knobs.key)|\(opts.style?.name ?? "")|\(opts.mask == .given ? "" : "\(opts.mask)")"
+        let (contactSheet, threads, quiet) = (runOptions.contactSheet, runOptions.threads, runOptions.quiet)
         let writer = NDJSONWriter()
         let skipped = Counter()
         let progress = Progress("synth-sbi", quiet: quiet)
         var sheet = contactSheet.map { _ in ContactSheet(tile: 160, columns: 3) }
-        let (out, seed, variants, sheetRows) = (self.out, self.seed, self.variants, self.sheetRows)
+        let (out, seed, variants, sheetRows) = (self.out, self.seed, self.variants, runOptions.sheetRows)
         let wantSheet = contactSheet != nil
 
         try orderedParallelMap(Inputs.records(paths: [], field: "image"), workers: threads, transform: { _, item -> ([Record], [[Image]]) in
