@@ -12,6 +12,15 @@ let opencvInclude = env["OPENCV_INCLUDE"] ?? "/usr/include/opencv4"
 // also in debug builds (the tests run the real detector).
 let nativeFlags: [String] = ["-I\(opencvInclude)", "-O2", "-DNDEBUG", "-UDEBUG", "-std=c++17"]
 
+// libtorch: Debian's libtorch-dev by default; a user with a GPU points LIBTORCH at a CUDA libtorch prefix
+// (the directory holding include/ and lib/, e.g. an unpacked libtorch archive).
+let libtorch = env["LIBTORCH"]
+let torchIncludes = libtorch.map { ["\($0)/include", "\($0)/include/torch/csrc/api/include"] }
+    ?? ["/usr/include/torch/csrc/api/include"]
+let torchFlags = torchIncludes.map { "-I\($0)" } + ["-O2", "-DNDEBUG", "-std=c++17", "-D_GLIBCXX_USE_CXX11_ABI=1"]
+let torchLink: [LinkerSetting] = (libtorch.map { [LinkerSetting.unsafeFlags(["-L\($0)/lib", "-Xlinker", "-rpath", "-Xlinker", "\($0)/lib"])] } ?? [])
+    + [.linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .linkedLibrary("stdc++")]
+
 let package = Package(
     name: "DeepfakeKit",
     platforms: [.macOS(.v13)],
@@ -38,6 +47,10 @@ let package = Package(
                 .linkedLibrary("stdc++"), .linkedLibrary("m"),
             ]
         ),
+        // C shim over libtorch: plain C header, opaque tensor handles, exceptions turned into messages.
+        .target(name: "CTorch", cxxSettings: [.unsafeFlags(torchFlags)], linkerSettings: torchLink),
+        // Tensors, autograd and functional ops in Swift over CTorch.
+        .target(name: "DFKTensor", dependencies: ["CTorch"]),
         // NDJSON records: streaming reader/writer, order- and text-preserving JSON values, typed fields.
         .target(name: "DFKRecords"),
         // Images, video decoding, face detection, landmarks, face boxes and crops.
@@ -57,6 +70,7 @@ let package = Package(
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
         .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKCore"]),
         .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool"]),
+        .testTarget(name: "EngineTests", dependencies: ["DFKTensor"]),
     ],
     swiftLanguageModes: [.v5]
 )
