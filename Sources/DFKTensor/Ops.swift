@@ -56,6 +56,7 @@ extension Tensor {
     public func square() throws -> Tensor { try unary(.square) }
     public func rsqrt() throws -> Tensor { try unary(.rsqrt) }
     public func softplus() throws -> Tensor { try unary(.softplus) }
+    public func floor() throws -> Tensor { try unary(.floor) }
     public func logSigmoid() throws -> Tensor { try unary(.logSigmoid) }
 
     public func sum(dims: [Int] = [], keepDim: Bool = false) throws -> Tensor { try reduce(.sum, dims, keepDim: keepDim) }

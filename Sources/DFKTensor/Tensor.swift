@@ -176,3 +176,24 @@ public enum Autograd {
     }
     public static var isEnabled: Bool { dfk_torch_grad_enabled() != 0 }
 }
+
+extension Tensor {
+    /// A [1, C, H, W] float32 tensor from 8-bit interleaved pixels (rows `rowBytes` apart): (value - mean) / std,
+    /// channel order reversed when `reverseChannels` (OpenCV's BGR to RGB).
+    public static func fromPixels(_ bytes: UnsafeRawBufferPointer, width: Int, height: Int, channels: Int, rowBytes: Int,
+                                  reverseChannels: Bool, mean: [Double], std: [Double]) throws -> Tensor {
+        precondition(mean.count == channels && std.count == channels)
+        var out = [Float](repeating: 0, count: channels * width * height)
+        let plane = width * height
+        for y in 0..<height {
+            for x in 0..<width {
+                for c in 0..<channels {
+                    let src = reverseChannels ? channels - 1 - c : c
+                    let v = Double(bytes[y * rowBytes + x * channels + src])
+                    out[c * plane + y * width + x] = Float((v - mean[c]) / std[c])
+                }
+            }
+        }
+        return try Tensor(out, shape: [1, channels, height, width])
+    }
+}

@@ -1,0 +1,122 @@
+// A small module system: parameters, buffers and named submodules in registration order, train/eval mode,
+// state dicts with PyTorch's names and order, and weight loading that reports missing and unexpected keys.
+import DFKTensor
+import Foundation
+
+/// Deterministic initialisation: every new parameter draws from its own seed, derived from a process-wide
+/// counter that `Init.reset(seed:)` restarts (so a run with the same seed builds identical models).
+public enum Init {
+    nonisolated(unsafe) private static var counter: UInt64 = 0
+    nonisolated(unsafe) private static var base: UInt64 = 0
+    private static let lock = NSLock()
+    public static func reset(seed: UInt64) { lock.lock(); base = seed; counter = 0; lock.unlock() }
+    static func nextSeed() -> UInt64 {
+        lock.lock(); defer { lock.unlock() }
+        counter += 1
+        return base &* 0x9E37_79B9_7F4A_7C15 &+ counter
+    }
+    /// He (Kaiming) normal initialisation for a weight with `fanIn` inputs.
+    public static func kaiming(_ shape: [Int], fanIn: Int) throws -> Tensor {
+        try Tensor.randn(shape, seed: nextSeed()) * (2.0 / Double(max(fanIn, 1))).squareRoot()
+    }
+    public static func uniform(_ shape: [Int], bound: Double) throws -> Tensor {
+        try (Tensor.rand(shape, seed: nextSeed()) * (2 * bound)) - bound
+    }
+}
+
+public struct LoadReport: CustomStringConvertible {
+    public var loaded: [String] = []
+    public var missing: [String] = []
+    public var unexpected: [String] = []
+    public var mismatched: [String] = []
+    public var description: String {
+        "\(loaded.count) tensors loaded; missing \(missing.count)\(missing.isEmpty ? "" : ": " + missing.prefix(6).joined(separator: ", "))"
+            + "; unexpected \(unexpected.count)\(unexpected.isEmpty ? "" : ": " + unexpected.prefix(6).joined(separator: ", "))"
+            + (mismatched.isEmpty ? "" : "; shape mismatch: " + mismatched.prefix(6).joined(separator: ", "))
+    }
+}
+
+open class Module {
+    public private(set) var training = true
+    private var ownParameters: [(String, Tensor)] = []
+    private var ownBuffers: [(String, Tensor)] = []
+    private var children: [(String, Module)] = []
+
+    public init() {}
+
+    /// Registers a trainable parameter (a leaf that requires grad).
+    @discardableResult
+    public func parameter(_ name: String, _ t: Tensor) throws -> Tensor {
+        let p = try t.detach().requiresGrad()
+        ownParameters.append((name, p))
+        return p
+    }
+    /// Registers a buffer (state that is saved but not trained, e.g. batch-norm running statistics).
+    @discardableResult
+    public func buffer(_ name: String, _ t: Tensor) -> Tensor {
+        ownBuffers.append((name, t))
+        return t
+    }
+    @discardableResult
+    public func child<M: Module>(_ name: String, _ m: M) -> M {
+        children.append((name, m))
+        return m
+    }
+    public var namedChildren: [(String, Module)] { children }
+    /// Swaps a registered child for another (e.g. a new classifier head).
+    public func replaceChild(_ name: String, _ m: Module) throws {
+        guard let i = children.firstIndex(where: { $0.0 == name }) else { throw TensorError("no submodule named \(name)") }
+        children[i] = (name, m)
+    }
+
+    public func namedParameters(prefix: String = "") -> [(String, Tensor)] {
+        ownParameters.map { (prefix + $0.0, $0.1) } + children.flatMap { $0.1.namedParameters(prefix: prefix + $0.0 + ".") }
+    }
+    public var parameters: [Tensor] { namedParameters().map(\.1) }
+    public func namedBuffers(prefix: String = "") -> [(String, Tensor)] {
+        ownBuffers.map { (prefix + $0.0, $0.1) } + children.flatMap { $0.1.namedBuffers(prefix: prefix + $0.0 + ".") }
+    }
+    /// Parameters and buffers by name, in PyTorch's order (a module's own parameters, its buffers, then children).
+    public func stateDict(prefix: String = "") -> [(String, Tensor)] {
+        ownParameters.map { (prefix + $0.0, $0.1) } + ownBuffers.map { (prefix + $0.0, $0.1) }
+            + children.flatMap { $0.1.stateDict(prefix: prefix + $0.0 + ".") }
+    }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+
+    public func train(_ on: Bool = true) {
+        training = on
+        for (_, c) in children { c.train(on) }
+    }
+    public func eval() { train(false) }
+
+    /// Copies matching tensors into this module. With `strict`, any missing, unexpected or mis-shaped key is an error.
+    @discardableResult
+    public func load(_ weights: [(name: String, tensor: Tensor)], strict: Bool = true) throws -> LoadReport {
+        var report = LoadReport()
+        let mine = Dictionary(stateDict(), uniquingKeysWith: { a, _ in a })
+        var seen = Set<String>()
+        try Autograd.noGrad {
+            for (name, t) in weights {
+                guard let target = mine[name] else { report.unexpected.append(name); continue }
+                seen.insert(name)
+                guard target.shape == t.shape else { report.mismatched.append("\(name) \(t.shape) vs \(target.shape)"); continue }
+                try target.copyInPlace(t)
+                report.loaded.append(name)
+            }
+        }
+        report.missing = stateDict().map(\.0).filter { !seen.contains($0) }
+        if strict && !(report.missing.isEmpty && report.unexpected.isEmpty && report.mismatched.isEmpty) {
+            throw TensorError("weights do not match the model: \(report)")
+        }
+        return report
+    }
+}
+
+/// A list of modules named 0, 1, 2... (torch.nn.Sequential / ModuleList naming).
+public final class ModuleList<M: Module>: Module {
+    public private(set) var items: [M] = []
+    public init(_ items: [M]) {
+        super.init()
+        for (i, m) in items.enumerated() { self.items.append(child(String(i), m)) }
+    }
+}
