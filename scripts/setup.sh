@@ -9,7 +9,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # --- 1. apt packages (platform-notes.md) ---------------------------------------------------------
-APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev libpng-dev libtorch-dev libgloo-dev python3 opencv-doc)
+APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev libpng-dev libtorch-dev libgloo-dev python3 python3-torch opencv-doc)
 if [[ "${1:-}" == "--bench" ]]; then APT_PKGS+=(ffmpeg python3-venv); fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
