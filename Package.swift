@@ -53,7 +53,7 @@ let package = Package(
         // Tensors, autograd and functional ops in Swift over CTorch.
         .target(name: "DFKTensor", dependencies: ["CTorch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Modules, layers, backbones, optimizers and checkpoints.
-        .target(name: "DFKModels", dependencies: ["DFKTensor"]),
+        .target(name: "DFKModels", dependencies: ["DFKTensor", "DFKCore"]),
         // NDJSON records: streaming reader/writer, order- and text-preserving JSON values, typed fields.
         .target(name: "DFKRecords"),
         // Images, video decoding, face detection, landmarks, face boxes and crops.

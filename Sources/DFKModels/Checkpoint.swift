@@ -1,0 +1,97 @@
+// Checkpoints in the safetensors layout (an 8-byte little-endian header length, a JSON header naming each
+// tensor's dtype, shape and byte range, then the raw data), so Python users can open them with the
+// `safetensors` package. String metadata (model config, recipe, epoch, seed, RNG state, preprocessing spec)
+// travels in the header's "__metadata__". Written atomically (temporary file, then rename).
+import DFKCore
+import DFKTensor
+import Foundation
+
+public struct Checkpoint {
+    public var tensors: [(name: String, tensor: Tensor)]
+    public var metadata: [String: String]
+
+    public init(tensors: [(name: String, tensor: Tensor)] = [], metadata: [String: String] = [:]) {
+        self.tensors = tensors; self.metadata = metadata
+    }
+    public subscript(name: String) -> Tensor? { tensors.first { $0.name == name }?.tensor }
+
+    /// The tensors whose names start with `prefix`, with the prefix removed.
+    public func group(_ prefix: String) -> [(name: String, tensor: Tensor)] {
+        tensors.filter { $0.name.hasPrefix(prefix) }.map { (String($0.name.dropFirst(prefix.count)), $0.tensor) }
+    }
+
+    static let codes: [DType: (String, Int)] = [.float32: ("F32", 4), .float64: ("F64", 8), .int64: ("I64", 8), .uint8: ("U8", 1), .bool: ("BOOL", 1)]
+
+    public func write(to path: String) throws {
+        var header: [String: Any] = ["__metadata__": metadata]
+        var blobs: [[UInt8]] = []
+        var offset = 0
+        for (name, t0) in tensors {
+            let t = t0.dtype == .float16 ? try t0.to(.float32) : t0
+            guard let (code, size) = Checkpoint.codes[t.dtype] else { throw TensorError("cannot store \(name) of type \(t.dtype)") }
+            let bytes: [UInt8]
+            switch t.dtype {
+            case .float64: bytes = try t.doubles().withUnsafeBytes { Array($0) }
+            case .int64, .uint8, .bool: bytes = try t.int64s().withUnsafeBytes { Array($0) }
+            default: bytes = try t.floats().withUnsafeBytes { Array($0) }
+            }
+            let stored = t.dtype == .uint8 || t.dtype == .bool ? bytes.enumerated().filter { $0.offset % 8 == 0 }.map(\.element) : bytes
+            precondition(stored.count == t.count * size)
+            header[name] = ["dtype": code, "shape": t.shape, "data_offsets": [offset, offset + stored.count]]
+            offset += stored.count
+            blobs.append(stored)
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        var out = [UInt8]()
+        out.reserveCapacity(8 + json.count + offset)
+        var n = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &n) { out += $0 }
+        out += json
+        for b in blobs { out += b }
+        try AtomicFile.write(out, to: path)
+    }
+
+    public static func read(_ path: String) throws -> Checkpoint {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TensorError("\(path): cannot open file") }
+        let bytes = [UInt8](data)
+        guard bytes.count >= 8 else { throw TensorError("\(path): not a checkpoint (file too short)") }
+        var hlen = 0
+        for i in 0..<8 { hlen |= Int(bytes[i]) << (8 * i) }
+        guard hlen > 1, hlen < 100 << 20, 8 + hlen <= bytes.count,
+              let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + hlen)])) as? [String: Any] else {
+            throw TensorError("\(path): not a checkpoint or corrupt header")
+        }
+        let base = 8 + hlen
+        var meta: [String: String] = [:]
+        var entries: [(String, String, [Int], Int, Int)] = []
+        for (name, v) in header {
+            if name == "__metadata__" { meta = v as? [String: String] ?? [:]; continue }
+            guard let d = v as? [String: Any], let code = d["dtype"] as? String, let shape = d["shape"] as? [Int],
+                  let off = d["data_offsets"] as? [Int], off.count == 2 else { throw TensorError("\(path): corrupt entry \(name)") }
+            entries.append((name, code, shape, off[0], off[1]))
+        }
+        entries.sort { $0.3 < $1.3 }   // file order
+        var tensors: [(name: String, tensor: Tensor)] = []
+        for (name, code, shape, a, b) in entries {
+            guard let (dtype, (_, size)) = codes.first(where: { $0.value.0 == code }) else { throw TensorError("\(path): unknown dtype \(code) for \(name)") }
+            let count = shape.reduce(1, *)
+            guard a >= 0, b - a == count * size, base + b <= bytes.count else {
+                throw TensorError("\(path): file is truncated or corrupt (tensor \(name))")
+            }
+            let slice = bytes[(base + a)..<(base + b)]
+            let t: Tensor
+            func values<T>(_: T.Type) -> [T] {
+                slice.withUnsafeBytes { raw in (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * size, as: T.self) } }
+            }
+            switch dtype {
+            case .float64: t = try Tensor(values(Double.self), shape: shape)
+            case .int64: t = try Tensor(int64: values(Int64.self), shape: shape)
+            case .uint8, .bool: t = try Tensor(int64: slice.map { Int64($0) }, shape: shape).to(dtype)
+            default: t = try Tensor(values(Float.self), shape: shape)
+            }
+            tensors.append((name, t))
+        }
+        return Checkpoint(tensors: tensors, metadata: meta)
+    }
+}
