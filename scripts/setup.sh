@@ -9,7 +9,7 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # --- 1. apt packages (platform-notes.md) ---------------------------------------------------------
-APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev libpng-dev libtorch-dev libgloo-dev python3 python3-torch opencv-doc)
+APT_PKGS=(libopencv-dev libdlib-dev libdlib-data libopenblas-openmp-dev libpng-dev libtorch-dev libgloo-dev python3 python3-torch python3-torchvision python3-venv opencv-doc)
 if [[ "${1:-}" == "--bench" ]]; then APT_PKGS+=(ffmpeg python3-venv); fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -89,6 +89,16 @@ tmp = os.path.join(sys.argv[2], ".efficientnet-lite0.tmp")
 open(tmp, "wb").write(data)
 os.replace(tmp, os.path.join(sys.argv[2], "efficientnet-lite0-57934424.pth"))
 PY
+fi
+
+# Reference implementations for the engine's parity tests: Debian's Python PyTorch 1.13 (same version as
+# libtorch-dev) with torchvision, plus efficientnet_pytorch and timm from PyPI, in a venv that sees the system torch.
+PARITY="$CACHE/parity-venv"
+if ! "$PARITY/bin/python" -c "import torch, torchvision, timm, efficientnet_pytorch" 2>/dev/null; then
+  say "installing the parity-test references into $PARITY (efficientnet_pytorch 0.7.1, timm 0.6.13)"
+  rm -rf "$PARITY"
+  /usr/bin/python3 -m venv --system-site-packages "$PARITY"
+  "$PARITY/bin/pip" install -q --no-deps "efficientnet_pytorch==0.7.1" "timm==0.6.13" >&2
 fi
 
 # --- 3. bench anchors (make bench only) -------------------------------------------------------------

@@ -50,11 +50,12 @@ public final class MBConvBlock: Module {
     let act: Activation
     var dropConnect: Double
 
-    init(kernel: Int, stride: Int, expandRatio: Int, inC: Int, outC: Int, se seRatio: Double?, act: Activation, dropConnect: Double) throws {
+    init(kernel: Int, stride: Int, expandRatio: Int, inC: Int, outC: Int, se seRatio: Double?, act: Activation, dropConnect: Double,
+         imageSize: Int) throws {
         let mid = inC * expandRatio
         let ex: (Conv2d, BatchNorm2d)? = expandRatio != 1
             ? (try Conv2d(inC, mid, kernel: 1, padding: .same, bias: false), try BatchNorm2d(mid, eps: 1e-3, momentum: 0.01)) : nil
-        let dw = try Conv2d(mid, mid, kernel: kernel, stride: stride, padding: .same, groups: mid, bias: false)
+        let dw = try Conv2d(mid, mid, kernel: kernel, stride: stride, padding: .staticSame(imageSize, imageSize), groups: mid, bias: false)
         let b1 = try BatchNorm2d(mid, eps: 1e-3, momentum: 0.01)
         var s: (Conv2d, Conv2d)?
         if let r = seRatio {
@@ -103,11 +104,15 @@ public final class EfficientNet: Module {
     let act: Activation
     public let featureChannels: Int
 
-    public init(_ config: EfficientNetConfig, classes: Int = 1000) throws {
+    /// `imageSize` (default: the variant's resolution) fixes the "SAME" padding of the strided convolutions as
+    /// efficientnet_pytorch does, so results match it at every input size.
+    public init(_ config: EfficientNetConfig, classes: Int = 1000, imageSize: Int? = nil) throws {
         self.config = config
         act = config.lite ? .relu6 : .swish
         let stemC = config.lite ? 32 : config.filters(32)
-        stem = try Conv2d(3, stemC, kernel: 3, stride: 2, padding: .same, bias: false)
+        var size = imageSize ?? config.resolution
+        stem = try Conv2d(3, stemC, kernel: 3, stride: 2, padding: .staticSame(size, size), bias: false)
+        size = (size + 1) / 2
         bn0 = try BatchNorm2d(stemC, eps: 1e-3, momentum: 0.01)
         var list: [MBConvBlock] = []
         let total = EfficientNetConfig.stages.enumerated().reduce(0) { acc, e in
@@ -122,8 +127,10 @@ public final class EfficientNet: Module {
             let inC = config.filters(inC0), outC = config.filters(outC0)
             for j in 0..<r {
                 let rate = config.dropConnect * Double(list.count) / Double(total)
-                list.append(try MBConvBlock(kernel: k, stride: j == 0 ? s : 1, expandRatio: e, inC: j == 0 ? inC : outC, outC: outC,
-                                            se: config.lite ? nil : se, act: act, dropConnect: rate))
+                let stride = j == 0 ? s : 1
+                list.append(try MBConvBlock(kernel: k, stride: stride, expandRatio: e, inC: j == 0 ? inC : outC, outC: outC,
+                                            se: config.lite ? nil : se, act: act, dropConnect: rate, imageSize: size))
+                size = (size + stride - 1) / stride
             }
         }
         blocks = ModuleList(list)

@@ -6,6 +6,9 @@ public enum Padding: Sendable, Equatable {
     case explicit(Int, Int)
     /// TensorFlow's "SAME" padding (EfficientNet): pad so that output = ceil(input / stride), extra on the far side.
     case same
+    /// "SAME" padding computed once for a nominal input size (efficientnet_pytorch's Conv2dStaticSamePadding):
+    /// identical to `.same` at that size, and what the published EfficientNet weights ran with at any other size.
+    case staticSame(Int, Int)
 }
 
 public final class Conv2d: Module {
@@ -30,14 +33,16 @@ public final class Conv2d: Module {
         switch padding {
         case .explicit(let ph, let pw):
             return try F.conv2d(x, weight: weight, bias: bias, stride: stride, padding: (ph, pw), dilation: dilation, groups: groups)
-        case .same:
+        case .same, .staticSame:
             let s = x.shape
+            var (h, w) = (s[2], s[3])
+            if case .staticSame(let sh, let sw) = padding { (h, w) = (sh, sw) }
             func pads(_ size: Int, _ k: Int, _ st: Int, _ d: Int) -> (Int, Int) {
                 let out = (size + st - 1) / st
                 let total = max((out - 1) * st + (k - 1) * d + 1 - size, 0)
                 return (total / 2, total - total / 2)
             }
-            let (pt, pb) = pads(s[2], kernel.0, stride.0, dilation.0), (pl, pr) = pads(s[3], kernel.1, stride.1, dilation.1)
+            let (pt, pb) = pads(h, kernel.0, stride.0, dilation.0), (pl, pr) = pads(w, kernel.1, stride.1, dilation.1)
             let xp = (pt | pb | pl | pr) == 0 ? x : try x.pad([pl, pr, pt, pb])
             return try F.conv2d(xp, weight: weight, bias: bias, stride: stride, dilation: dilation, groups: groups)
         }

@@ -66,6 +66,17 @@ public final class Tensor: @unchecked Sendable {
         }
         self.init(handle: h)
     }
+    /// A tensor copied from raw little-endian element bytes.
+    public convenience init(bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int]) throws {
+        let s = shape.map(Int64.init)
+        var err: UnsafeMutablePointer<CChar>? = nil
+        guard let h = dfk_tensor_from_data(bytes.baseAddress, dtype.rawValue, s, Int32(s.count), &err) else {
+            let msg = err.map { String(cString: $0) } ?? "unknown libtorch error"
+            dfk_torch_string_free(err)
+            throw TensorError(msg)
+        }
+        self.init(handle: h)
+    }
     public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32, device: Device = .cpu) throws -> Tensor {
         let s = shape.map(Int64.init)
         return try call { dfk_tensor_full(s, Int32(s.count), value, dtype.rawValue, device.rawValue, $0) }

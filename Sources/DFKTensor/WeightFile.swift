@@ -140,6 +140,12 @@ public struct WeightFile {
         guard count == 0 || (ref.offset >= 0 && (maxIndex + 1) * size <= raw.count) else {
             throw TensorError("\(path): tensor \(name) lies outside its storage (corrupt file)")
         }
+        // Fast path: a contiguous tensor of a type libtorch takes as is is copied in one go.
+        let direct: [StorageType: DType] = [.float: .float32, .double: .float64, .long: .int64]
+        if contiguous, let dt = direct[ref.storage.dtype] {
+            let start = raw.startIndex + ref.offset * size
+            return try raw[start..<(start + count * size)].withUnsafeBytes { try Tensor(bytes: $0, dtype: dt, shape: ref.shape) }
+        }
         let base = raw.startIndex
         func element<T>(_ i: Int, _: T.Type) -> T {
             let k = contiguous ? ref.offset + i : index[i]
