@@ -7,6 +7,9 @@
 (c) SBI pair generation at 380 px in memory (dfk-bench sbi-pairs) against the SBI reference pipeline in Python
     (albumentations 1.3 + OpenCV + NumPy, scripts/sbi_anchor.py) on the same frames, per core; and synth-sbi end
     to end (frames read, pairs and masks written).
+(d) One training step (forward, cross-entropy, backward, SGD momentum) of EfficientNet-B4 at 380 px and ResNet-50 at
+    224 px, batch 8, in the engine (dfk-bench train-step) against Python PyTorch 1.13 (Debian's python3-torch, the
+    same libtorch) with efficientnet_pytorch / torchvision: median step time and peak resident memory, alternating.
 Runs alternate between tool and anchor; medians are reported. Timings are wall-clock on this machine.
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
@@ -106,6 +109,30 @@ def bench_synthesis(tmp, video):
     ]
 
 
+def bench_train_step():
+    py = os.path.join(ROOT, ".cache", "parity-venv", "bin", "python")
+    threads = str(os.cpu_count())
+    rows = []
+    for model, size, steps in (("efficientnet-b4", 380, 3), ("resnet50", 224, 8)):
+        ours, theirs, mem_ours, mem_theirs = [], [], [], []
+        for _ in range(max(1, REPEATS // 2)):
+            for cmd, times, mems in (
+                ([f"{BIN}/dfk-bench", "train-step", "--model", model, "--size", str(size), "--batch", "8",
+                  "--steps", str(steps), "--threads", threads], ours, mem_ours),
+                ([py, os.path.join(ROOT, "scripts", "train_step_anchor.py"), model, str(size), "8", str(steps), threads],
+                 theirs, mem_theirs)):
+                memfile = os.path.join(tempfile.gettempdir(), f"dfk-bench-mem-{os.getpid()}")
+                _, out, _ = run(["/usr/bin/time", "-f", "%M", "-o", memfile] + cmd)
+                times.append(json.loads(out.strip().splitlines()[-1])["median_s"])
+                mems.append(int(open(memfile).read().strip().splitlines()[-1]))
+        a, b = statistics.median(ours), statistics.median(theirs)
+        ma, mb = max(mem_ours), max(mem_theirs)
+        rows.append([f"training step {model} {size} px, batch 8", f"{a:.3f} s", "same step in Python PyTorch 1.13",
+                     f"{b:.3f} s", f"{a / b:.2f}", "<= 1.05"])
+        rows.append([f"  peak memory", f"{ma / 1024:.0f} MB", "", f"{mb / 1024:.0f} MB", f"{ma / mb:.2f}", "<= 1.10"])
+    return rows
+
+
 def main():
     if shutil.which("ffmpeg") is None:
         sys.exit("bench: ffmpeg not found (make bench installs it: scripts/setup.sh --bench)")
@@ -115,6 +142,7 @@ def main():
                 bench_extract(tmp, os.path.join(MEDIA, "face_noface.mov"))]
         rows += bench_landmarks(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4"), 96)
         rows += bench_synthesis(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4"))
+        rows += bench_train_step()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     head = ["measured", "ours", "anchor", "anchor's", "ratio", "target"]

@@ -10,7 +10,6 @@ public enum ToolMain {
         let name = C.configuration.commandName ?? String(describing: C.self)
         Diagnostics.toolName = name
         AtomicFile.installSignalCleanup()
-        Allocator.reuseLargeBlocks()
         var command: C
         do {
             command = try C.parse(Array(CommandLine.arguments.dropFirst()))

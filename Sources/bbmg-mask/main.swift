@@ -30,6 +30,7 @@ struct BBMGMask: ParsableCommand {
     }
 
     func run() throws {
+        Allocator.reuseLargeBlocks()
         try Paths.makeDirectory(out)
         Vision.setThreads(1)
         var o = BBMGOptions()

@@ -4,10 +4,14 @@
 //       the anchor for `landmarks` throughput.
 //   dfk-bench sbi-pairs [--mask lal|sbi|bbmg] [--size 380] [--threads T] [--pairs N] FACES.ndjson
 //       in-memory SBI pair generation (no file I/O) over the frames and first faces of a `landmarks` output.
+//   dfk-bench train-step --model efficientnet-b4|resnet50 [--size 380] [--batch 8] [--steps 3] [--threads T]
+//       one training step (forward, cross-entropy, backward, SGD) on random data; median seconds per step.
 import DFKCore
 import DFKImaging
+import DFKModels
 import DFKRecords
 import DFKSynthesis
+import DFKTensor
 import Foundation
 
 func fail(_ s: String) -> Never {
@@ -15,7 +19,6 @@ func fail(_ s: String) -> Never {
     exit(64)
 }
 
-Allocator.reuseLargeBlocks()
 var args = Array(CommandLine.arguments.dropFirst())
 guard let mode = args.first else { fail("usage: dfk-bench dlib-loop|sbi-pairs ...") }
 args.removeFirst()
@@ -47,6 +50,7 @@ do {
         let secs = Date().timeIntervalSince(t0)
         print(String(format: "{\"frames\":%d,\"faces\":%d,\"seconds\":%.4f,\"fps\":%.3f}", images.count, faces, secs, Double(images.count) / secs))
     case "sbi-pairs":
+        Allocator.reuseLargeBlocks()
         let maskName = option("--mask", "lal"), size = Int(option("--size", "380"))!
         let threads = Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!
         let pairs = Int(option("--pairs", "200"))!
@@ -75,6 +79,32 @@ do {
         let secs = Date().timeIntervalSince(t0)
         print(String(format: "{\"pairs\":%d,\"failed\":%d,\"threads\":%d,\"size\":%d,\"seconds\":%.4f,\"pairs_per_s\":%.2f}",
                      made, failed, threads, size, secs, Double(made) / secs))
+    case "train-step":
+        let name = option("--model", "efficientnet-b4"), size = Int(option("--size", "380"))!
+        let batch = Int(option("--batch", "8"))!, steps = Int(option("--steps", "3"))!
+        Torch.setThreads(Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!)
+        Init.reset(seed: 0)
+        let model: Module
+        let forward: (Tensor) throws -> Tensor
+        if name.hasPrefix("efficientnet") {
+            let m = try EfficientNet(EfficientNetConfig.named(name)!, classes: 2); model = m; forward = { try m($0) }
+        } else if name.hasPrefix("resnet") {
+            let m = try ResNet(depth: Int(name.dropFirst(6))!, classes: 2); model = m; forward = { try m($0) }
+        } else { fail("unknown model \(name)") }
+        model.train()
+        let opt = SGD(model.parameters, lr: 1e-3, momentum: 0.9)
+        let x = try Tensor.randn([batch, 3, size, size], seed: 1)
+        let y = try Tensor(int64: (0..<batch).map { Int64($0 % 2) }, shape: [batch])
+        var times: [Double] = []
+        for i in 0...steps {
+            let t0 = Date()
+            opt.zeroGrad()
+            try F.crossEntropy(try forward(x), y).backward()
+            try opt.step()
+            if i > 0 { times.append(Date().timeIntervalSince(t0)) }   // the first step warms up
+        }
+        times.sort()
+        print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"steps\":%d,\"median_s\":%.4f}", name, size, batch, steps, times[times.count / 2]))
     default:
         fail("unknown mode \(mode)")
     }

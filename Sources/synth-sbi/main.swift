@@ -69,6 +69,7 @@ struct SynthSBI: ParsableCommand {
     }
 
     func run() throws {
+        Allocator.reuseLargeBlocks()
         try Paths.makeDirectory(out)
         Vision.setThreads(1)
         let opts = options()

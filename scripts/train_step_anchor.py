@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Anchor for `make bench`: the same training step as `dfk-bench train-step` in Python PyTorch 1.13 (Debian's
+python3-torch, the libtorch version the engine links): forward, cross-entropy, backward, SGD (momentum 0.9).
+
+usage: train_step_anchor.py MODEL SIZE BATCH STEPS THREADS
+"""
+import json, sys, time
+import torch
+
+name, size, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+torch.set_num_threads(threads)
+torch.manual_seed(0)
+if name.startswith("efficientnet"):
+    from efficientnet_pytorch import EfficientNet
+    model = EfficientNet.from_name(name, num_classes=2)
+else:
+    import torchvision
+    model = getattr(torchvision.models, name)(num_classes=2)
+model.train()
+opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+x = torch.randn(batch, 3, size, size)
+y = torch.arange(batch) % 2
+times = []
+for i in range(steps + 1):
+    t = time.perf_counter()
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    if i > 0:
+        times.append(time.perf_counter() - t)
+times.sort()
+print(json.dumps({"model": name, "median_s": round(times[len(times) // 2], 4)}))
