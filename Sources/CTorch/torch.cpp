@@ -381,6 +381,12 @@ int dfk_add_inplace(dfk_tensor *t, const dfk_tensor *other, double alpha, char *
 int dfk_mul_scalar_inplace(dfk_tensor *t, double s, char **err) { return status(err, [&]() { t->t.mul_(s); }); }
 int dfk_copy_inplace(dfk_tensor *t, const dfk_tensor *src, char **err) { return status(err, [&]() { t->t.copy_(src->t); }); }
 int dfk_zero_inplace(dfk_tensor *t, char **err) { return status(err, [&]() { t->t.zero_(); }); }
+int dfk_set_data(dfk_tensor *t, const dfk_tensor *src, char **err) {
+  return status(err, [&]() { t->t.set_data(src->t); });
+}
+dfk_tensor *dfk_relu_inplace(dfk_tensor *t, char **err) {
+  return make(err, [&]() { return torch::relu_(t->t); });
+}
 int dfk_addcmul_inplace(dfk_tensor *t, const dfk_tensor *b, const dfk_tensor *c, double value, char **err) {
   return status(err, [&]() { t->t.addcmul_(b->t, c->t, value); });
 }

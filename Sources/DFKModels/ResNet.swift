@@ -18,10 +18,10 @@ public final class BasicBlock: Module {
         if let (c, b) = downsample { let d = child("downsample", Module()); d.child("0", c); d.child("1", b) }
     }
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        var h = try bn1(try conv1(x)).relu()
+        var h = try bn1(try conv1(x)).reluInPlace()
         h = try bn2(try conv2(h))
         let id = try downsample.map { try $0.1(try $0.0(x)) } ?? x
-        return try (h + id).relu()
+        return try (h + id).reluInPlace()
     }
 }
 
@@ -39,11 +39,11 @@ public final class Bottleneck: Module {
         if let (c, b) = downsample { let d = child("downsample", Module()); d.child("0", c); d.child("1", b) }
     }
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        var h = try bn1(try conv1(x)).relu()
-        h = try bn2(try conv2(h)).relu()
+        var h = try bn1(try conv1(x)).reluInPlace()
+        h = try bn2(try conv2(h)).reluInPlace()
         h = try bn3(try conv3(h))
         let id = try downsample.map { try $0.1(try $0.0(x)) } ?? x
-        return try (h + id).relu()
+        return try (h + id).reluInPlace()
     }
 }
 
@@ -94,7 +94,7 @@ public final class ResNet: Module {
     /// Taps: "stem", "layer1"..."layer4" (layer4 is the usual Grad-CAM target), "features".
     public func callAsFunction(_ x: Tensor, taps: ((String, Tensor) throws -> Tensor)? = nil) throws -> Tensor {
         func tap(_ n: String, _ t: Tensor) throws -> Tensor { try taps?(n, t) ?? t }
-        var h = try tap("stem", try F.maxPool2d(try bn1(try conv1(x)).relu(), kernel: (3, 3), stride: (2, 2), padding: (1, 1)))
+        var h = try tap("stem", try F.maxPool2d(try bn1(try conv1(x)).reluInPlace(), kernel: (3, 3), stride: (2, 2), padding: (1, 1)))
         for (i, stage) in layers.enumerated() {
             for b in stage { h = bottleneck ? try (b as! Bottleneck)(h) : try (b as! BasicBlock)(h) }
             h = try tap("layer\(i + 1)", h)

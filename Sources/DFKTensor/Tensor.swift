@@ -148,6 +148,10 @@ public final class Tensor: @unchecked Sendable {
     public func mulInPlace(_ s: Double) throws { try callStatus { dfk_mul_scalar_inplace(handle, s, $0) } }
     public func copyInPlace(_ src: Tensor) throws { try callStatus { dfk_copy_inplace(handle, src.handle, $0) } }
     public func zeroInPlace() throws { try callStatus { dfk_zero_inplace(handle, $0) } }
+    /// Replaces this tensor's data (e.g. with a copy on another device) while keeping its identity.
+    public func setData(_ src: Tensor) throws { try callStatus { dfk_set_data(handle, src.handle, $0) } }
+    /// ReLU in place (for activations that nothing else needs, as torchvision's inplace ReLU).
+    public func reluInPlace() throws -> Tensor { try call { dfk_relu_inplace(handle, $0) } }
     public func addcmulInPlace(_ a: Tensor, _ b: Tensor, value: Double) throws { try callStatus { dfk_addcmul_inplace(handle, a.handle, b.handle, value, $0) } }
     public func addcdivInPlace(_ a: Tensor, _ b: Tensor, value: Double) throws { try callStatus { dfk_addcdiv_inplace(handle, a.handle, b.handle, value, $0) } }
 }

@@ -129,3 +129,45 @@ final class ParityTests: XCTestCase {
         }
     }
 }
+
+final class LayoutTests: XCTestCase {
+    override class func setUp() { Torch.setThreads(2) }
+
+    /// timm's EfficientNet names map onto ours: tf_efficientnet_b0 (TF "same" padding) at 224 px gives the same logits.
+    /// A DataParallel "module." prefix is removed, and Module.to(device:) keeps parameter identity.
+    func testTimmEfficientNetLayoutAndWrappers() throws {
+        let dir = NSTemporaryDirectory() + "dfk-layout-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let venv = EngineFixtures.cache.appendingPathComponent("parity-venv/bin/python").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: venv)
+        p.arguments = ["-c", """
+        import torch, timm
+        torch.manual_seed(0); torch.set_num_threads(2)
+        m = timm.create_model('tf_efficientnet_b0', pretrained=False).eval()
+        with torch.no_grad():
+            for mod in m.modules():
+                if isinstance(mod, torch.nn.BatchNorm2d):
+                    mod.running_mean.uniform_(-0.2, 0.2); mod.running_var.uniform_(0.5, 1.5)
+        x = torch.randn(1, 3, 224, 224)
+        with torch.no_grad(): y = m(x)
+        sd = {'module.' + k: v for k, v in m.state_dict().items()}
+        torch.save({'state_dict': sd}, '\(dir)/timm.pth')
+        torch.save({'x': x, 'y': y}, '\(dir)/io.pth')
+        """]
+        try p.run(); p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0)
+        let w = WeightLayout.timmEfficientNet(WeightLayout.unwrap(try WeightFile.read("\(dir)/timm.pth").tensors))
+        let m = try EfficientNet(EfficientNetConfig.named("b0")!)
+        let report = try m.load(w, strict: true)
+        XCTAssertEqual(report.loaded.count, w.count)
+        let io = try WeightFile.read("\(dir)/io.pth")
+        let before = m.parameters[0]
+        try m.to(device: .cpu, dtype: .float32)
+        XCTAssertTrue(m.parameters[0] === before, "moving a module must keep its parameter objects")
+        m.eval()
+        let y = try Autograd.noGrad { try m(io["x"]!) }
+        let d = zip(try y.floats(), try io["y"]!.floats()).map { Swift.abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(d, 1e-4, "timm layout: logits differ by \(d)")
+    }
+}

@@ -120,6 +120,10 @@ int dfk_add_inplace(dfk_tensor *t, const dfk_tensor *other, double alpha, char *
 int dfk_mul_scalar_inplace(dfk_tensor *t, double s, char **err);
 int dfk_copy_inplace(dfk_tensor *t, const dfk_tensor *src, char **err);
 int dfk_zero_inplace(dfk_tensor *t, char **err);
+// Replaces the tensor's data (device, dtype, shape) keeping its identity: how a module moves its parameters.
+int dfk_set_data(dfk_tensor *t, const dfk_tensor *src, char **err);
+// In-place ReLU (as nn.ReLU(inplace=True)); returns a handle to the same tensor.
+dfk_tensor *dfk_relu_inplace(dfk_tensor *t, char **err);
 // t = t * a + b * c (element-wise, b and c tensors): the optimisers' fused moment updates.
 int dfk_addcmul_inplace(dfk_tensor *t, const dfk_tensor *b, const dfk_tensor *c, double value, char **err);
 int dfk_addcdiv_inplace(dfk_tensor *t, const dfk_tensor *b, const dfk_tensor *c, double value, char **err);
