@@ -54,6 +54,8 @@ let package = Package(
         .target(name: "DFKTensor", dependencies: ["CTorch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Modules, layers, backbones, optimizers and checkpoints.
         .target(name: "DFKModels", dependencies: ["DFKTensor", "DFKCore"]),
+        // Evaluation: metrics, the video-level protocol, NRS weights and k-means (no libtorch).
+        .target(name: "DFKEval"),
         // NDJSON records: streaming reader/writer, order- and text-preserving JSON values, typed fields.
         .target(name: "DFKRecords"),
         // Images, video decoding, face detection, landmarks, face boxes and crops.
@@ -72,7 +74,7 @@ let package = Package(
         .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
         .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKModels", "DFKCore"]),
-        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool"]),
+        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval"]),
         .testTarget(name: "EngineTests", dependencies: ["DFKTensor", "DFKModels", "DFKImaging"]),
     ],
     swiftLanguageModes: [.v5]
