@@ -31,6 +31,8 @@ let package = Package(
         .executable(name: "landmarks", targets: ["landmarks"]),
         .executable(name: "synth-sbi", targets: ["synth-sbi"]),
         .executable(name: "bbmg-mask", targets: ["bbmg-mask"]),
+        .executable(name: "score-video", targets: ["score-video"]),
+        .executable(name: "metrics", targets: ["metrics"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,6 +56,8 @@ let package = Package(
         .target(name: "DFKTensor", dependencies: ["CTorch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Modules, layers, backbones, optimizers and checkpoints.
         .target(name: "DFKModels", dependencies: ["DFKTensor", "DFKCore"]),
+        // A trained detector: checkpoint + preprocessing spec, face scoring (train and score-video share it).
+        .target(name: "DFKDetect", dependencies: ["DFKModels", "DFKImaging", "DFKEval"]),
         // Evaluation: metrics, the video-level protocol, NRS weights and k-means (no libtorch).
         .target(name: "DFKEval"),
         // NDJSON records: streaming reader/writer, order- and text-preserving JSON values, typed fields.
@@ -72,9 +76,11 @@ let package = Package(
         .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKTool"]),
         .executableTarget(name: "synth-sbi", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
+        .executableTarget(name: "score-video", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool"]),
+        .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
         .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKModels", "DFKCore"]),
-        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval"]),
+        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels"]),
         .testTarget(name: "EngineTests", dependencies: ["DFKTensor", "DFKModels", "DFKImaging"]),
     ],
     swiftLanguageModes: [.v5]

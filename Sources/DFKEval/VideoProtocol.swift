@@ -63,11 +63,15 @@ public struct VideoProtocol: Sendable, Equatable {
         switch p { case .half: return 0.5; case .exclude: return nil; case .fake: return 1 }
     }
 
-    /// The sentence printed under every table.
-    public var description: String {
+    /// How video scores are made (written into every score record and under every table).
+    public var videoDescription: String {
         "faces below \(Int(minFaceAreaRatio * 100))% of the largest face's area dropped; frame score = \(faces.rawValue) over faces; "
             + "video score = \(frames.rawValue) over frames with a face; video without a face or unreadable: "
             + (noFaceVideo == .half ? "score 0.5" : noFaceVideo == .exclude ? "excluded" : "scored as fake")
-            + "; frame-level frames without a face: " + (noFaceFrame == .half ? "score 0.5" : noFaceFrame == .exclude ? "excluded" : "scored as fake")
     }
+    /// How frame-level metrics treat frames without a face.
+    public var frameDescription: String {
+        "frame level: every sampled frame, frames without a face " + (noFaceFrame == .half ? "scored 0.5" : noFaceFrame == .exclude ? "excluded" : "scored as fake")
+    }
+    public var description: String { videoDescription + "; " + frameDescription }
 }

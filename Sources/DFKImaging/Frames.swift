@@ -185,6 +185,35 @@ public struct FrameExtractor: Sendable {
         return true
     }
 
+    /// Decodes the sampled frames into memory (no files), with the same sampling and count correction as `extract`.
+    public func decodeInMemory(video path: String) throws -> (frames: [(index: Int, image: Image)], frameCount: Int, fps: Double) {
+        var video = try Video(path: path, threads: decoderThreads)
+        var frames: [(index: Int, image: Image)] = []
+        let keep: (Int, Image) -> Void = { frames.append((index: $0, image: $1)) }
+        var count = video.reportedFrameCount
+        if sampling == .all {
+            var i = 0
+            while video.grab() { keep(i, try video.retrieve()); i += 1 }
+            guard i > 0 else { throw VisionError("video has no decodable frames") }
+            return (frames, i, video.fps)
+        }
+        if count <= 0 {
+            count = try countFrames(path)
+            video = try Video(path: path, threads: decoderThreads)
+        }
+        guard count > 0 else { throw VisionError("video has no decodable frames") }
+        if !(try decode(&video, path: path, wanted: sampling.indices(frameCount: count), write: keep)) {
+            frames.removeAll()
+            count = try countFrames(path)
+            guard count > 0 else { throw VisionError("video has no decodable frames") }
+            video = try Video(path: path, threads: decoderThreads)
+            guard try decode(&video, path: path, wanted: sampling.indices(frameCount: count), seek: false, write: keep) else {
+                throw VisionError("video ended early twice while decoding (unstable stream)")
+            }
+        }
+        return (frames, count, video.fps)
+    }
+
     /// Counts the frames of a video by decoding it (no colour conversion).
     public func countFrames(_ path: String) throws -> Int {
         let v = try Video(path: path, threads: decoderThreads)

@@ -1,0 +1,88 @@
+// metrics: score records (from score-video) -> AUC, AP, EER and accuracy per dataset, at video and frame level.
+import ArgumentParser
+import DFKEval
+import DFKRecords
+import DFKTool
+import Foundation
+
+struct MetricsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metrics",
+        abstract: "Compute AUC, AP, EER and accuracy per dataset at video and frame level from score-video records.",
+        discussion: """
+        Reads score records (stdin or files). Each record needs "label" (0 real, 1 fake) and "score"; "dataset" \
+        groups rows (default "all"). Frame-level metrics use every sampled frame's score ("frames"), with the label \
+        of its video. Prints a Markdown table with the protocol under it; --markdown and --csv also write files.
+        """)
+
+    @Argument(help: "Score files (default: stdin).")
+    var files: [String] = []
+    @Option(help: "Write the Markdown table to this file.")
+    var markdown: String?
+    @Option(help: "Write the table as CSV to this file.")
+    var csv: String?
+    @Option(help: "Frames without a face at frame level: half (score 0.5, SBI's frame protocol) or exclude.")
+    var noFaceFrame = "half"
+
+    func validate() throws {
+        guard ["half", "exclude"].contains(noFaceFrame) else { throw ValidationError("--no-face-frame must be half or exclude") }
+    }
+
+    func run() throws {
+        var video: [String: ([Double], [Int])] = [:], frame: [String: ([Double], [Int])] = [:]
+        var order: [String] = []
+        var protocols = Set<String>(), checkpoints = Set<String>()
+        var excluded = 0, unreadable = 0
+        let sources: [NDJSONReader] = files.isEmpty ? [NDJSONReader(standardInput: ())] : try files.map { f in
+            do { return try NDJSONReader(path: f) } catch { throw ToolError("\(f): cannot open file") }
+        }
+        for reader in sources {
+            for item in reader {
+                guard case .success(let r) = item.record else {
+                    if case .failure(let e) = item.record { Diagnostics.fail("\(e.source):\(e.line)", e.message) }
+                    continue
+                }
+                let place = "\(reader.source):\(item.line)"
+                guard let label = r.label, label == 0 || label == 1 else {
+                    Diagnostics.fail(place, r.label == nil ? "record without a \"label\" (0 real, 1 fake)" : "label must be 0 or 1")
+                    continue
+                }
+                if r.error != nil { unreadable += 1 }
+                let ds = r.dataset ?? "all"
+                if video[ds] == nil { order.append(ds); video[ds] = ([], []); frame[ds] = ([], []) }
+                if let p = r["protocol"]?.stringValue { protocols.insert(p) }
+                if let c = r["checkpoint"]?.stringValue { checkpoints.insert(c) }
+                guard let s = r.score else { excluded += 1; continue }
+                video[ds]!.0.append(s); video[ds]!.1.append(label)
+                for f in r["frames"]?.arrayValue ?? [] {
+                    if let fs = f.objectValue?["score"]?.doubleValue {
+                        frame[ds]!.0.append(fs); frame[ds]!.1.append(label)
+                    } else if noFaceFrame == "half" {
+                        frame[ds]!.0.append(0.5); frame[ds]!.1.append(label)
+                    }
+                }
+            }
+        }
+        guard !order.isEmpty else { throw ToolError("no labelled score records") }
+        var rows: [ReportRow] = []
+        for ds in order {
+            rows.append(ReportRow(dataset: ds, level: "video", summary: try Metrics.summary(scores: video[ds]!.0, labels: video[ds]!.1)))
+            if !frame[ds]!.0.isEmpty {
+                rows.append(ReportRow(dataset: ds, level: "frame", summary: try Metrics.summary(scores: frame[ds]!.0, labels: frame[ds]!.1)))
+            }
+        }
+        var notes = protocols.sorted().map { "video level: \($0)" }
+        notes.append("frame level: every sampled frame with its video's label; frame score = max over faces; frames without a face "
+                     + (noFaceFrame == "half" ? "scored 0.5" : "excluded"))
+        if unreadable > 0 { notes.append("\(unreadable) videos could not be read and were scored by the no-face policy") }
+        if excluded > 0 { notes.append("\(excluded) videos excluded (no face, --no-face exclude)") }
+        if !checkpoints.isEmpty { notes.append("checkpoint: " + checkpoints.sorted().joined(separator: ", ")) }
+        notes.append("AUC: ROC AUC with ties counted half; AP: average precision; EER by linear interpolation; ACC: score >= 0.5 is fake")
+        let md = Report.markdown(rows, notes: notes)
+        print(md, terminator: "")
+        if let markdown { try AtomicFile.write(md, to: markdown) }
+        if let csv { try AtomicFile.write(Report.csv(rows, notes: notes), to: csv) }
+    }
+}
+
+ToolMain.run(MetricsCommand.self)

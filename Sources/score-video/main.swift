@@ -1,0 +1,154 @@
+// score-video: videos -> a fake score per video with the papers' protocol, and per-frame details.
+import ArgumentParser
+import DFKDetect
+import DFKEval
+import DFKImaging
+import DFKModels
+import DFKRecords
+import DFKTensor
+import DFKTool
+import Foundation
+
+struct ScoreVideo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score-video",
+        abstract: "Score videos with a trained detector; print one record per video with \"score\" and per-frame details.",
+        discussion: """
+        Videos come from the arguments or from records with a "video" field (label, dataset and other fields are \
+        kept). For each video: N evenly spaced frames, faces found with dlib (as in preprocessing), each face \
+        cropped with the checkpoint's own test crop and scored (softmax fake probability); faces smaller than half \
+        the largest face of the frame are dropped, a frame scores the maximum over its faces, and the video the mean \
+        over frames with a face. A video without any face, or that cannot be read, scores 0.5 (see --no-face); the \
+        latter is also reported and gets an "error". Compute metrics with `metrics`.
+        """)
+
+    @Argument(help: "Video files (default: records with a \"video\" field on stdin).")
+    var videos: [String] = []
+    @Option(help: "Detector checkpoint written by `train`.")
+    var checkpoint: String
+    @Option(help: "Frames per video, evenly spaced (the papers use 32).")
+    var frames = 32
+    @Option(help: "Crop rule; must equal the checkpoint's (it is read from the checkpoint when omitted).")
+    var crop: String?
+    @Option(help: "Score of a video without a face or that cannot be read: half (0.5), exclude, fake (1).")
+    var noFace = "half"
+    @Option(help: "Drop faces whose box area is below this fraction of the frame's largest face.")
+    var minFaceRatio = 0.5
+    @Option(help: "dlib detector upsampling (as in preprocessing).")
+    var upsample = 1
+    @Option(help: "Faces per forward pass.")
+    var batch = 32
+    @Option(help: "Threads (face detection in parallel; libtorch intra-op threads). Default: all cores.")
+    var threads = Inputs.cores
+    @Flag(name: [.short, .long], help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        guard frames >= 1 else { throw ValidationError("--frames must be at least 1") }
+        guard VideoProtocol.NoFace(rawValue: noFace) != nil else { throw ValidationError("--no-face must be half, exclude or fake") }
+        guard (0...1).contains(minFaceRatio) else { throw ValidationError("--min-face-ratio must be between 0 and 1") }
+        guard batch >= 1, threads >= 1 else { throw ValidationError("--batch and --threads must be at least 1") }
+        if let crop { guard CropRule.parse(crop) != nil else { throw ValidationError("unknown crop rule '\(crop)'") } }
+    }
+
+    func run() throws {
+        Torch.setThreads(threads)
+        Vision.setThreads(1)
+        let detector: Detector
+        do { detector = try Detector(checkpoint: checkpoint) } catch { throw ToolError("\(error)") }
+        if let crop, CropRule.parse(crop) != detector.crop {
+            throw ToolError("--crop \(crop) differs from the crop the checkpoint was trained for (\(detector.spec.testCrop)); "
+                            + "scoring with another crop gives meaningless numbers (omit --crop to use the checkpoint's)")
+        }
+        var proto = VideoProtocol()
+        proto.noFaceVideo = VideoProtocol.NoFace(rawValue: noFace)!
+        proto.minFaceAreaRatio = minFaceRatio
+        var opts = FaceAnalysisOptions()
+        opts.upsample = upsample
+        let analyzer = try FaceAnalyzer(options: opts, workers: threads)
+        let extractor = FrameExtractor(sampling: .evenly(frames))
+        let writer = NDJSONWriter()
+        let progress = Progress("score-video", total: videos.isEmpty ? nil : videos.count, quiet: quiet)
+        let protocolText = "\(frames) frames per video; " + proto.videoDescription + "; crop \(detector.spec.testCrop)"
+        let (threads, batch) = (self.threads, self.batch)
+
+        for item in Inputs.records(paths: videos, field: "video") {
+            guard case .success(var rec) = item.record else {
+                if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
+                progress.advance(failed: 1)
+                continue
+            }
+            if rec.error != nil && rec.video == nil { try writer.write(rec); progress.advance(); continue }
+            guard let path = rec.video else {
+                Diagnostics.fail(item.place, "record has no \"video\" field")
+                rec.error = "score-video: record has no \"video\" field"
+                try writer.write(rec); progress.advance(failed: 1)
+                continue
+            }
+            rec["checkpoint"] = .string(checkpoint)
+            rec["protocol"] = .string(protocolText)
+            rec["level"] = .string("video")
+            do {
+                let decoded = try extractor.decodeInMemory(video: path)
+                // Faces per frame, detected in parallel.
+                var perFrame = [[Face]](repeating: [], count: decoded.frames.count)
+                let lock = NSLock()
+                var firstError: Error?
+                DispatchQueue.concurrentPerform(iterations: threads) { w in
+                    var i = w
+                    while i < decoded.frames.count {
+                        do {
+                            let f = try analyzer.faces(in: decoded.frames[i].image, worker: w)
+                            lock.lock(); perFrame[i] = f; lock.unlock()
+                        } catch { lock.lock(); if firstError == nil { firstError = error }; lock.unlock() }
+                        i += threads
+                    }
+                }
+                if let firstError { throw firstError }
+                // Crops with the checkpoint's rule, scored in batches.
+                var crops: [Image] = []
+                var owner: [(frame: Int, face: Int)] = []
+                for (fi, faces) in perFrame.enumerated() {
+                    let img = decoded.frames[fi].image
+                    for (k, face) in faces.enumerated() {
+                        guard let r = try? detector.crop.region(for: face, width: img.width, height: img.height) else { continue }
+                        crops.append(try img.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0))
+                        owner.append((fi, k))
+                    }
+                }
+                let probs = try detector.fakeProbabilities(crops, batchSize: batch)
+                var scored = [[ScoredFace]](repeating: [], count: perFrame.count)
+                for (j, o) in owner.enumerated() {
+                    scored[o.frame].append(ScoredFace(score: probs[j], area: perFrame[o.frame][o.face].box.area))
+                }
+                var frameRecs: [JSONValue] = []
+                for (fi, faces) in scored.enumerated() {
+                    var fr = JSONObject()
+                    fr["frame"] = .int(decoded.frames[fi].index)
+                    fr["score"] = proto.frameScore(faces).map { .double(($0 * 1e6).rounded() / 1e6) } ?? .null
+                    fr["faces"] = .array(faces.map { .array([.double(($0.score * 1e6).rounded() / 1e6), .double($0.area)]) })
+                    frameRecs.append(.object(fr))
+                }
+                let video = proto.videoScore(scored)
+                rec.score = video.map { ($0 * 1e6).rounded() / 1e6 }
+                if video == nil { rec["excluded"] = .bool(true) }
+                rec["frames_with_face"] = .int(scored.filter { !$0.isEmpty }.count)
+                rec["frames"] = .array(frameRecs)
+                try writer.write(rec)
+                progress.advance()
+            } catch {
+                let msg = Diagnostics.describe(error)
+                Diagnostics.fail(path, msg)
+                rec.error = "score-video: \(msg)"
+                rec.score = proto.unreadableVideoScore
+                if rec.score == nil { rec["excluded"] = .bool(true) }
+                rec["frames_with_face"] = .int(0)
+                try writer.write(rec)
+                progress.advance(failed: 1)
+            }
+        }
+        progress.finish()
+    }
+}
+
+ToolMain.run(ScoreVideo.self)
