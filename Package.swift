@@ -33,6 +33,7 @@ let package = Package(
         .executable(name: "bbmg-mask", targets: ["bbmg-mask"]),
         .executable(name: "score-video", targets: ["score-video"]),
         .executable(name: "metrics", targets: ["metrics"]),
+        .executable(name: "train", targets: ["train"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -58,6 +59,8 @@ let package = Package(
         .target(name: "DFKModels", dependencies: ["DFKTensor", "DFKCore"]),
         // A trained detector: checkpoint + preprocessing spec, face scoring (train and score-video share it).
         .target(name: "DFKDetect", dependencies: ["DFKModels", "DFKImaging", "DFKEval"]),
+        // Training recipes: SBI and BBMG + NRS with online pseudo-fakes, checkpoints and resume.
+        .target(name: "DFKTrain", dependencies: ["DFKDetect", "DFKSynthesis", "DFKEval", "DFKModels", "DFKImaging", "DFKCore"]),
         // Evaluation: metrics, the video-level protocol, NRS weights and k-means (no libtorch).
         .target(name: "DFKEval"),
         // NDJSON records: streaming reader/writer, order- and text-preserving JSON values, typed fields.
@@ -78,6 +81,7 @@ let package = Package(
         .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "score-video", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool"]),
         .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKTool"]),
+        .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKEval", "DFKTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
         .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKModels", "DFKCore"]),
         .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels"]),

@@ -104,6 +104,9 @@ void dfk_torch_set_threads(int n) {
 int dfk_torch_threads(void) { return torch::get_num_threads(); }
 int dfk_torch_cuda_available(void) { return torch::cuda::is_available() ? 1 : 0; }
 const char *dfk_torch_version(void) { return TORCH_VERSION; }
+void dfk_torch_manual_seed(uint64_t seed) {
+  try { torch::manual_seed(seed); } catch (...) {}
+}
 int dfk_torch_grad_enabled(void) { return torch::autograd::GradMode::is_enabled() ? 1 : 0; }
 void dfk_torch_set_grad_enabled(int on) { torch::autograd::GradMode::set_enabled(on != 0); }
 

@@ -35,6 +35,8 @@ public enum Torch {
     public static var threads: Int { Int(dfk_torch_threads()) }
     public static var cudaAvailable: Bool { dfk_torch_cuda_available() != 0 }
     public static var version: String { String(cString: dfk_torch_version()) }
+    /// Seeds the global generator used by dropout and stochastic depth.
+    public static func manualSeed(_ seed: UInt64) { dfk_torch_manual_seed(seed) }
 }
 
 public final class Tensor: @unchecked Sendable {

@@ -28,6 +28,8 @@ int dfk_torch_threads(void);
 int dfk_torch_cuda_available(void);
 const char *dfk_torch_version(void);
 int dfk_torch_grad_enabled(void);
+// Seeds libtorch's global generator (dropout, stochastic depth).
+void dfk_torch_manual_seed(uint64_t seed);
 void dfk_torch_set_grad_enabled(int on);
 
 // Creation. `seed` >= 0 draws from a private generator seeded with it (reproducible); < 0 from the default one.

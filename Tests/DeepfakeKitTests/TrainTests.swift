@@ -1,0 +1,83 @@
+// train on real faces: the loss goes down, and a run killed mid-epoch resumes to exactly the weights of an
+// uninterrupted run with the same seed; BBMG + NRS runs its weighted loss; bad input is refused clearly.
+import DFKModels
+import DFKRecords
+import DFKTensor
+import Foundation
+import XCTest
+
+final class TrainTests: XCTestCase {
+    static func faces() throws -> (train: String, val: String) {
+        let dir = Fixtures.tempDir("train-faces")
+        let f = try runTool("extract-frames", ["-q", "--frames", "12", "--out", dir + "/F", try Fixtures.media("single_face.mp4")])
+        let l = try runTool("landmarks", ["-q"], stdin: f.stdout)
+        let v = try runTool("extract-frames", ["-q", "--frames", "4", "--out", dir + "/V", try Fixtures.media("WolfgangLanger_Pexels.mp4")])
+        let lv = try runTool("landmarks", ["-q"], stdin: v.stdout)
+        try l.stdout.write(toFile: dir + "/train.ndjson", atomically: true, encoding: .utf8)
+        try lv.stdout.write(toFile: dir + "/val.ndjson", atomically: true, encoding: .utf8)
+        return (dir + "/train.ndjson", dir + "/val.ndjson")
+    }
+
+    func args(_ out: String, _ data: (train: String, val: String), epochs: Int = 3, extra: [String] = []) -> [String] {
+        [data.train, "-q", "--recipe", "cpu-demo", "--pretrained", Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path,
+         "--out", out, "--epochs", String(epochs), "--size", "96", "--batch", "8", "--val", data.val, "--seed", "3", "--lr", "0.01"] + extra
+    }
+
+    func weights(_ path: String) throws -> [Float] {
+        try Checkpoint.read(path).group("model.").flatMap { $0.tensor.dtype == .float32 ? try $0.tensor.floats() : [] }
+    }
+
+    func testLossFallsAndAKilledRunResumesToTheSameWeights() throws {
+        let data = try TrainTests.faces()
+        let a = Fixtures.tempDir("train-a"), b = Fixtures.tempDir("train-b")
+        let full = try runTool("train", args(a, data))
+        XCTAssertEqual(full.status, 0, full.stderr)
+        let log = try String(contentsOfFile: a + "/train-log.ndjson").split(separator: "\n").map { try JSON.parse(String($0)).objectValue! }
+        XCTAssertEqual(log.count, 3)
+        let losses = log.map { $0["loss"]!.doubleValue! }
+        XCTAssertLessThan(losses.last!, losses.first!, "loss did not go down: \(losses)")
+        XCTAssertNotNil(log[0]["val_auc"]?.doubleValue)
+
+        // Kill a second run (SIGKILL) once its first epoch is saved, i.e. during the second epoch; then resume.
+        let p = Process()
+        p.executableURL = Fixtures.products.appendingPathComponent("train")
+        p.arguments = args(b, data)
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        try p.run()
+        while !FileManager.default.fileExists(atPath: b + "/last.safetensors") && p.isRunning { Thread.sleep(forTimeInterval: 0.05) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let epochsDone = (try? String(contentsOfFile: b + "/train-log.ndjson"))?.split(separator: "\n").count ?? 0
+        XCTAssertLessThan(epochsDone, 3, "the run finished before it could be killed")
+        let resumed = try runTool("train", args(b, data))
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try weights(a + "/last.safetensors"), try weights(b + "/last.safetensors"), "resumed run differs from the uninterrupted one")
+        XCTAssertEqual(try String(contentsOfFile: b + "/train-log.ndjson").split(separator: "\n").count, 3)
+        // Nothing left to do: a third call says so.
+        let again = try runTool("train", args(b, data))
+        XCTAssertEqual(again.status, 0); XCTAssertTrue(again.stderr.contains("already trained"), again.stderr)
+        // Another seed is another run: refused in the same directory.
+        var other = args(b, data); other[other.firstIndex(of: "--seed")! + 1] = "4"
+        let clash = try runTool("train", other)
+        XCTAssertEqual(clash.status, 1); XCTAssertTrue(clash.stderr.contains("belongs to another run"), clash.stderr)
+        // The checkpoint scores videos with its own crop.
+        let s = try runTool("score-video", ["-q", "--checkpoint", a + "/last.safetensors", "--frames", "2", try Fixtures.media("single_face.mp4")])
+        XCTAssertEqual(s.status, 0, s.stderr)
+    }
+
+    func testBBMGWithNoiseRefinementRuns() throws {
+        let data = try TrainTests.faces()
+        let out = Fixtures.tempDir("train-nrs")
+        let run = try runTool("train", args(out, data, epochs: 2, extra: ["--mask", "bbmg", "--nrs-start", "1"]))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let ck = try Checkpoint.read(out + "/last.safetensors")
+        XCTAssertEqual(ck["nrs.centres"]?.shape.first, 5)
+        let log = try String(contentsOfFile: out + "/train-log.ndjson").split(separator: "\n").map { try JSON.parse(String($0)).objectValue! }
+        XCTAssertEqual(log.count, 2)
+        XCTAssertNotNil(log[1]["nrs_downweighted"]?.intValue)
+        let bad = try runTool("train", ["/nonexistent.ndjson", "--out", out])
+        XCTAssertEqual(bad.status, 1); XCTAssertTrue(bad.stderr.contains("cannot open file"), bad.stderr)
+        let empty = try runTool("train", ["--out", Fixtures.tempDir("train-empty"), "--recipe", "cpu-demo"], stdin: #"{"image":"x.png","faces":[]}"#)
+        XCTAssertEqual(empty.status, 1); XCTAssertTrue(empty.stderr.contains("no usable training faces"), empty.stderr)
+    }
+}
