@@ -79,6 +79,7 @@ let package = Package(
         .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKTool"]),
         .executableTarget(name: "synth-sbi", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
+        .executableTarget(name: "face-swap", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "score-video", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool"]),
         .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKTool"]),
         .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKEval", "DFKTool"]),
