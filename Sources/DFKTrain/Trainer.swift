@@ -275,6 +275,42 @@ public final class Trainer {
         }
     }
 
+    /// Training throughput in images/s over `batches` batches of epoch 0: with pairs generated online on
+    /// background threads (as `run` does), or from tensors generated beforehand (the engine's own rate).
+    public func throughput(batches: Int, pregenerated: Bool) throws -> Double {
+        Torch.setThreads(threads)
+        backbone.module.train()
+        let half = max(1, recipe.batch / 2)
+        var order = Array(train.indices)
+        var orng = SampleRNG(seed: seed, key: "order#0")
+        order.shuffle(using: &orng)
+        let chunks = (0..<batches).map { b in (0..<half).map { order[(b * half + $0) % order.count] } }
+        func step(_ pairs: [(Image, Image)]) throws -> Int {
+            let n = pairs.count
+            let x = try tensor(pairs.map(\.0) + pairs.map(\.1))
+            let y = try Tensor(int64: Array(repeating: 0, count: n) + Array(repeating: 1, count: n), shape: [2 * n])
+            if let sam {
+                try sam.step { let l = try F.crossEntropy(try backbone(x), y); try l.backward(); return try l.item() }
+            } else {
+                optimizer.zeroGrad()
+                try F.crossEntropy(try backbone(x), y).backward()
+                try optimizer.step()
+            }
+            return 2 * n
+        }
+        _ = try step(makeBatch(chunks[0], epoch: 0, train: true))   // warm-up
+        var images = 0
+        if pregenerated {
+            let all = chunks.map { makeBatch($0, epoch: 0, train: true) }
+            let t0 = Date()
+            for p in all { images += try step(p) }
+            return Double(images) / Date().timeIntervalSince(t0)
+        }
+        let t0 = Date()
+        for p in Prefetch(chunks, depth: 2, transform: { self.makeBatch($0, epoch: 0, train: true) }) { images += try step(p) }
+        return Double(images) / Date().timeIntervalSince(t0)
+    }
+
     /// Validation AUC on SBI pairs made from the held-out real faces (fixed per face, test-time crop).
     func validate() throws -> Double? {
         guard !val.isEmpty else { return nil }

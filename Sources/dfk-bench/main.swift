@@ -12,6 +12,7 @@ import DFKModels
 import DFKRecords
 import DFKSynthesis
 import DFKTensor
+import DFKTrain
 import Foundation
 
 func fail(_ s: String) -> Never {
@@ -105,6 +106,29 @@ do {
         }
         times.sort()
         print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"steps\":%d,\"median_s\":%.4f}", name, size, batch, steps, times[times.count / 2]))
+    case "train-throughput":
+        // dfk-bench train-throughput --recipe cpu-demo [--pretrained W] [--batches N] FACES.ndjson
+        let recipe = Recipe.preset(option("--recipe", "cpu-demo"))!
+        let batches = Int(option("--batches", "12"))!
+        let pretrained = option("--pretrained", "")
+        guard let path = args.first else { fail("train-throughput needs a faces NDJSON file") }
+        var recs: [Record] = []
+        for item in try NDJSONReader(path: path) { if case .success(let r) = item.record { recs.append(r) } }
+        let samples = FaceSample.from(records: recs).samples
+        let out = NSTemporaryDirectory() + "dfk-bench-train-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let threads = ProcessInfo.processInfo.activeProcessorCount
+        var rates: [String: Double] = [:]
+        for pre in [true, false, true, false] {
+            try? FileManager.default.removeItem(atPath: out)
+            let t = try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: out, threads: threads,
+                                pretrained: pretrained.isEmpty ? nil : pretrained)
+            let r = try t.throughput(batches: batches, pregenerated: pre)
+            let k = pre ? "pregenerated" : "online"
+            rates[k] = Swift.max(rates[k] ?? 0, r)
+        }
+        print(String(format: "{\"recipe\":\"%@\",\"online_images_per_s\":%.2f,\"pregenerated_images_per_s\":%.2f}",
+                     recipe.name, rates["online"]!, rates["pregenerated"]!))
     default:
         fail("unknown mode \(mode)")
     }
