@@ -85,7 +85,7 @@ let package = Package(
         .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKEval", "DFKTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
         .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKModels", "DFKTrain", "DFKCore"]),
-        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels"]),
+        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels", "DFKTrain"]),
         .testTarget(name: "EngineTests", dependencies: ["DFKTensor", "DFKModels", "DFKImaging"]),
     ],
     swiftLanguageModes: [.v5]

@@ -29,18 +29,22 @@ public struct Recipe: Sendable {
     public var mask: MaskMode
     public var nrs: NRSOptions?
     public var testCrop = "margin:0.125:retina-approx"
+    /// Frames used per training video (SBI: 8 of the 32 extracted, evenly spaced); nil uses every record.
+    public var framesPerVideo: Int?
 
     /// Named presets: "sbi" (reference-pipelines.md A.5-A.8), "bbmg-nrs" (the BBMG/NRS paper), "cpu-demo".
     public static func preset(_ name: String) -> Recipe? {
         switch name {
         case "sbi":
             return Recipe(name: "sbi", backbone: "efficientnet-b4", size: 380, mean: [0, 0, 0], std: [255, 255, 255], epochs: 100,
-                          batch: 32, lr: 1e-3, sam: true, schedule: .linearDecay(total: 100, decayStart: 75), mask: .lal, nrs: nil)
+                          batch: 32, lr: 1e-3, sam: true, schedule: .linearDecay(total: 100, decayStart: 75), mask: .lal, nrs: nil,
+                          framesPerVideo: 8)
         case "bbmg-nrs":
             var nrs = NRSOptions()
             nrs.startEpoch = 20
             return Recipe(name: "bbmg-nrs", backbone: "efficientnet-b4", size: 380, mean: [0, 0, 0], std: [255, 255, 255], epochs: 100,
-                          batch: 32, lr: 1e-3, sam: true, schedule: .linearDecay(total: 100, decayStart: 75), mask: .bbmg(BBMGOptions()), nrs: nrs)
+                          batch: 32, lr: 1e-3, sam: true, schedule: .linearDecay(total: 100, decayStart: 75), mask: .bbmg(BBMGOptions()), nrs: nrs,
+                          framesPerVideo: 8)
         case "cpu-demo":
             return Recipe(name: "cpu-demo", backbone: "efficientnet-lite0", size: 224, mean: [127, 127, 127], std: [128, 128, 128],
                           epochs: 3, batch: 16, lr: 1e-3, sam: false, schedule: .constant, mask: .lal, nrs: nil)
@@ -66,6 +70,29 @@ public struct FaceSample: Sendable {
             out.append(FaceSample(image: img, landmarks: f.landmarks))
         }
         return (out, skipped)
+    }
+
+    /// Keeps `n` frames per video (records grouped by their "video" field, in frame order), evenly spaced with
+    /// rounded linspace as SBI's training dataset does; records without a video are all kept.
+    public static func subsample(_ records: [Record], framesPerVideo n: Int) -> [Record] {
+        var groups: [String: [Record]] = [:]
+        var order: [String] = []
+        var loose: [Record] = []
+        for r in records {
+            guard let v = r.video else { loose.append(r); continue }
+            if groups[v] == nil { order.append(v) }
+            groups[v, default: []].append(r)
+        }
+        var out: [Record] = []
+        for v in order {
+            let g = groups[v]!.sorted { ($0.frame ?? 0) < ($1.frame ?? 0) }
+            if g.count <= n { out += g; continue }
+            let step = Double(g.count - 1) / Double(max(n - 1, 1))
+            var picked = Set<Int>()
+            for i in 0..<n { picked.insert(n == 1 ? 0 : Int((Double(i) * step).rounded(.toNearestOrEven))) }
+            out += picked.sorted().map { g[$0] }
+        }
+        return out + loose
     }
 
     /// A hash of the training set (paths and landmarks), recorded in checkpoints.

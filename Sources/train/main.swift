@@ -46,6 +46,20 @@ struct Train: ParsableCommand {
     var mask: String?
     @Option(help: "Override the epoch from which NRS weights the loss (bbmg-nrs; T_k).")
     var nrsStart: Int?
+    @Option(help: "NRS distance threshold lambda.")
+    var nrsLambda: Double?
+    @Option(help: "NRS epoch scale beta.")
+    var nrsBeta: Double?
+    @Option(help: "NRS number of centres k.")
+    var nrsK: Int?
+    @Option(help: "NRS memory size k_s.")
+    var nrsMemory: Int?
+    @Option(help: "NRS memory selection: predicts (highest real probability) or random (Table 13).")
+    var nrsSelection: String?
+    @Option(help: "NRS distance: cosine or l2 (Table 13).")
+    var nrsDistance: String?
+    @Option(help: "Frames per training video, evenly spaced (sbi and bbmg-nrs: 8; 0 keeps every record).")
+    var framesPerVideo: Int?
     @Option(help: "Threads (libtorch and pair generation). Default: all cores.")
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
@@ -56,6 +70,8 @@ struct Train: ParsableCommand {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
         if let batch, batch < 2 { throw ValidationError("--batch must be at least 2") }
         if let mask, !["sbi", "lal", "bbmg"].contains(mask) { throw ValidationError("--mask must be sbi, lal or bbmg") }
+        if let s = nrsSelection, NRSOptions.Selection(rawValue: s) == nil { throw ValidationError("--nrs-selection must be predicts or random") }
+        if let d = nrsDistance, FeatureDistance(rawValue: d) == nil { throw ValidationError("--nrs-distance must be cosine or l2") }
     }
 
     static func load(_ path: String?) throws -> [Record] {
@@ -80,8 +96,20 @@ struct Train: ParsableCommand {
         if let backbone { r.backbone = backbone }
         if let lr { r.lr = lr }
         if let mask { r.mask = mask == "sbi" ? .sbi : mask == "lal" ? .lal : .bbmg(BBMGOptions()) }
-        if let nrsStart { if r.nrs == nil { r.nrs = NRSOptions() }; r.nrs!.startEpoch = nrsStart }
-        let (train, skipped) = FaceSample.from(records: try Train.load(records))
+        let nrsFlags = nrsStart != nil || nrsLambda != nil || nrsBeta != nil || nrsK != nil || nrsMemory != nil
+            || nrsSelection != nil || nrsDistance != nil
+        if nrsFlags && r.nrs == nil { r.nrs = NRSOptions() }
+        if let v = nrsStart { r.nrs!.startEpoch = v }
+        if let v = nrsLambda { r.nrs!.lambda = v }
+        if let v = nrsBeta { r.nrs!.beta = v }
+        if let v = nrsK { r.nrs!.k = v }
+        if let v = nrsMemory { r.nrs!.memory = v }
+        if let v = nrsSelection { r.nrs!.selection = NRSOptions.Selection(rawValue: v)! }
+        if let v = nrsDistance { r.nrs!.distance = FeatureDistance(rawValue: v)! }
+        if let f = framesPerVideo { r.framesPerVideo = f > 0 ? f : nil }
+        var trainRecords = try Train.load(records)
+        if let n = r.framesPerVideo { trainRecords = FaceSample.subsample(trainRecords, framesPerVideo: n) }
+        let (train, skipped) = FaceSample.from(records: trainRecords)
         if skipped > 0 { Diagnostics.info("\(skipped) training records without a usable face skipped") }
         let valSamples = try val.map { FaceSample.from(records: try Train.load($0)).samples } ?? []
         let trainer: Trainer

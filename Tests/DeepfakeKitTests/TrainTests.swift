@@ -82,3 +82,24 @@ final class TrainTests: XCTestCase {
         XCTAssertEqual(empty.status, 1); XCTAssertTrue(empty.stderr.contains("no usable training faces"), empty.stderr)
     }
 }
+
+import DFKTrain
+
+final class TrainingSetTests: XCTestCase {
+    /// SBI trains on 8 of the 32 extracted frames of each video, evenly spaced (rounded linspace).
+    func testFramesPerVideoSubsampling() throws {
+        var recs: [Record] = []
+        for v in ["a.mp4", "b.mp4"] {
+            for f in stride(from: 0, to: 32 * 15, by: 15).reversed() {   // out of order on purpose
+                var r = Record(); r.video = v; r.frame = f; r.image = "\(v)/\(f).png"; recs.append(r)
+            }
+        }
+        var still = Record(); still.image = "still.jpg"; recs.append(still)
+        let kept = FaceSample.subsample(recs, framesPerVideo: 8)
+        XCTAssertEqual(kept.count, 17)
+        // indices round(linspace(0, 31, 8)) = 0, 4, 9, 13, 18, 22, 27, 31 (of 32 frames 15 apart)
+        XCTAssertEqual(kept.filter { $0.video == "a.mp4" }.map { $0.frame! }, [0, 4, 9, 13, 18, 22, 27, 31].map { $0 * 15 })
+        XCTAssertEqual(kept.last?.image, "still.jpg")
+        XCTAssertEqual(FaceSample.subsample(recs, framesPerVideo: 40).count, recs.count)
+    }
+}
