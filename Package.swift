@@ -34,6 +34,7 @@ let package = Package(
         .executable(name: "score-video", targets: ["score-video"]),
         .executable(name: "metrics", targets: ["metrics"]),
         .executable(name: "train", targets: ["train"]),
+        .executable(name: "index-dataset", targets: ["index-dataset"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -61,6 +62,8 @@ let package = Package(
         .target(name: "DFKDetect", dependencies: ["DFKModels", "DFKImaging", "DFKEval"]),
         // Training recipes: SBI and BBMG + NRS with online pseudo-fakes, checkpoints and resume.
         .target(name: "DFKTrain", dependencies: ["DFKDetect", "DFKSynthesis", "DFKEval", "DFKModels", "DFKImaging", "DFKCore"]),
+        // Benchmark layouts (FF++, Celeb-DF v2, DFDC, DFDC Preview, FFIW-10K) -> video records.
+        .target(name: "DFKDatasets", dependencies: ["DFKRecords", "DFKCore"]),
         // Evaluation: metrics, the video-level protocol, NRS weights and k-means (no libtorch).
         .target(name: "DFKEval"),
         // NDJSON records: streaming reader/writer, order- and text-preserving JSON values, typed fields.
@@ -82,10 +85,11 @@ let package = Package(
         .executableTarget(name: "face-swap", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "score-video", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool"]),
         .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKTool"]),
+        .executableTarget(name: "index-dataset", dependencies: ["DFKDatasets", "DFKTool"]),
         .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKEval", "DFKTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
         .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKModels", "DFKTrain", "DFKCore"]),
-        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels", "DFKTrain"]),
+        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels", "DFKTrain", "DFKDatasets"]),
         .testTarget(name: "EngineTests", dependencies: ["DFKTensor", "DFKModels", "DFKImaging"]),
     ],
     swiftLanguageModes: [.v5]
