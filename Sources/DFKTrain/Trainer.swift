@@ -374,6 +374,9 @@ public final class Trainer {
             return (f, a)
         }.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 > $1.0 }
         for (f, _) in ranked.dropFirst(5) { unlink(out + "/" + f) }
-        _ = auc
+        // best.safetensors: the checkpoint with the highest validation AUC so far (what evaluation uses).
+        if ranked.first?.0 == (best as NSString).lastPathComponent || ranked.first?.1 == auc {
+            try Detector.save(backbone.module, spec: s, metadata: meta, to: out + "/best.safetensors")
+        }
     }
 }

@@ -23,6 +23,8 @@ struct MetricsCommand: ParsableCommand {
     var csv: String?
     @Option(help: "Frames without a face at frame level: half (score 0.5, SBI's frame protocol) or exclude.")
     var noFaceFrame = "half"
+    @Flag(help: "Rows per manipulation method: each method's fakes against all real videos of the dataset (Table 9).")
+    var perMethod = false
 
     func validate() throws {
         guard ["half", "exclude"].contains(noFaceFrame) else { throw ValidationError("--no-face-frame must be half or exclude") }
@@ -48,7 +50,9 @@ struct MetricsCommand: ParsableCommand {
                     continue
                 }
                 if r.error != nil { unreadable += 1 }
-                let ds = r.dataset ?? "all"
+                let base = r.dataset ?? "all"
+                // Per method: reals go to every group of their dataset (added when the groups are known, below).
+                let ds = perMethod ? (label == 0 ? base + "/real" : base + "/" + (r.method ?? "fake")) : base
                 if video[ds] == nil { order.append(ds); video[ds] = ([], []); frame[ds] = ([], []) }
                 if let p = r["protocol"]?.stringValue { protocols.insert(p) }
                 if let c = r["checkpoint"]?.stringValue { checkpoints.insert(c) }
@@ -64,6 +68,24 @@ struct MetricsCommand: ParsableCommand {
             }
         }
         guard !order.isEmpty else { throw ToolError("no labelled score records") }
+        if perMethod {
+            // Each method's fakes with its dataset's reals; then all fakes of the dataset with its reals.
+            var merged: [String: ([Double], [Int])] = [:], mergedFrames: [String: ([Double], [Int])] = [:], newOrder: [String] = []
+            for key in order where !key.hasSuffix("/real") {
+                let ds = String(key[..<key.lastIndex(of: "/")!])
+                let reals = video[ds + "/real"] ?? ([], []), realFrames = frame[ds + "/real"] ?? ([], [])
+                merged[key] = (reals.0 + video[key]!.0, reals.1 + video[key]!.1)
+                mergedFrames[key] = (realFrames.0 + frame[key]!.0, realFrames.1 + frame[key]!.1)
+                newOrder.append(key)
+                let all = ds + "/all"
+                if merged[all] == nil { merged[all] = reals; mergedFrames[all] = realFrames; newOrder.append(all) }
+                merged[all]!.0 += video[key]!.0; merged[all]!.1 += video[key]!.1
+                mergedFrames[all]!.0 += frame[key]!.0; mergedFrames[all]!.1 += frame[key]!.1
+            }
+            // keep "<ds>/all" last within its dataset
+            newOrder = newOrder.filter { !$0.hasSuffix("/all") } + newOrder.filter { $0.hasSuffix("/all") }
+            video = merged; frame = mergedFrames; order = newOrder
+        }
         var rows: [ReportRow] = []
         for ds in order {
             rows.append(ReportRow(dataset: ds, level: "video", summary: try Metrics.summary(scores: video[ds]!.0, labels: video[ds]!.1)))

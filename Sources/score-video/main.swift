@@ -36,6 +36,8 @@ struct ScoreVideo: ParsableCommand {
     var minFaceRatio = 0.5
     @Option(help: "dlib detector upsampling (as in preprocessing).")
     var upsample = 1
+    @Option(help: "Distort every frame first (robustness, Table 10): resize:S (down to SxS and back), blur:K (Gaussian), jpeg:Q.")
+    var distort: String?
     @Option(help: "Faces per forward pass.")
     var batch = 32
     @Option(help: "Threads (face detection in parallel; libtorch intra-op threads). Default: all cores.")
@@ -49,10 +51,24 @@ struct ScoreVideo: ParsableCommand {
         guard (0...1).contains(minFaceRatio) else { throw ValidationError("--min-face-ratio must be between 0 and 1") }
         guard batch >= 1, threads >= 1 else { throw ValidationError("--batch and --threads must be at least 1") }
         if let crop { guard CropRule.parse(crop) != nil else { throw ValidationError("unknown crop rule '\(crop)'") } }
+        if let distort { guard ScoreVideo.distortion(distort) != nil else { throw ValidationError("--distort must be resize:S, blur:K (odd) or jpeg:Q") } }
+    }
+
+    /// The frame distortion of Table 10, or nil when the description is malformed.
+    static func distortion(_ d: String) -> ((Image) throws -> Image)? {
+        let p = d.split(separator: ":")
+        guard p.count == 2, let v = Int(p[1]), v > 0 else { return nil }
+        switch p[0] {
+        case "resize": return { img in try img.resized(width: v, height: v, interpolation: .linear).resized(width: img.width, height: img.height, interpolation: .linear) }
+        case "blur": return v % 2 == 1 ? { try $0.blurred(.gaussian, kernel: v) } : nil
+        case "jpeg": return v <= 100 ? { try $0.jpegRoundTrip(quality: v) } : nil
+        default: return nil
+        }
     }
 
     func run() throws {
         Torch.setThreads(threads)
+        let distortFrame = distort.flatMap(ScoreVideo.distortion)
         Vision.setThreads(1)
         let detector: Detector
         do { detector = try Detector(checkpoint: checkpoint) } catch { throw ToolError("\(error)") }
@@ -70,6 +86,7 @@ struct ScoreVideo: ParsableCommand {
         let writer = NDJSONWriter()
         let progress = Progress("score-video", total: videos.isEmpty ? nil : videos.count, quiet: quiet)
         let protocolText = "\(frames) frames per video; " + proto.videoDescription + "; crop \(detector.spec.testCrop)"
+            + (distort.map { "; frames distorted: \($0)" } ?? "")
         let (threads, batch) = (self.threads, self.batch)
 
         for item in Inputs.records(paths: videos, field: "video") {
@@ -89,7 +106,10 @@ struct ScoreVideo: ParsableCommand {
             rec["protocol"] = .string(protocolText)
             rec["level"] = .string("video")
             do {
-                let decoded = try extractor.decodeInMemory(video: path)
+                var decoded = try extractor.decodeInMemory(video: path)
+                if let distortFrame {
+                    decoded.frames = try decoded.frames.map { (index: $0.index, image: try distortFrame($0.image)) }
+                }
                 // Faces per frame, detected in parallel.
                 var perFrame = [[Face]](repeating: [], count: decoded.frames.count)
                 let lock = NSLock()

@@ -1,0 +1,68 @@
+// The reproduce pipelines end to end on fixture trees standing in for the benchmarks (CI-sized: a small backbone,
+// one epoch, a few frames): Table 8 with all five datasets and with some missing, Table 9, and Table 10.
+import Foundation
+import XCTest
+
+final class ReproduceTests: XCTestCase {
+    func make(_ args: [String]) throws -> ToolRun {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/make")
+        p.currentDirectoryURL = Fixtures.repo
+        p.arguments = ["--no-print-directory", "-f", "pipelines/reproduce.mk", "BIN=\(Fixtures.products.path)"] + args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out; p.standardError = err
+        try p.run()
+        final class Box: @unchecked Sendable { var d = Data() }
+        let e = Box()
+        let g = DispatchGroup(); g.enter()
+        DispatchQueue.global().async { e.d = err.fileHandleForReading.readDataToEndOfFile(); g.leave() }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        g.wait(); p.waitUntilExit()
+        return ToolRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e.d, as: UTF8.self))
+    }
+
+    func testTables8To10OnFixtureBenchmarks() throws {
+        let fx = Fixtures.tempDir("fixtures")
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: "/bin/bash")
+        build.currentDirectoryURL = Fixtures.repo
+        build.arguments = ["scripts/benchmark_fixtures.sh", fx, Fixtures.products.path]
+        try build.run(); build.waitUntilExit()
+        XCTAssertEqual(build.terminationStatus, 0)
+        let lite0 = Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path
+        let common = ["FFPP=\(fx)/FF++", "TRAIN_FLAGS=--backbone efficientnet-lite0 --pretrained \(lite0) --size 96 --epochs 1 --batch 8",
+                      "SCORE_FLAGS=--frames 3", "RECIPES=sbi"]
+        // Partial data: FF++ and CDF only; the others become "not provided".
+        let partial = try make(["table8", "OUT=\(fx)/out-partial", "CDF=\(fx)/Celeb-DF-v2"] + common)
+        XCTAssertEqual(partial.status, 0, partial.stderr)
+        let t = try String(contentsOfFile: "\(fx)/out-partial/table8.md")
+        XCTAssertTrue(t.contains("| SBI* (paper) | 91.23 | 72.10 | 86.25 | 83.68 | 83.32 |"), t)
+        let ours = try XCTUnwrap(t.split(separator: "\n").first { $0.hasPrefix("| SBI* (ours)") })
+        XCTAssertEqual(ours.components(separatedBy: "not provided").count - 1, 3, String(ours))
+        XCTAssertTrue(t.contains("Video-level AUC"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(fx)/out-partial/table8.csv"))
+        // All five, then Tables 9 and 10 reusing the same checkpoint.
+        let all = common + ["OUT=\(fx)/out", "CDF=\(fx)/Celeb-DF-v2", "DFDC=\(fx)/dfdc", "DFDCP=\(fx)/dfdcp", "FFIW=\(fx)/FFIW"]
+        let t8 = try make(["table8"] + all)
+        XCTAssertEqual(t8.status, 0, t8.stderr)
+        let full = try String(contentsOfFile: "\(fx)/out/table8.md")
+        XCTAssertFalse(full.split(separator: "\n").first { $0.hasPrefix("| SBI* (ours)") }!.contains("not provided"), full)
+        let t9 = try make(["table9"] + all)
+        XCTAssertEqual(t9.status, 0, t9.stderr)
+        let nine = try String(contentsOfFile: "\(fx)/out/table9.md")
+        XCTAssertTrue(nine.contains("| DF | F2F | FS | NT | FF++ |"), nine)
+        XCTAssertFalse(nine.split(separator: "\n").first { $0.hasPrefix("| SBI* (ours)") }!.contains("not provided"), nine)
+        let t10 = try make(["table10", "DISTORTIONS=jpeg-50 blur-3"] + all)
+        XCTAssertEqual(t10.status, 0, t10.stderr)
+        let ten = try String(contentsOfFile: "\(fx)/out/table10.md")
+        XCTAssertTrue(ten.contains("| jpeg-50 | 92.48 | 81.95 | 93.35 | 83.04 |"), ten)
+        let scores = try String(contentsOfFile: "\(fx)/out/scores/sbi/cdf@jpeg-50.ndjson")
+        XCTAssertTrue(scores.contains("frames distorted: jpeg:50"))
+        // One model for every table: trained once.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(fx)/out/models"), ["sbi"])
+        // A bad root is a clear error naming it.
+        let bad = try make(["table8", "OUT=\(fx)/out-bad", "FFPP=\(fx)/nope", "RECIPES=sbi"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("nope: missing"), bad.stderr)
+    }
+}

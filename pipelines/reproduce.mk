@@ -1,0 +1,85 @@
+# Tables 8, 9 and 10 of the BBMG/NRS paper from the benchmarks on disk.
+#
+#   make -f pipelines/reproduce.mk table8 FFPP=/data/FF++ CDF=/data/Celeb-DF-v2 DFDC=/data/dfdc DFDCP=/data/dfdcp FFIW=/data/FFIW
+#
+# Steps, each a file target under $(OUT) (make -j parallelises, an interrupted run resumes):
+#   index-dataset -> extract-frames (32 per video) -> landmarks -> train (sbi and bbmg-nrs recipes; train keeps 8
+#   frames per video) -> score-video on each test set with each model's best validation checkpoint -> metrics -> tables.
+# A test set that is not given becomes a "not provided" column. TRAIN_FLAGS / SCORE_FLAGS override recipe settings
+# (the CI fixtures use a small backbone and few epochs).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+BIN ?= .build/release
+OUT ?= out/reproduce
+COMPRESSION ?= c23
+RECIPES ?= sbi bbmg-nrs
+SEED ?= 5
+TRAIN_FLAGS ?=
+SCORE_FLAGS ?=
+FFPP ?=
+CDF ?=
+DFDC ?=
+DFDCP ?=
+FFIW ?=
+
+TESTSETS := $(if $(CDF),cdf) $(if $(DFDC),dfdc) $(if $(DFDCP),dfdcp) $(if $(FFIW),ffiw)
+root_cdf := $(CDF)
+root_dfdc := $(DFDC)
+root_dfdcp := $(DFDCP)
+root_ffiw := $(FFIW)
+DISTORTIONS := resize-128 resize-256 blur-3 blur-5 jpeg-50 jpeg-100
+
+.PHONY: table8 table9 table10 check
+.SECONDARY:
+
+check:
+	@if [ -z "$(FFPP)" ]; then echo "reproduce: FFPP=<FaceForensics++ root> is required (training uses its real videos)" >&2; exit 2; fi
+
+# --- training faces (FF++ real videos only) ----------------------------------------------------------
+$(OUT)/faces/ffpp-%.ndjson: | check
+	@mkdir -p $(OUT)/faces
+	$(BIN)/index-dataset ffpp $(FFPP) --split $* --real-only --compression $(COMPRESSION) \
+	  | $(BIN)/extract-frames -q --frames 32 --out $(OUT)/frames \
+	  | $(BIN)/landmarks -q --out $(OUT)/crops > $@.tmp
+	@mv $@.tmp $@
+
+$(OUT)/models/%/best.safetensors: $(OUT)/faces/ffpp-train.ndjson $(OUT)/faces/ffpp-val.ndjson
+	$(BIN)/train $< -q --recipe $* --val $(OUT)/faces/ffpp-val.ndjson --seed $(SEED) --out $(OUT)/models/$* $(TRAIN_FLAGS)
+	@test -f $@ || cp $(OUT)/models/$*/last.safetensors $@
+
+# --- test sets ---------------------------------------------------------------------------------------
+$(OUT)/videos/%.ndjson:
+	@mkdir -p $(OUT)/videos
+	$(BIN)/index-dataset $* $(root_$*) > $@.tmp || test -s $@.tmp
+	@mv $@.tmp $@
+
+$(OUT)/videos/ffpp-test.ndjson: | check
+	@mkdir -p $(OUT)/videos
+	$(BIN)/index-dataset ffpp $(FFPP) --split test --compression $(COMPRESSION) > $@.tmp || test -s $@.tmp
+	@mv $@.tmp $@
+
+# scores/<recipe>/<set>[@<distortion>].ndjson
+$(OUT)/scores/%.ndjson:
+	@mkdir -p $(dir $@)
+	recipe=$$(dirname $*); set=$$(basename $*); dist=""; \
+	case "$$set" in *@*) dist="--distort $$(echo $${set#*@} | tr - :)"; set=$${set%@*};; esac; \
+	$(MAKE) --no-print-directory -f pipelines/reproduce.mk $(OUT)/models/$$recipe/best.safetensors $(OUT)/videos/$$set.ndjson; \
+	$(BIN)/score-video -q --checkpoint $(OUT)/models/$$recipe/best.safetensors $$dist $(SCORE_FLAGS) < $(OUT)/videos/$$set.ndjson > $@.tmp || test -s $@.tmp
+	@mv $@.tmp $@
+
+$(OUT)/metrics/%.csv: $(OUT)/scores/%.ndjson
+	@mkdir -p $(dir $@)
+	$(BIN)/metrics --csv $@ $(if $(findstring ffpp-test,$*),--per-method) $< > /dev/null || test -s $@
+
+# --- tables ------------------------------------------------------------------------------------------
+MODELS := $(foreach r,$(RECIPES),$(OUT)/models/$(r)/best.safetensors)
+T8 := $(MODELS) $(foreach r,$(RECIPES),$(foreach s,$(TESTSETS),$(OUT)/metrics/$(r)/$(s).csv))
+T9 := $(foreach r,$(RECIPES),$(OUT)/metrics/$(r)/ffpp-test.csv)
+T10 := $(foreach r,$(RECIPES),$(foreach s,ffpp-test $(TESTSETS),$(foreach d,$(DISTORTIONS),$(OUT)/metrics/$(r)/$(s)@$(d).csv)))
+
+table8: $(T8) | check
+	python3 scripts/tables.py table8 --out $(OUT) --recipes "$(RECIPES)" --sets "$(TESTSETS)"
+table9: $(T9) | check
+	python3 scripts/tables.py table9 --out $(OUT) --recipes "$(RECIPES)"
+table10: $(T9) $(T8) $(T10) | check
+	python3 scripts/tables.py table10 --out $(OUT) --recipes "$(RECIPES)" --sets "$(TESTSETS)" --distortions "$(DISTORTIONS)"
