@@ -36,6 +36,8 @@ reproduce-table8 reproduce-table9 reproduce-table10: build
 	@if [ -z "$(DATASETS)" ]; then \
 	  echo "No dataset given. Provide the roots of the benchmarks you have (docs/reproduce.md says where each is obtained):"; \
 	  echo "  make $@ FFPP=<FaceForensics++ root, with splits/{train,val,test}.json> CDF=<Celeb-DF-v2> DFDC=<DFDC test set> DFDCP=<DFDC Preview> FFIW=<FFIW-10K>"; \
+	  echo "  FaceForensics++: request from its authors (download script; split lists in its repository's dataset/splits)"; \
+	  echo "  Celeb-DF v2: request form of its authors; DFDC and DFDC Preview: the DFDC challenge pages; FFIW-10K: its authors"; \
 	  echo "FFPP is required (training uses its real videos); a missing test set becomes a 'not provided' column."; \
 	  echo "Running the demo-sized version instead (toy data):"; \
 	  $(MAKE) --no-print-directory demo; \
