@@ -84,18 +84,6 @@ public final class FaceAnalyzer: @unchecked Sendable {
         return readCache("\(out.dir)/\(out.stem).faces.json", image: Paths.absolute(imagePath))
     }
 
-    /// Analyses one image file: faces, crops written atomically, and a cached result for re-runs.
-    /// Returns the faces and whether they came from the cache.
-    public func analyze(imagePath: String, worker: Int) throws -> (faces: [Face], cached: Bool) {
-        if let cached = cachedFaces(imagePath: imagePath) { return (cached, true) }
-        let image: Image
-        do { image = try Image.read(imagePath) } catch { throw VisionError("\(imagePath): \(error)") }
-        let pending = PendingWrites()
-        let faces = try analyze(image: image, imagePath: imagePath, worker: worker, writes: pending)
-        try pending.wait()
-        return (faces, false)
-    }
-
     /// Analyses a decoded image. Crops and the cache entry are written through `writes` (in the background:
     /// call `writes.wait()` before handing the result on); the cache entry is written after the crops.
     public func analyze(image: Image, imagePath: String, worker: Int, writes: PendingWrites) throws -> [Face] {

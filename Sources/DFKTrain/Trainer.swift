@@ -138,8 +138,6 @@ public final class Trainer {
     public private(set) var startEpoch = 0
     let spec: DetectorSpec
     let recordsHash: String
-    /// Stop after this many batches of the current run (tests: simulate a kill mid-epoch).
-    public var stopAfterBatches: Int?
 
     public init(recipe: Recipe, seed: UInt64, train: [FaceSample], val: [FaceSample], out: String, threads: Int,
                 pretrained: String?) throws {
@@ -221,7 +219,6 @@ public final class Trainer {
     /// Trains from `startEpoch` to the recipe's last epoch; `log` receives one entry per epoch.
     public func run(log: (EpochLog) throws -> Void) throws {
         Torch.setThreads(threads)
-        var batchesRun = 0
         for epoch in startEpoch..<recipe.epochs {
             let t0 = Date()
             Torch.manualSeed(seed &+ UInt64(epoch))
@@ -240,7 +237,6 @@ public final class Trainer {
             var lossSum = 0.0, images = 0, downweighted = 0
             let batches = Prefetch(chunks, depth: 2) { self.makeBatch($0, epoch: epoch, train: true) }
             for pairs in batches {
-                if let stop = stopAfterBatches, batchesRun >= stop { return }
                 guard !pairs.isEmpty else { continue }
                 let n = pairs.count
                 let x = try tensor(pairs.map(\.0) + pairs.map(\.1))
@@ -285,7 +281,6 @@ public final class Trainer {
                 }
                 lossSum += value * Double(2 * n)
                 images += 2 * n
-                batchesRun += 1
             }
             if collect, let o = recipe.nrs, !memFeatures.isEmpty {
                 var r = SampleRNG(seed: seed, key: "memory#\(epoch)")
