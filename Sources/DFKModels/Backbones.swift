@@ -1,38 +1,96 @@
-// Backbones by name, with one calling convention: logits from images, optional taps, replaceable head.
+// Backbones by name, with one calling convention: logits from images, named taps, a replaceable head.
+// Every architecture conforms to `ClassifierNetwork`; the registry below is the one place that lists them.
 import DFKTensor
+
+/// What a training objective may rely on in any backbone.
+///
+/// Taps: `forward(x, taps:)` calls `taps(name, t)` at each named point and continues with what it returns, so a
+/// tap can record a tensor (Grad-CAM, NRS features) or replace it (PIM's statistics perturbation after a shallow
+/// stage). Every network emits, in order, its `stageTaps` (shallow to deep feature maps), then `mapTap` (the last
+/// feature map before pooling, [N, C, H, W]; the usual Grad-CAM / DID target; may equal the last stage) and
+/// finally "features" (the pooled vector, [N, featureChannels]) just before the classifier.
+public protocol ClassifierNetwork: Module {
+    /// Width of the pooled feature vector ("features" tap).
+    var featureChannels: Int { get }
+    /// Stage outputs from shallow to deep (tap names), e.g. EfficientNet: "stem", "block0"...; ResNet: "stem", "layer1"...
+    var stageTaps: [String] { get }
+    /// Tap name of the last feature map before pooling.
+    var mapTap: String { get }
+    /// Replaces the classifier with a freshly initialised one of `classes` outputs.
+    func replaceHead(classes: Int) throws
+    func callAsFunction(_ x: Tensor, taps: ((String, Tensor) throws -> Tensor)?) throws -> Tensor
+}
 
 public struct Backbone {
     public let name: String
-    public let module: Module
-    public let forward: (Tensor, ((String, Tensor) throws -> Tensor)?) throws -> Tensor
+    public let network: any ClassifierNetwork
     /// Native input resolution of the architecture (EfficientNet B4: 380).
     public let resolution: Int
 
-    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x, nil) }
+    public var module: Module { network }
+    public var featureChannels: Int { network.featureChannels }
+    public var stageTaps: [String] { network.stageTaps }
+    public var mapTap: String { network.mapTap }
+    public func replaceHead(classes: Int) throws { try network.replaceHead(classes: classes) }
+    public func forward(_ x: Tensor, _ taps: ((String, Tensor) throws -> Tensor)?) throws -> Tensor { try network(x, taps: taps) }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try network(x, taps: nil) }
 
-    public static let names = ["efficientnet-b0", "efficientnet-b1", "efficientnet-b2", "efficientnet-b3", "efficientnet-b4",
-                               "efficientnet-b5", "efficientnet-b6", "efficientnet-b7", "efficientnet-lite0", "efficientnet-lite1",
-                               "efficientnet-lite2", "efficientnet-lite3", "efficientnet-lite4", "resnet18", "resnet34", "resnet50",
-                               "vgg16_bn", "xception"]
+    /// A registered architecture: its canonical name, aliases, native resolution and constructor.
+    public struct Entry: Sendable {
+        public let name: String
+        public let aliases: [String]
+        public let resolution: Int
+        public let make: @Sendable (_ classes: Int, _ imageSize: Int?) throws -> any ClassifierNetwork
+    }
+
+    /// The registry (timm-like): every backbone the toolkit builds, by name.
+    public static let registry: [Entry] = {
+        var r: [Entry] = []
+        for n in ["efficientnet-b0", "efficientnet-b1", "efficientnet-b2", "efficientnet-b3", "efficientnet-b4", "efficientnet-b5",
+                  "efficientnet-b6", "efficientnet-b7", "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2",
+                  "efficientnet-lite3", "efficientnet-lite4"] {
+            let c = EfficientNetConfig.named(n)!
+            r.append(Entry(name: c.name, aliases: [n.replacingOccurrences(of: "-", with: "_")], resolution: c.resolution) { classes, size in
+                try EfficientNet(c, classes: classes, imageSize: size)
+            })
+        }
+        for d in [18, 34, 50] {
+            r.append(Entry(name: "resnet\(d)", aliases: [], resolution: 224) { classes, _ in try ResNet(depth: d, classes: classes) })
+        }
+        r.append(Entry(name: "vgg16_bn", aliases: ["vgg16"], resolution: 224) { classes, _ in try VGG16BN(classes: classes) })
+        r.append(Entry(name: "xception", aliases: [], resolution: 299) { classes, _ in try Xception(classes: classes) })
+        return r
+    }()
+
+    public static var names: [String] { registry.map(\.name) }
+
+    public static func entry(_ name: String) -> Entry? {
+        registry.first { $0.name == name || $0.aliases.contains(name) }
+    }
 
     /// Builds a backbone with `classes` outputs. `imageSize` fixes EfficientNet's static SAME padding (default: native).
     public static func make(_ name: String, classes: Int, imageSize: Int? = nil) throws -> Backbone {
-        if let c = EfficientNetConfig.named(name) {
-            let m = try EfficientNet(c, classes: classes, imageSize: imageSize)
-            return Backbone(name: c.name, module: m, forward: { try m($0, taps: $1) }, resolution: c.resolution)
-        }
-        switch name {
-        case "resnet18", "resnet34", "resnet50":
-            let m = try ResNet(depth: Int(name.dropFirst(6))!, classes: classes)
-            return Backbone(name: name, module: m, forward: { try m($0, taps: $1) }, resolution: 224)
-        case "vgg16_bn", "vgg16":
-            let m = try VGG16BN(classes: classes)
-            return Backbone(name: "vgg16_bn", module: m, forward: { try m($0, taps: $1) }, resolution: 224)
-        case "xception":
-            let m = try Xception(classes: classes)
-            return Backbone(name: name, module: m, forward: { try m($0, taps: $1) }, resolution: 299)
-        default:
+        guard let e = entry(name) else {
             throw TensorError("unknown backbone '\(name)' (known: \(names.joined(separator: ", ")))")
         }
+        return Backbone(name: e.name, network: try e.make(classes, imageSize), resolution: e.resolution)
     }
+}
+
+extension EfficientNet: ClassifierNetwork {
+    public var stageTaps: [String] { ["stem"] + blocks.items.indices.map { "block\($0)" } }
+    public var mapTap: String { "head" }
+}
+extension ResNet: ClassifierNetwork {
+    public var stageTaps: [String] { ["stem", "layer1", "layer2", "layer3", "layer4"] }
+    public var mapTap: String { "layer4" }
+}
+extension VGG16BN: ClassifierNetwork {
+    public var featureChannels: Int { 512 * 7 * 7 }
+    public var stageTaps: [String] { (0..<13).map { "conv\($0)" } }
+    public var mapTap: String { "conv12" }
+}
+extension Xception: ClassifierNetwork {
+    public var stageTaps: [String] { ["entry"] + (1...12).map { "block\($0)" } + ["conv3", "conv4"] }
+    public var mapTap: String { "conv4" }
 }

@@ -150,13 +150,7 @@ public final class Trainer {
             let report = try backbone.module.load(w, strict: false)
             if !report.mismatched.isEmpty || report.loaded.isEmpty { throw TensorError("\(pretrained): \(report)") }
         }
-        switch backbone.module {
-        case let m as EfficientNet: try m.replaceHead(classes: 2)
-        case let m as ResNet: try m.replaceHead(classes: 2)
-        case let m as VGG16BN: try m.replaceHead(classes: 2)
-        case let m as Xception: try m.replaceHead(classes: 2)
-        default: break
-        }
+        try backbone.replaceHead(classes: 2)
         optimizer = SGD(backbone.module.parameters, lr: recipe.lr, momentum: recipe.momentum)
         sam = recipe.sam ? SAM(base: optimizer, rho: recipe.rho) : nil
         recordsHash = FaceSample.hash(train)

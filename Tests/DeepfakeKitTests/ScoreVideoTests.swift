@@ -16,7 +16,7 @@ final class ScoreVideoTests: XCTestCase {
         let b = try Backbone.make("efficientnet-lite0", classes: 1000)
         let weights = try WeightFile.read(Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path)
         try b.module.load(weights.tensors, strict: false)
-        try (b.module as! EfficientNet).replaceHead(classes: 2)
+        try b.replaceHead(classes: 2)
         var spec = DetectorSpec(backbone: "efficientnet-lite0", size: 224, mean: [127, 127, 127], std: [128, 128, 128], testCrop: crop)
         spec.recipe = "test"; spec.seed = "1"
         try Detector.save(b.module, spec: spec, to: path)
