@@ -39,6 +39,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        // Recipe files are YAML; Yams keeps every node's line, so a bad key names its line.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C shim over OpenCV 4 and dlib 19: plain C header, opaque handles, exceptions turned into messages.
@@ -61,7 +63,9 @@ let package = Package(
         // A trained detector: checkpoint + preprocessing spec, face scoring (train and score-video share it).
         .target(name: "DFKDetect", dependencies: ["DFKModels", "DFKImaging", "DFKEval"]),
         // Training recipes: SBI and BBMG + NRS with online pseudo-fakes, checkpoints and resume.
-        .target(name: "DFKTrain", dependencies: ["DFKDetect", "DFKSynthesis", "DFKEval", "DFKModels", "DFKImaging", "DFKCore"]),
+        .target(name: "DFKTrain", dependencies: ["DFKDetect", "DFKSynthesis", "DFKEval", "DFKModels", "DFKImaging", "DFKCore",
+                                                .product(name: "Yams", package: "Yams")],
+                resources: [.copy("recipes")]),
         // Benchmark layouts (FF++, Celeb-DF v2, DFDC, DFDC Preview, FFIW-10K) -> video records.
         .target(name: "DFKDatasets", dependencies: ["DFKRecords", "DFKCore"]),
         // Evaluation: metrics, the video-level protocol, NRS weights and k-means (no libtorch).

@@ -1,8 +1,8 @@
-// Training with online pseudo-fakes: the SBI recipe and the BBMG + NRS recipe (BBMG/NRS paper, Algorithm 1).
-// Each batch holds B/2 real faces followed by their B/2 self-blended fakes, generated on background threads while
-// the engine trains on the previous batch. Every random choice derives from the seed and the epoch, and the
-// global libtorch generator is reseeded each epoch, so a run resumed from its last checkpoint continues exactly as
-// an uninterrupted run would.
+// The epoch loop: batches from the recipe's data source and sampler, assembled on background threads (SBI pairs,
+// cropped labelled faces, sample transforms) while the network trains on the previous batch; one `TrainingStep`
+// per batch with the recipe's hooks; validation; checkpoints; exact resume. Every random choice derives from the
+// seed, the epoch and the sample's identity, and libtorch's global generator is reseeded each epoch, so a run
+// resumed from its last checkpoint continues exactly as an uninterrupted run would, in any directory.
 import DFKCore
 import DFKDetect
 import DFKEval
@@ -13,99 +13,6 @@ import DFKSynthesis
 import DFKTensor
 import Foundation
 
-public struct Recipe: Sendable {
-    public var name: String
-    public var backbone: String
-    public var size: Int
-    public var mean: [Double]
-    public var std: [Double]
-    public var epochs: Int
-    public var batch: Int
-    public var lr: Double
-    public var momentum = 0.9
-    public var sam: Bool
-    public var rho = 0.05
-    public var schedule: LRSchedule
-    public var mask: MaskMode
-    public var nrs: NRSOptions?
-    public var testCrop = "margin:0.125:retina-approx"
-    /// Frames used per training video (SBI: 8 of the 32 extracted, evenly spaced); nil uses every record.
-    public var framesPerVideo: Int?
-
-    /// Named presets: "sbi" (reference-pipelines.md A.5-A.8), "bbmg-nrs" (the BBMG/NRS paper), "cpu-demo".
-    public static func preset(_ name: String) -> Recipe? {
-        switch name {
-        case "sbi":
-            return Recipe(name: "sbi", backbone: "efficientnet-b4", size: 380, mean: [0, 0, 0], std: [255, 255, 255], epochs: 100,
-                          batch: 32, lr: 1e-3, sam: true, schedule: .linearDecay(total: 100, decayStart: 75), mask: .lal, nrs: nil,
-                          framesPerVideo: 8)
-        case "bbmg-nrs":
-            var nrs = NRSOptions()
-            nrs.startEpoch = 20
-            return Recipe(name: "bbmg-nrs", backbone: "efficientnet-b4", size: 380, mean: [0, 0, 0], std: [255, 255, 255], epochs: 100,
-                          batch: 32, lr: 1e-3, sam: true, schedule: .linearDecay(total: 100, decayStart: 75), mask: .bbmg(BBMGOptions()), nrs: nrs,
-                          framesPerVideo: 8)
-        case "cpu-demo":
-            return Recipe(name: "cpu-demo", backbone: "efficientnet-lite0", size: 224, mean: [127, 127, 127], std: [128, 128, 128],
-                          epochs: 3, batch: 16, lr: 1e-3, sam: false, schedule: .constant, mask: .lal, nrs: nil)
-        default: return nil
-        }
-    }
-}
-
-/// One real face to train on: the frame image and the face's landmarks.
-public struct FaceSample: Sendable {
-    public var image: String
-    public var landmarks: [Point]
-    public init(image: String, landmarks: [Point]) { self.image = image; self.landmarks = landmarks }
-
-    /// Usable faces of landmark records (the largest face of each frame with 68/81 points); the others are counted.
-    public static func from(records: [Record]) -> (samples: [FaceSample], skipped: Int) {
-        var out: [FaceSample] = []
-        var skipped = 0
-        for r in records {
-            guard r.error == nil, let img = r.image, let f = r.faces?.first, f.landmarks.count == 68 || f.landmarks.count == 81 else {
-                skipped += 1; continue
-            }
-            out.append(FaceSample(image: img, landmarks: f.landmarks))
-        }
-        return (out, skipped)
-    }
-
-    /// Keeps `n` frames per video (records grouped by their "video" field, in frame order), evenly spaced with
-    /// rounded linspace as SBI's training dataset does; records without a video are all kept.
-    public static func subsample(_ records: [Record], framesPerVideo n: Int) -> [Record] {
-        var groups: [String: [Record]] = [:]
-        var order: [String] = []
-        var loose: [Record] = []
-        for r in records {
-            guard let v = r.video else { loose.append(r); continue }
-            if groups[v] == nil { order.append(v) }
-            groups[v, default: []].append(r)
-        }
-        var out: [Record] = []
-        for v in order {
-            let g = groups[v]!.sorted { ($0.frame ?? 0) < ($1.frame ?? 0) }
-            if g.count <= n { out += g; continue }
-            let step = Double(g.count - 1) / Double(max(n - 1, 1))
-            var picked = Set<Int>()
-            for i in 0..<n { picked.insert(n == 1 ? 0 : Int((Double(i) * step).rounded(.toNearestOrEven))) }
-            out += picked.sorted().map { g[$0] }
-        }
-        return out + loose
-    }
-
-    /// A hash of the training set (paths and landmarks), recorded in checkpoints.
-    public static func hash(_ s: [FaceSample]) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for x in s {
-            for b in x.image.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            for p in x.landmarks { for b in "\(p.x),\(p.y);".utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
-        }
-        return String(h, radix: 16)
-    }
-}
-
 public struct EpochLog: Sendable {
     public var epoch: Int
     public var loss: Double
@@ -113,48 +20,90 @@ public struct EpochLog: Sendable {
     public var lr: Double
     public var imagesPerSecond: Double
     public var seconds: Double
-    public var noiseWeighted: Int
+    /// Faces lost this epoch (unreadable image, failed crop or synthesis) and the first reasons.
+    public var failed: Int
+    public var failures: [String]
+    public var extra: [(String, JSONValue)]
     public var json: JSONObject {
         var o = JSONObject()
         o["epoch"] = .int(epoch); o["loss"] = .double((loss * 1e6).rounded() / 1e6)
         o["val_auc"] = valAUC.map { .double(($0 * 1e6).rounded() / 1e6) } ?? .null
         o["lr"] = .double(lr); o["images_per_s"] = .double((imagesPerSecond * 100).rounded() / 100)
-        o["seconds"] = .double((seconds * 100).rounded() / 100); o["nrs_downweighted"] = .int(noiseWeighted)
+        o["seconds"] = .double((seconds * 100).rounded() / 100)
+        o["failed"] = .int(failed)
+        for (k, v) in extra { o[k] = v }
         return o
     }
+}
+
+public struct TrainError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ m: String) { description = m }
 }
 
 public final class Trainer {
     public let recipe: Recipe
     public let seed: UInt64
-    public let train: [FaceSample]
-    public let val: [FaceSample]
+    public let train: [TrainSample]
+    public let val: [TrainSample]
     public let out: String
     public let threads: Int
     public let backbone: Backbone
-    let optimizer: SGD
-    let sam: SAM?
-    var centres: [[Float]] = []
+    public let plan: EpochPlan
+    let optimizer: Optimizer
+    let step: TrainingStep
+    let hooks: [TrainingHook]
+    let transforms: [SampleTransform]
+    let context: StepContext
     public private(set) var startEpoch = 0
     let spec: DetectorSpec
     let recordsHash: String
 
-    public init(recipe: Recipe, seed: UInt64, train: [FaceSample], val: [FaceSample], out: String, threads: Int,
-                pretrained: String?) throws {
-        guard !train.isEmpty else { throw TensorError("no usable training faces (records need an image and 68/81 landmarks)") }
+    public init(recipe: Recipe, seed: UInt64, train: [TrainSample], val: [TrainSample], out: String, threads: Int,
+                pretrained: String?, hooks extraHooks: [TrainingHook] = [], transforms extraTransforms: [SampleTransform] = []) throws {
+        guard !train.isEmpty else { throw TrainError("no usable training faces (records need an image and 68/81 landmarks)") }
+        if recipe.source != .labelled, !train.contains(where: { $0.label == 0 }) {
+            throw TrainError("recipe '\(recipe.name)' makes pseudo-fakes from real faces, but no training record is real (label 0)")
+        }
+        if recipe.source == .labelled, Set(train.map(\.label)).count < 2 {
+            throw TrainError("recipe '\(recipe.name)' trains on labelled faces, but the training records hold only \(train[0].label == 0 ? "real" : "fake") faces")
+        }
         self.recipe = recipe; self.seed = seed; self.train = train; self.val = val; self.out = out; self.threads = threads
         Init.reset(seed: seed)
         backbone = try Backbone.make(recipe.backbone, classes: 1000, imageSize: recipe.size)
         if let pretrained {
             let w = WeightLayout.unwrap(try WeightFile.read(pretrained).tensors)
             let report = try backbone.module.load(w, strict: false)
-            if !report.mismatched.isEmpty || report.loaded.isEmpty { throw TensorError("\(pretrained): \(report)") }
+            if !report.mismatched.isEmpty || report.loaded.isEmpty { throw TrainError("\(pretrained): \(report)") }
         }
         try backbone.replaceHead(classes: 2)
-        optimizer = SGD(backbone.module.parameters, lr: recipe.lr, momentum: recipe.momentum)
-        sam = recipe.sam ? SAM(base: optimizer, rho: recipe.rho) : nil
-        recordsHash = FaceSample.hash(train)
-        var s = DetectorSpec(backbone: recipe.backbone, size: recipe.size, mean: recipe.mean, std: recipe.std, testCrop: recipe.testCrop)
+        plan = EpochPlan(recipe: recipe, seed: seed, samples: train)
+
+        var hooks = extraHooks
+        if let nrs = recipe.nrsOptions { hooks.insert(NRSHook(options: nrs, seed: seed), at: 0) }
+        self.hooks = hooks
+        var transforms = extraTransforms
+        if let a = AugmentTransform(recipe.augment) { transforms.insert(a, at: 0) }
+        self.transforms = transforms
+
+        func makeOptimizer(_ params: [Tensor], lr: Double) -> Optimizer {
+            switch recipe.optimizer {
+            case .sgd: return SGD(params, lr: lr, momentum: recipe.momentum, weightDecay: recipe.weightDecay)
+            case .adam: return Adam(params, lr: lr, betas: (recipe.betas[0], recipe.betas[1]), weightDecay: recipe.weightDecay)
+            case .adamw: return Adam.adamW(params, lr: lr, betas: (recipe.betas[0], recipe.betas[1]), weightDecay: recipe.weightDecay)
+            }
+        }
+        let groups = hooks.flatMap(\.parameterGroups)
+        if groups.isEmpty {
+            optimizer = makeOptimizer(backbone.module.parameters, lr: recipe.lr)
+        } else {
+            optimizer = GroupedOptimizer([(makeOptimizer(backbone.module.parameters, lr: recipe.lr), 1)]
+                                         + groups.map { (makeOptimizer($0.parameters, lr: recipe.lr * $0.lrScale), $0.lrScale) })
+        }
+        step = TrainingSteps.make(recipe, optimizer: optimizer)
+        context = StepContext(model: backbone, optimizer: optimizer, hooks: hooks)
+        recordsHash = TrainSample.hash(train)
+        var s = DetectorSpec(backbone: backbone.name, size: recipe.size, mean: recipe.mean, std: recipe.std, testCrop: recipe.testCrop)
         s.recipe = recipe.name; s.seed = String(seed); s.recordsHash = recordsHash
         spec = s
         try Paths.makeDirectory(out)
@@ -163,51 +112,134 @@ public final class Trainer {
 
     var lastPath: String { out + "/last.safetensors" }
 
-    /// Continues from `last.safetensors` when it belongs to the same recipe, seed and training records.
+    /// The resolved recipe, as stored in checkpoints.
+    var recipeJSON: String { JSON.serialize(.object(recipe.json)) }
+
+    /// Continues from `last.safetensors` when it belongs to the same run: the same resolved recipe (every
+    /// setting), seed and training records. Anything else is refused, naming what differs.
     func resume() throws {
         guard Paths.exists(lastPath) else { return }
-        let ck = try Checkpoint.read(lastPath)
-        guard ck.metadata["recipe"] == recipe.name, ck.metadata["seed"] == String(seed), ck.metadata["records_hash"] == recordsHash else {
-            throw TensorError("\(lastPath) belongs to another run (recipe, seed or training records differ); use another --out")
+        let ck: Checkpoint
+        do { ck = try Checkpoint.read(lastPath) } catch { throw TrainError("\(lastPath): \(error)") }
+        var differences: [String] = []
+        if let stored = ck.metadata["recipe_json"], case .object(let o)? = try? JSON.parse(stored),
+           let old = try? Recipe(json: o, source: lastPath) {
+            differences = recipe.differences(from: old)
+        } else {
+            differences = ["the checkpoint has no resolved recipe (written by an older version)"]
+        }
+        if ck.metadata["seed"] != String(seed) { differences.append("seed: \(ck.metadata["seed"] ?? "?") -> \(seed)") }
+        if ck.metadata["records_hash"] != recordsHash { differences.append("training records differ") }
+        guard differences.isEmpty else {
+            throw TrainError("\(lastPath) belongs to another run (\(differences.prefix(4).joined(separator: "; "))); use another --out")
         }
         try backbone.module.load(ck.group("model."), strict: true)
         try optimizer.loadState(ck.group("optim."))
-        if let c = ck["nrs.centres"] {
-            let v = try c.floats(), d = c.shape[1]
-            centres = (0..<c.shape[0]).map { Array(v[($0 * d)..<(($0 + 1) * d)]) }
-        }
+        for h in hooks { try h.loadState(ck.group(h.name + ".")) }
         startEpoch = (Int(ck.metadata["epoch"] ?? "-1") ?? -1) + 1
     }
 
-    func pairOptions() -> SBIOptions {
+    func pairOptions(train isTrain: Bool) -> SBIOptions {
         var o = SBIOptions()
         o.size = recipe.size
-        o.mask = recipe.mask
+        o.mask = recipe.maskMode
+        o.train = isTrain
         return o
     }
 
-    /// Real and fake images of one batch (B/2 faces), generated in parallel; faces that fail are skipped.
-    func makeBatch(_ idx: [Int], epoch: Int, train isTrain: Bool) -> [(Image, Image)] {
-        var o = pairOptions()
-        o.train = isTrain
-        var pairs = [(Image, Image)?](repeating: nil, count: idx.count)
+    /// A batch's images before the network: pairs first (reals, then their fakes), then labelled faces.
+    struct Assembled {
+        var images: [Image] = []
+        var labels: [Int] = []
+        var pseudo: [Bool] = []
+        var samples: [Int] = []
+        var failures: [String] = []
+    }
+
+    /// Makes the images of a batch in parallel. A face that cannot be read, cropped or blended is left out and
+    /// reported with its reason.
+    func assemble(_ items: [BatchItem], from set: [TrainSample], tag: String, train isTrain: Bool) -> Assembled {
+        let pairOpts = pairOptions(train: isTrain)
+        var results = [Result<[Image], Error>?](repeating: nil, count: items.count)
         let lock = NSLock()
-        let set = isTrain ? train : val
-        DispatchQueue.concurrentPerform(iterations: idx.count) { k in
-            let s = set[idx[k]]
-            var rng = SampleRNG(seed: seed, key: "\(s.image)#\(isTrain ? "e\(epoch)" : "val")")
-            guard let frame = try? Image.read(s.image),
-                  let p = try? SBI.pair(frame: frame, landmarks: s.landmarks, options: o, rng: &rng) else { return }
-            lock.lock(); pairs[k] = (p.real, p.fake); lock.unlock()
+        DispatchQueue.concurrentPerform(iterations: items.count) { k in
+            let r: Result<[Image], Error> = Result {
+                switch items[k] {
+                case .pair(let i):
+                    let s = set[i]
+                    var rng = SampleRNG(seed: seed, key: "\(s.key)#\(tag)")
+                    let frame = try Image.read(s.image)
+                    let p = try SBI.pair(frame: frame, landmarks: s.landmarks, options: pairOpts, rng: &rng)
+                    var real = p.real, fake = p.fake
+                    if isTrain {
+                        for t in transforms {
+                            var tr = SampleRNG(seed: seed, key: "\(s.key)#\(tag)#\(t.name)")
+                            real = try t.apply(real, sample: s, rng: &tr)
+                            fake = try t.apply(fake, sample: s, rng: &tr)
+                        }
+                    }
+                    return [real, fake]
+                case .single(let i):
+                    let s = set[i]
+                    var img = try cropFace(s, crop: isTrain ? recipe.trainCrop : recipe.testCrop)
+                    if isTrain {
+                        for t in transforms {
+                            var tr = SampleRNG(seed: seed, key: "\(s.key)#\(tag)#\(t.name)")
+                            img = try t.apply(img, sample: s, rng: &tr)
+                        }
+                    }
+                    return [img]
+                }
+            }
+            lock.lock(); results[k] = r; lock.unlock()
         }
-        return pairs.compactMap { $0 }
+        var a = Assembled()
+        var fakes: [(Image, Int)] = []
+        for (k, item) in items.enumerated() {
+            switch results[k]! {
+            case .failure(let e):
+                let i: Int
+                switch item { case .pair(let x): i = x; case .single(let x): i = x }
+                a.failures.append("\(set[i].image): \(e)")
+            case .success(let imgs):
+                switch item {
+                case .pair(let i):
+                    a.images.append(imgs[0]); a.labels.append(0); a.pseudo.append(false); a.samples.append(i)
+                    fakes.append((imgs[1], i))
+                case .single: break
+                }
+            }
+        }
+        for (img, i) in fakes { a.images.append(img); a.labels.append(1); a.pseudo.append(true); a.samples.append(i) }
+        for (k, item) in items.enumerated() {
+            guard case .single(let i) = item, case .success(let imgs) = results[k]! else { continue }
+            a.images.append(imgs[0]); a.labels.append(set[i].label); a.pseudo.append(false); a.samples.append(i)
+        }
+        return a
+    }
+
+    /// A labelled face: the frame cropped by `crop` around its face, resized to the input size.
+    func cropFace(_ s: TrainSample, crop: String) throws -> Image {
+        guard let rule = CropRule.parse(crop) else { throw TrainError("unknown crop rule \(crop)") }
+        let frame = try Image.read(s.image)
+        let (x0, y0, x1, y1) = try rule.region(for: s.face, width: frame.width, height: frame.height)
+        return try frame.cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+            .resized(width: recipe.size, height: recipe.size, interpolation: .linear)
     }
 
     func tensor(_ images: [Image]) throws -> Tensor {
         try Tensor.cat(try images.map { img in
-            try img.withBytes { try Tensor.fromPixels($0, width: img.width, height: img.height, channels: 3, rowBytes: img.rowBytes,
-                                                      reverseChannels: true, mean: recipe.mean, std: recipe.std) }
+            let r = img.width == recipe.size && img.height == recipe.size ? img
+                : try img.resized(width: recipe.size, height: recipe.size, interpolation: .linear)
+            return try r.withBytes { try Tensor.fromPixels($0, width: r.width, height: r.height, channels: 3, rowBytes: r.rowBytes,
+                                                          reverseChannels: true, mean: recipe.mean, std: recipe.std) }
         }, dim: 0)
+    }
+
+    func batch(_ a: Assembled, set: [TrainSample]) throws -> Batch {
+        Batch(input: try tensor(a.images), target: try Tensor(int64: a.labels.map { Int64($0) }, shape: [a.labels.count]),
+              labels: a.labels, domains: zip(a.samples, a.pseudo).map { i, p in p ? 1 : (plan.domains[set[i].method] ?? 0) },
+              isPseudoFake: a.pseudo, samples: a.samples)
     }
 
     /// Trains from `startEpoch` to the recipe's last epoch; `log` receives one entry per epoch.
@@ -216,130 +248,87 @@ public final class Trainer {
         for epoch in startEpoch..<recipe.epochs {
             let t0 = Date()
             Torch.manualSeed(seed &+ UInt64(epoch))
-            let lr = recipe.schedule.rate(base: recipe.lr, epoch: epoch)
+            let lr = recipe.lrSchedule.rate(epoch: epoch)
             optimizer.learningRate = lr
             backbone.module.train()
-            var order = Array(train.indices)
-            var orng = SampleRNG(seed: seed, key: "order#\(epoch)")
-            order.shuffle(using: &orng)
-            let half = max(1, recipe.batch / 2)
-            var chunks = stride(from: 0, to: order.count, by: half).map { Array(order[$0..<min($0 + half, order.count)]) }
-            if chunks.count > 1, chunks.last!.count < half { chunks.removeLast() }   // drop_last, as the reference
-            let useNRS = recipe.nrs.map { epoch >= $0.startEpoch && !centres.isEmpty } ?? false
-            let collect = recipe.nrs.map { epoch >= $0.startEpoch - 1 } ?? false
-            var memFeatures: [[Float]] = [], memProbs: [Double] = []
-            var lossSum = 0.0, images = 0, downweighted = 0
-            let batches = Prefetch(chunks, depth: 2) { self.makeBatch($0, epoch: epoch, train: true) }
-            for pairs in batches {
-                guard !pairs.isEmpty else { continue }
-                let n = pairs.count
-                let x = try tensor(pairs.map(\.0) + pairs.map(\.1))
-                let y = try Tensor(int64: Array(repeating: 0, count: n) + Array(repeating: 1, count: n), shape: [2 * n])
-                var features: Tensor?, lastLogits: Tensor?
-                func loss() throws -> Tensor {
-                    let logits = try backbone.forward(x) { name, t in
-                        if name == "features" { features = t }
-                        return t
-                    }
-                    lastLogits = logits
-                    let per = try F.crossEntropy(logits, y, reduction: .none)
-                    guard useNRS, let o = recipe.nrs, let f = features else { return try per.mean() }
-                    // eq. 5-6 on the pseudo-fakes' features, eq. 9: mean of weighted per-sample losses.
-                    let fv = try f.detach().floats(), d = f.shape[1]
-                    var w = [Float](repeating: 1, count: 2 * n)
-                    for i in n..<(2 * n) {
-                        let dist = NRS.nearest(Array(fv[(i * d)..<((i + 1) * d)]), centres: centres, distance: o.distance)
-                        w[i] = Float(NRS.weight(distance: dist, isPseudoFake: true, epoch: epoch, options: o))
-                    }
-                    downweighted += w.filter { $0 < 1 }.count
-                    return try (per * (try Tensor(w, shape: [2 * n]))).mean()
-                }
-                var value = 0.0
-                if let sam {
-                    value = try sam.step { let l = try loss(); try l.backward(); return try l.item() }
-                } else {
-                    optimizer.zeroGrad()
-                    let l = try loss()
-                    try l.backward()
-                    try optimizer.step()
-                    value = try l.item()
-                }
-                if collect, let f = features, let logits = lastLogits {
-                    // Real features and their predicted real probability (for the next epoch's memory).
-                    let fv = try f.detach().floats(), d = f.shape[1]
-                    let pv = try Autograd.noGrad { try F.softmax(try logits.detach(), dim: 1).floats() }
-                    for i in 0..<n {
-                        memFeatures.append(Array(fv[(i * d)..<((i + 1) * d)]))
-                        memProbs.append(Double(pv[i * 2]))
-                    }
-                }
-                lossSum += value * Double(2 * n)
-                images += 2 * n
+            context.epoch = epoch
+            for h in hooks { try h.beginEpoch(epoch) }
+            let plans = plan.batches(epoch: epoch)
+            var lossSum = 0.0, images = 0, failed = 0, attempted = 0
+            var failures: [String] = []
+            let batches = Prefetch(plans, depth: 2) { self.assemble($0, from: self.train, tag: "e\(epoch)", train: true) }
+            for a in batches {
+                failed += a.failures.count
+                attempted += a.failures.count + a.samples.count - a.pseudo.filter { $0 }.count
+                failures += a.failures.prefix(max(0, 5 - failures.count))
+                guard !a.images.isEmpty else { continue }
+                let b = try batch(a, set: train)
+                context.beginStep()
+                let value = try step.step(b, context)
+                if let first = context.firstPass { for h in hooks { try h.afterStep(first, b, ctx: context) } }
+                lossSum += value * Double(b.count)
+                images += b.count
             }
-            if collect, let o = recipe.nrs, !memFeatures.isEmpty {
-                var r = SampleRNG(seed: seed, key: "memory#\(epoch)")
-                let memory = NRS.selectMemory(features: memFeatures, realProbability: memProbs, count: o.memory, selection: o.selection, rng: &r)
-                var kr = SampleRNG(seed: seed, key: "kmeans#\(epoch)")
-                centres = KMeans.fit(memory, k: o.k, normalise: o.distance == .cosine, rng: &kr)
+            if attempted > 0, Double(failed) / Double(attempted) > recipe.maxFailedFraction {
+                throw TrainError("epoch \(epoch): \(failed) of \(attempted) faces failed (more than data.max_failed_fraction = \(recipe.maxFailedFraction)); first: \(failures.first ?? "")")
             }
+            for h in hooks { try h.endEpoch(epoch) }
             let auc = try validate()
             let secs = Date().timeIntervalSince(t0)
             // The log line goes first: a kill between the two leaves a log line that the resumed run rewrites.
             try log(EpochLog(epoch: epoch, loss: images > 0 ? lossSum / Double(images) : .nan, valAUC: auc, lr: lr,
-                             imagesPerSecond: Double(images) / secs, seconds: secs, noiseWeighted: downweighted))
+                             imagesPerSecond: Double(images) / secs, seconds: secs, failed: failed, failures: failures,
+                             extra: hooks.flatMap(\.epochLog)))
             try saveCheckpoint(epoch: epoch, valAUC: auc)
         }
     }
 
-    /// Training throughput in images/s over `batches` batches of epoch 0: with pairs generated online on
-    /// background threads (as `run` does), or from tensors generated beforehand (the engine's own rate).
-    public func throughput(batches: Int, pregenerated: Bool) throws -> Double {
+    /// Training throughput in images/s over `batches` batches of epoch 0: with batches assembled online on
+    /// background threads (as `run` does), or from tensors made beforehand (the engine's own rate).
+    public func throughput(batches count: Int, pregenerated: Bool) throws -> Double {
         Torch.setThreads(threads)
         backbone.module.train()
-        let half = max(1, recipe.batch / 2)
-        var order = Array(train.indices)
-        var orng = SampleRNG(seed: seed, key: "order#0")
-        order.shuffle(using: &orng)
-        let chunks = (0..<batches).map { b in (0..<half).map { order[(b * half + $0) % order.count] } }
-        func step(_ pairs: [(Image, Image)]) throws -> Int {
-            let n = pairs.count
-            let x = try tensor(pairs.map(\.0) + pairs.map(\.1))
-            let y = try Tensor(int64: Array(repeating: 0, count: n) + Array(repeating: 1, count: n), shape: [2 * n])
-            if let sam {
-                try sam.step { let l = try F.crossEntropy(try backbone(x), y); try l.backward(); return try l.item() }
-            } else {
-                optimizer.zeroGrad()
-                try F.crossEntropy(try backbone(x), y).backward()
-                try optimizer.step()
-            }
-            return 2 * n
+        var plans = plan.batches(epoch: 0)
+        guard !plans.isEmpty else { throw TrainError("too few faces for one batch") }
+        while plans.count < count + 1 { plans += plans }
+        plans = Array(plans.prefix(count + 1))
+        func run(_ a: Assembled) throws -> Int {
+            let b = try batch(a, set: train)
+            context.beginStep()
+            _ = try step.step(b, context)
+            return b.count
         }
-        _ = try step(makeBatch(chunks[0], epoch: 0, train: true))   // warm-up
+        _ = try run(assemble(plans[0], from: train, tag: "e0", train: true))   // warm-up
         var images = 0
+        let rest = Array(plans.dropFirst())
         if pregenerated {
-            let all = chunks.map { makeBatch($0, epoch: 0, train: true) }
+            let all = rest.map { assemble($0, from: train, tag: "e0", train: true) }
             let t0 = Date()
-            for p in all { images += try step(p) }
+            for a in all { images += try run(a) }
             return Double(images) / Date().timeIntervalSince(t0)
         }
         let t0 = Date()
-        for p in Prefetch(chunks, depth: 2, transform: { self.makeBatch($0, epoch: 0, train: true) }) { images += try step(p) }
+        for a in Prefetch(rest, depth: 2, transform: { self.assemble($0, from: self.train, tag: "e0", train: true) }) { images += try run(a) }
         return Double(images) / Date().timeIntervalSince(t0)
     }
 
-    /// Validation AUC on SBI pairs made from the held-out real faces (fixed per face, test-time crop).
+    /// Validation AUC (frame level) on the held-out faces: SBI pairs of real faces (fixed per face, test-time
+    /// crop) for pseudo-fake recipes, the labelled faces themselves (test crop, no augmentation) otherwise.
     func validate() throws -> Double? {
         guard !val.isEmpty else { return nil }
         backbone.module.eval()
         defer { backbone.module.train() }
+        var items: [BatchItem] = []
+        if recipe.source != .labelled { items += val.indices.filter { val[$0].label == 0 }.map { .pair($0) } }
+        if recipe.source != .pseudoFakes { items += val.indices.map { .single($0) } }
         var scores: [Double] = [], labels: [Int] = []
-        let half = max(1, recipe.batch / 2)
-        for start in stride(from: 0, to: val.count, by: half) {
-            let pairs = makeBatch(Array(start..<min(start + half, val.count)), epoch: 0, train: false)
-            guard !pairs.isEmpty else { continue }
-            let x = try tensor(pairs.map(\.0) + pairs.map(\.1))
+        let per = max(1, recipe.batch / 2)
+        for start in stride(from: 0, to: items.count, by: per) {
+            let a = assemble(Array(items[start..<min(start + per, items.count)]), from: val, tag: "val", train: false)
+            guard !a.images.isEmpty else { continue }
+            let x = try tensor(a.images)
             let p = try Autograd.noGrad { try F.softmax(try backbone(x), dim: 1).doubles() }
-            for i in 0..<(2 * pairs.count) { scores.append(p[i * 2 + 1]); labels.append(i < pairs.count ? 0 : 1) }
+            for i in 0..<a.labels.count { scores.append(p[i * 2 + 1]); labels.append(a.labels[i]) }
         }
         return try? Metrics.auc(scores: scores, labels: labels)
     }
@@ -348,10 +337,8 @@ public final class Trainer {
         var s = spec
         s.epoch = String(epoch)
         var extra = try optimizer.state().map { ("optim." + $0.0, $0.1) }
-        if !centres.isEmpty {
-            extra.append(("nrs.centres", try Tensor(centres.flatMap { $0 }, shape: [centres.count, centres[0].count])))
-        }
-        let meta = ["val_auc": valAUC.map { String($0) } ?? ""]
+        for h in hooks { extra += try h.state().map { ("\(h.name).\($0.0)", $0.1) } }
+        let meta = ["val_auc": valAUC.map { String($0) } ?? "", "recipe_json": recipeJSON]
         try Detector.save(backbone.module, spec: s, extra: extra, metadata: meta, to: lastPath)
         // Keep the five best epochs by validation AUC (never selected on a test set).
         guard let auc = valAUC else { return }
@@ -367,5 +354,18 @@ public final class Trainer {
         if ranked.first?.0 == (best as NSString).lastPathComponent || ranked.first?.1 == auc {
             try Detector.save(backbone.module, spec: s, metadata: meta, to: out + "/best.safetensors")
         }
+    }
+}
+
+/// The recipe's augmentation as a sample transform (Augment.swift in DFKSynthesis).
+struct AugmentTransform: SampleTransform {
+    let name = "augment"
+    let kind: Recipe.Augmentation
+    init?(_ kind: Recipe.Augmentation) {
+        guard kind != .none else { return nil }
+        self.kind = kind
+    }
+    func apply(_ image: Image, sample: TrainSample, rng: inout SampleRNG) throws -> Image {
+        image   // replaced when the augmentation library lands
     }
 }

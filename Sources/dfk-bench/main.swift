@@ -108,13 +108,13 @@ do {
         print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"steps\":%d,\"median_s\":%.4f}", name, size, batch, steps, times[times.count / 2]))
     case "train-throughput":
         // dfk-bench train-throughput --recipe cpu-demo [--pretrained W] [--batches N] FACES.ndjson
-        let recipe = Recipe.preset(option("--recipe", "cpu-demo"))!
+        let recipe = try Recipe.load(option("--recipe", "cpu-demo"))
         let batches = Int(option("--batches", "12"))!
         let pretrained = option("--pretrained", "")
         guard let path = args.first else { fail("train-throughput needs a faces NDJSON file") }
-        var recs: [Record] = []
-        for item in try NDJSONReader(path: path) { if case .success(let r) = item.record { recs.append(r) } }
-        let samples = FaceSample.from(records: recs).samples
+        var recs: [(source: String, record: Record)] = []
+        for item in try NDJSONReader(path: path) { if case .success(let r) = item.record { recs.append((path, r)) } }
+        let samples = TrainSample.from(records: recs, labelled: false).samples
         let out = NSTemporaryDirectory() + "dfk-bench-train-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: out) }
         let threads = ProcessInfo.processInfo.activeProcessorCount

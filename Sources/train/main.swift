@@ -1,4 +1,5 @@
-// train: real faces (landmark records) -> a detector trained with online self-blended pseudo-fakes.
+// train: face records -> a detector. Recipes are YAML files (shipped: sbi, bbmg-nrs, cpu-demo, erm); the
+// resolved recipe is printed with --print-recipe and stored in every checkpoint.
 import ArgumentParser
 import DFKDetect
 import DFKEval
@@ -8,110 +9,140 @@ import DFKTool
 import DFKTrain
 import Foundation
 
+extension Recipe.Mask: ExpressibleByArgument {}
+extension Recipe.Source: ExpressibleByArgument {}
+extension Recipe.Sampler: ExpressibleByArgument {}
+extension Recipe.FrameSelection: ExpressibleByArgument {}
+extension Recipe.OptimizerName: ExpressibleByArgument {}
+extension Recipe.StepName: ExpressibleByArgument {}
+extension Recipe.Augmentation: ExpressibleByArgument {}
+extension NRSOptions.Selection: ExpressibleByArgument {}
+extension FeatureDistance: ExpressibleByArgument {}
+
+/// Flags that override single recipe fields (the common ones; `--set` reaches every field).
+struct RecipeOverrides: ParsableArguments {
+    @Option(help: "Epochs (epochs).") var epochs: Int?
+    @Option(help: "Batch size (batch; pseudo-fakes: B/2 reals + B/2 fakes).") var batch: Int?
+    @Option(help: "Input size (input.size).") var size: Int?
+    @Option(help: "Backbone (backbone).") var backbone: String?
+    @Option(help: "Learning rate (optimizer.lr).") var lr: Double?
+    @Option(help: "Optimizer (optimizer.name).") var optimizer: Recipe.OptimizerName?
+    @Option(help: "Training step (step.name).") var step: Recipe.StepName?
+    @Option(help: "Data source (data.source).") var source: Recipe.Source?
+    @Option(help: "Sampler of labelled faces (data.sampler).") var sampler: Recipe.Sampler?
+    @Option(help: "Augmentations of labelled faces (data.augment).") var augment: Recipe.Augmentation?
+    @Option(help: "Pseudo-fake mask (synthesis.mask).") var mask: Recipe.Mask?
+    @Option(help: "Frames per training video, 0 keeps every record (data.frames_per_video).") var framesPerVideo: Int?
+    @Option(help: "Frame choice per video (data.frame_selection).") var frameSelection: Recipe.FrameSelection?
+    @Option(help: "Epoch from which NRS weights the loss, T_k (nrs.start_epoch; turns NRS on).") var nrsStart: Int?
+    @Option(help: "NRS distance threshold lambda (nrs.lambda; turns NRS on).") var nrsLambda: Double?
+    @Option(help: "NRS epoch scale beta (nrs.beta; turns NRS on).") var nrsBeta: Double?
+    @Option(help: "NRS number of centres k (nrs.k; turns NRS on).") var nrsK: Int?
+    @Option(help: "NRS memory size k_s (nrs.memory; turns NRS on).") var nrsMemory: Int?
+    @Option(help: "NRS memory selection, Table 13 (nrs.selection; turns NRS on).") var nrsSelection: NRSOptions.Selection?
+    @Option(help: "NRS distance, Table 13 (nrs.distance; turns NRS on).") var nrsDistance: FeatureDistance?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Set any recipe field, e.g. --set optimizer.weight_decay=5e-4 (repeatable).", valueName: "key=value"))
+    var set: [String] = []
+
+    /// The overrides as (field, value) pairs, in a fixed order, `--set` last.
+    var assignments: [(String, String)] {
+        var a: [(String, String)] = []
+        func add(_ k: String, _ v: CustomStringConvertible?) { if let v { a.append((k, v.description)) } }
+        add("epochs", epochs); add("batch", batch); add("input.size", size); add("backbone", backbone); add("optimizer.lr", lr)
+        add("optimizer.name", optimizer?.rawValue); add("step.name", step?.rawValue); add("data.source", source?.rawValue)
+        add("data.sampler", sampler?.rawValue); add("data.augment", augment?.rawValue); add("synthesis.mask", mask?.rawValue)
+        add("data.frames_per_video", framesPerVideo); add("data.frame_selection", frameSelection?.rawValue)
+        let nrs: [(String, CustomStringConvertible?)] = [("nrs.start_epoch", nrsStart), ("nrs.lambda", nrsLambda), ("nrs.beta", nrsBeta),
+            ("nrs.k", nrsK), ("nrs.memory", nrsMemory), ("nrs.selection", nrsSelection?.rawValue), ("nrs.distance", nrsDistance?.rawValue)]
+        if nrs.contains(where: { $0.1 != nil }) { a.append(("nrs.enabled", "true")) }
+        for (k, v) in nrs { add(k, v) }
+        for s in set {
+            let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
+            a.append((parts[0], parts.count == 2 ? parts[1] : ""))
+        }
+        return a
+    }
+}
+
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a detector on real faces with online pseudo-fakes (SBI or BBMG + NRS recipes).",
+        abstract: "Train a detector: real faces with online pseudo-fakes (sbi, bbmg-nrs), or labelled real and fake faces (erm).",
         discussion: """
-        Reads landmark records (image + faces) of real training faces from a file or stdin; --val names held-out \
-        real faces whose fixed SBI pairs give the validation AUC (checkpoints are never selected on a test set). \
-        Writes OUT/last.safetensors every epoch (model, optimizer, NRS centres, seed, recipe, crop and \
-        preprocessing spec), OUT/best-epochNNN.safetensors for the five best validation AUCs, and one NDJSON \
-        line per epoch to OUT/train-log.ndjson. Re-running with the same OUT resumes after the last finished epoch.
+        Reads landmark records (image + faces; for labelled recipes also "label" 0/1 and "method") from a file or \
+        stdin. --val names held-out faces for the validation AUC (checkpoints are never selected on a test set). \
+        Writes OUT/last.safetensors every epoch (model, optimizer, hook state, seed, the resolved recipe, crop and \
+        preprocessing spec), OUT/best-epochNNN.safetensors for the five best validation AUCs, OUT/best.safetensors, \
+        and one NDJSON line per epoch to OUT/train-log.ndjson. Re-running with the same OUT and the same resolved \
+        recipe resumes after the last finished epoch; anything else is refused. Recipes: docs/training.md.
         """)
 
     @Argument(help: "Training records (default: stdin).")
     var records: String?
-    @Option(help: "Recipe: sbi, bbmg-nrs or cpu-demo.")
+    @Option(help: ArgumentHelp("Recipe: a shipped name (sbi, bbmg-nrs, cpu-demo, erm) or a YAML file.", valueName: "name|file"))
     var recipe = "sbi"
+    @Flag(help: "Print the resolved recipe (YAML, every setting) and exit.")
+    var printRecipe = false
     @Option(help: "Output directory for checkpoints and the epoch log.")
-    var out: String
-    @Option(help: "Held-out real face records for the validation AUC.")
+    var out: String?
+    @Option(help: "Held-out face records for the validation AUC.")
     var val: String?
     @Option(help: "Random seed (recorded in checkpoints; SBI uses 5).")
     var seed: UInt64 = 5
-    @Option(help: "ImageNet weights (.pth) to start from, e.g. efficientnet-lite0-57934424.pth.")
+    @Option(help: "ImageNet weights (.pth or .safetensors) to start from, e.g. efficientnet-lite0-57934424.pth.")
     var pretrained: String?
-    @Option(help: "Override the recipe's epochs.")
-    var epochs: Int?
-    @Option(help: "Override the batch size (B/2 reals + B/2 fakes).")
-    var batch: Int?
-    @Option(help: "Override the input size.")
-    var size: Int?
-    @Option(help: "Override the backbone.")
-    var backbone: String?
-    @Option(help: "Override the learning rate.")
-    var lr: Double?
-    @Option(help: "Override the mask: sbi, lal or bbmg.")
-    var mask: String?
-    @Option(help: "Override the epoch from which NRS weights the loss (bbmg-nrs; T_k).")
-    var nrsStart: Int?
-    @Option(help: "NRS distance threshold lambda.")
-    var nrsLambda: Double?
-    @Option(help: "NRS epoch scale beta.")
-    var nrsBeta: Double?
-    @Option(help: "NRS number of centres k.")
-    var nrsK: Int?
-    @Option(help: "NRS memory size k_s.")
-    var nrsMemory: Int?
-    @Option(help: "NRS memory selection: predicts (highest real probability) or random (Table 13).")
-    var nrsSelection: String?
-    @Option(help: "NRS distance: cosine or l2 (Table 13).")
-    var nrsDistance: String?
-    @Option(help: "Frames per training video, evenly spaced (sbi and bbmg-nrs: 8; 0 keeps every record).")
-    var framesPerVideo: Int?
-    @Option(help: "Threads (libtorch and pair generation). Default: all cores.")
+    @OptionGroup(title: "Recipe overrides")
+    var overrides: RecipeOverrides
+    @Option(help: "Threads (libtorch and batch assembly). Default: all cores.")
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
 
     func validate() throws {
-        guard Recipe.preset(recipe) != nil else { throw ValidationError("--recipe must be sbi, bbmg-nrs or cpu-demo") }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1") }
-        if let batch, batch < 2 { throw ValidationError("--batch must be at least 2") }
-        if let mask, !["sbi", "lal", "bbmg"].contains(mask) { throw ValidationError("--mask must be sbi, lal or bbmg") }
-        if let s = nrsSelection, NRSOptions.Selection(rawValue: s) == nil { throw ValidationError("--nrs-selection must be predicts or random") }
-        if let d = nrsDistance, FeatureDistance(rawValue: d) == nil { throw ValidationError("--nrs-distance must be cosine or l2") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        for s in overrides.set where !s.contains("=") { throw ValidationError("--set takes key=value, got '\(s)'") }
+        if !printRecipe && out == nil { throw ValidationError("missing --out (the output directory)") }
     }
 
-    static func load(_ path: String?) throws -> [Record] {
+    func resolvedRecipe() throws -> Recipe {
+        var r: Recipe
+        do { r = try Recipe.load(recipe) } catch let e as RecipeError { throw ToolError(e.description) }
+        for (k, v) in overrides.assignments {
+            do { try r.set(k, v, source: "--set \(k)") } catch let e as RecipeError { throw ValidationError(e.description) }
+        }
+        return r
+    }
+
+    static func load(_ path: String?) throws -> [(source: String, record: Record)] {
         let reader: NDJSONReader
         if let path { do { reader = try NDJSONReader(path: path) } catch { throw ToolError("\(path): cannot open file") } }
         else { reader = NDJSONReader(standardInput: ()) }
-        var out: [Record] = []
+        var out: [(String, Record)] = []
         for item in reader {
             switch item.record {
-            case .success(let r): out.append(r)
+            case .success(let r): out.append(("\(reader.source):\(item.line)", r))
             case .failure(let e): Diagnostics.fail("\(e.source):\(e.line)", e.message)
             }
         }
         return out
     }
 
+    func samples(_ path: String?, recipe r: Recipe, what: String) throws -> [TrainSample] {
+        let loaded = TrainSample.from(records: try Train.load(path), labelled: r.source != .pseudoFakes)
+        for p in loaded.problems { Diagnostics.fail(p.components(separatedBy: ": ").first ?? p, p.components(separatedBy: ": ").dropFirst().joined(separator: ": ")) }
+        if loaded.withoutFace > 0 { Diagnostics.info("\(loaded.withoutFace) \(what) records without a usable face skipped") }
+        var s = loaded.samples
+        if r.source == .pseudoFakes, s.contains(where: { $0.label != 0 }) { s = s.filter { $0.label == 0 } }
+        return s
+    }
+
     func run() throws {
-        var r = Recipe.preset(recipe)!
-        if let epochs { r.epochs = epochs }
-        if let batch { r.batch = batch }
-        if let size { r.size = size }
-        if let backbone { r.backbone = backbone }
-        if let lr { r.lr = lr }
-        if let mask { r.mask = mask == "sbi" ? .sbi : mask == "lal" ? .lal : .bbmg(BBMGOptions()) }
-        let nrsFlags = nrsStart != nil || nrsLambda != nil || nrsBeta != nil || nrsK != nil || nrsMemory != nil
-            || nrsSelection != nil || nrsDistance != nil
-        if nrsFlags && r.nrs == nil { r.nrs = NRSOptions() }
-        if let v = nrsStart { r.nrs!.startEpoch = v }
-        if let v = nrsLambda { r.nrs!.lambda = v }
-        if let v = nrsBeta { r.nrs!.beta = v }
-        if let v = nrsK { r.nrs!.k = v }
-        if let v = nrsMemory { r.nrs!.memory = v }
-        if let v = nrsSelection { r.nrs!.selection = NRSOptions.Selection(rawValue: v)! }
-        if let v = nrsDistance { r.nrs!.distance = FeatureDistance(rawValue: v)! }
-        if let f = framesPerVideo { r.framesPerVideo = f > 0 ? f : nil }
-        var trainRecords = try Train.load(records)
-        if let n = r.framesPerVideo { trainRecords = FaceSample.subsample(trainRecords, framesPerVideo: n) }
-        let (train, skipped) = FaceSample.from(records: trainRecords)
-        if skipped > 0 { Diagnostics.info("\(skipped) training records without a usable face skipped") }
-        let valSamples = try val.map { FaceSample.from(records: try Train.load($0)).samples } ?? []
+        let r = try resolvedRecipe()
+        if printRecipe { print(r.yaml, terminator: ""); return }
+        let out = out!
+        var train = try samples(records, recipe: r, what: "training")
+        if r.framesPerVideo > 0, r.frameSelection == .even { train = TrainSample.evenFrames(train, perVideo: r.framesPerVideo) }
+        let valSamples = try val.map { try samples($0, recipe: r, what: "validation") } ?? []
         let trainer: Trainer
         do {
             trainer = try Trainer(recipe: r, seed: seed, train: train, val: valSamples, out: out, threads: threads, pretrained: pretrained)
@@ -123,19 +154,23 @@ struct Train: ParsableCommand {
         if trainer.startEpoch > 0 { Diagnostics.info("resuming after epoch \(trainer.startEpoch - 1) from \(out)/last.safetensors") }
         let logPath = out + "/train-log.ndjson"
         // Keep the log consistent with the checkpoint: drop lines of epochs that will be trained again.
-        let kept = (try? String(contentsOfFile: logPath))?.split(separator: "\n").filter { line in
+        let kept = (try? String(contentsOfFile: logPath, encoding: .utf8))?.split(separator: "\n").filter { line in
             guard case .object(let o)? = try? JSON.parse(String(line)), let e = o["epoch"]?.intValue else { return false }
             return e < trainer.startEpoch
         }.map(String.init) ?? []
         var lines = kept
         let progress = Progress("train", total: r.epochs, quiet: quiet)
         progress.advance(by: trainer.startEpoch)
-        try trainer.run { log in
-            lines.append(JSON.serialize(.object(log.json)))
-            try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: logPath)
-            if !quiet { Diagnostics.info(JSON.serialize(.object(log.json))) }
-            progress.advance()
-        }
+        do {
+            try trainer.run { log in
+                lines.append(JSON.serialize(.object(log.json)))
+                try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: logPath)
+                for f in log.failures { Diagnostics.info("epoch \(log.epoch): face skipped: \(f)") }
+                if log.failed > log.failures.count { Diagnostics.info("epoch \(log.epoch): \(log.failed) faces skipped in all") }
+                if !quiet { Diagnostics.info(JSON.serialize(.object(log.json))) }
+                progress.advance()
+            }
+        } catch let e as TrainError { throw ToolError(e.description) }
         progress.finish()
     }
 }

@@ -88,18 +88,19 @@ import DFKTrain
 final class TrainingSetTests: XCTestCase {
     /// SBI trains on 8 of the 32 extracted frames of each video, evenly spaced (rounded linspace).
     func testFramesPerVideoSubsampling() throws {
-        var recs: [Record] = []
+        let face = Face(json: JSONObject([("box", .array([0, 0, 10, 10].map { .int($0) }))]))
+        var samples: [TrainSample] = []
         for v in ["a.mp4", "b.mp4"] {
             for f in stride(from: 0, to: 32 * 15, by: 15).reversed() {   // out of order on purpose
-                var r = Record(); r.video = v; r.frame = f; r.image = "\(v)/\(f).png"; recs.append(r)
+                samples.append(TrainSample(image: "\(v)/\(f).png", face: face, video: v, frame: f))
             }
         }
-        var still = Record(); still.image = "still.jpg"; recs.append(still)
-        let kept = FaceSample.subsample(recs, framesPerVideo: 8)
+        samples.append(TrainSample(image: "still.jpg", face: face))
+        let kept = TrainSample.evenFrames(samples, perVideo: 8)
         XCTAssertEqual(kept.count, 17)
         // indices round(linspace(0, 31, 8)) = 0, 4, 9, 13, 18, 22, 27, 31 (of 32 frames 15 apart)
-        XCTAssertEqual(kept.filter { $0.video == "a.mp4" }.map { $0.frame! }, [0, 4, 9, 13, 18, 22, 27, 31].map { $0 * 15 })
-        XCTAssertEqual(kept.last?.image, "still.jpg")
-        XCTAssertEqual(FaceSample.subsample(recs, framesPerVideo: 40).count, recs.count)
+        XCTAssertEqual(kept.filter { $0.video == "a.mp4" }.map(\.frame).sorted(), [0, 4, 9, 13, 18, 22, 27, 31].map { $0 * 15 })
+        XCTAssertTrue(kept.contains { $0.image == "still.jpg" })
+        XCTAssertEqual(TrainSample.evenFrames(samples, perVideo: 40).count, samples.count)
     }
 }

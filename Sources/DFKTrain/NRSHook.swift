@@ -1,0 +1,78 @@
+// Noise-Robust Sample weighting (the BBMG/NRS paper, eqs. 5-9, Algorithm 1) as a training hook.
+// From epoch T_k, each pseudo-fake whose pooled feature lies within lambda of the nearest of k real-feature
+// centres has its loss down-weighted. The centres come from a memory of real features collected during the
+// previous epoch (the k_s most confidently real ones, or random ones) and clustered by k-means after it.
+// Weights and the memory come from a step's first pass (with SAM: at the unperturbed weights).
+import DFKCore
+import DFKEval
+import DFKRecords
+import DFKSynthesis
+import DFKTensor
+import Foundation
+
+public final class NRSHook: TrainingHook {
+    public let name = "nrs"
+    public let options: NRSOptions
+    let seed: UInt64
+    var centres: [[Float]] = []
+    var epoch = 0
+    var memFeatures: [[Float]] = [], memProbs: [Double] = []
+    var downweighted = 0
+
+    public init(options: NRSOptions, seed: UInt64) { self.options = options; self.seed = seed }
+
+    public var taps: Set<String> { ["features"] }
+    var weighting: Bool { epoch >= options.startEpoch && !centres.isEmpty }
+    var collecting: Bool { epoch >= options.startEpoch - 1 }
+
+    public func beginEpoch(_ epoch: Int) throws {
+        self.epoch = epoch
+        memFeatures = []; memProbs = []; downweighted = 0
+    }
+
+    public func weights(_ f: ForwardPass, _ b: Batch, ctx: StepContext) throws -> [Float]? {
+        guard weighting, let feats = f.taps["features"] else { return nil }
+        let fv = try feats.detach().floats(), d = feats.shape[1]
+        var w = [Float](repeating: 1, count: b.count)
+        for i in 0..<b.count where b.isPseudoFake[i] {
+            let dist = NRS.nearest(Array(fv[(i * d)..<((i + 1) * d)]), centres: centres, distance: options.distance)
+            w[i] = Float(NRS.weight(distance: dist, isPseudoFake: true, epoch: epoch, options: options))
+        }
+        downweighted += w.filter { $0 < 1 }.count
+        return w
+    }
+
+    public func afterStep(_ first: ForwardPass, _ b: Batch, ctx: StepContext) throws {
+        guard collecting, let feats = first.taps["features"] else { return }
+        // Real features and their predicted real probability (the next epoch's memory).
+        let fv = try feats.detach().floats(), d = feats.shape[1]
+        let pv = try Autograd.noGrad { try F.softmax(try first.logits.detach(), dim: 1).floats() }
+        let classes = first.logits.shape[1]
+        for i in 0..<b.count where b.labels[i] == 0 {
+            memFeatures.append(Array(fv[(i * d)..<((i + 1) * d)]))
+            memProbs.append(Double(pv[i * classes]))
+        }
+    }
+
+    public func endEpoch(_ epoch: Int) throws {
+        guard collecting, !memFeatures.isEmpty else { return }
+        var r = SampleRNG(seed: seed, key: "memory#\(epoch)")
+        let memory = NRS.selectMemory(features: memFeatures, realProbability: memProbs, count: options.memory, selection: options.selection, rng: &r)
+        var kr = SampleRNG(seed: seed, key: "kmeans#\(epoch)")
+        centres = KMeans.fit(memory, k: options.k, normalise: options.distance == .cosine, rng: &kr)
+        memFeatures = []; memProbs = []
+    }
+
+    public var epochLog: [(String, JSONValue)] { [("nrs_downweighted", .int(downweighted))] }
+
+    public func state() throws -> [(String, Tensor)] {
+        guard !centres.isEmpty else { return [] }
+        return [("centres", try Tensor(centres.flatMap { $0 }, shape: [centres.count, centres[0].count]))]
+    }
+
+    public func loadState(_ s: [(String, Tensor)]) throws {
+        guard let c = s.first(where: { $0.0 == "centres" })?.1 else { return }
+        let v = try c.floats(), d = c.shape[1]
+        centres = (0..<c.shape[0]).map { Array(v[($0 * d)..<(($0 + 1) * d)]) }
+    }
+}

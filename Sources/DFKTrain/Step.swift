@@ -1,0 +1,192 @@
+// The open training core: a training step (forward passes, losses, backward, optimizer update) is a type that
+// conforms to `TrainingStep`; what a method adds around the network (feature taps, modules inserted after a named
+// stage, extra parameters with their own learning rates, per-sample loss weights, state in checkpoints) is a
+// `TrainingHook`. ERM and SAM are the first two steps; NRS is a hook (NRSHook.swift). docs/training.md walks
+// through adding an objective.
+import DFKCore
+import DFKModels
+import DFKRecords
+import DFKTensor
+import Foundation
+
+/// One batch as the network sees it.
+public struct Batch {
+    /// Images, [B, 3, S, S], normalised.
+    public var input: Tensor
+    /// Class targets, int64 [B] (0 real, 1 fake).
+    public var target: Tensor
+    public var labels: [Int]
+    /// Domain of each row: 0 real, then one index per manipulation method (`EpochPlan.domains`).
+    public var domains: [Int]
+    /// Rows that are self-blended pseudo-fakes made in this batch.
+    public var isPseudoFake: [Bool]
+    /// The samples the rows came from (a pair's real and fake share one).
+    public var samples: [Int]
+    public var count: Int { labels.count }
+}
+
+/// The outputs of one forward pass: logits and every tapped tensor a hook asked for.
+public struct ForwardPass {
+    public let logits: Tensor
+    public let taps: [String: Tensor]
+    /// 0 for the first (unperturbed) pass of a step, 1, 2... for the passes after it.
+    public let index: Int
+}
+
+/// What a step works with: the model, the optimizer, the hooks, the epoch.
+public final class StepContext {
+    public let model: Backbone
+    public let optimizer: Optimizer
+    public let hooks: [TrainingHook]
+    public internal(set) var epoch = 0
+    /// Passes run in the current step.
+    public private(set) var passes = 0
+    /// Per-sample weights of the current step, decided on its first pass and kept for the others.
+    private var weights: Tensor?
+    /// The first pass of the current step (what hooks see after the step).
+    public private(set) var firstPass: ForwardPass?
+
+    init(model: Backbone, optimizer: Optimizer, hooks: [TrainingHook]) {
+        self.model = model; self.optimizer = optimizer; self.hooks = hooks
+    }
+
+    func beginStep() { passes = 0; weights = nil; firstPass = nil }
+
+    /// Runs the network on the batch in training mode, recording the taps hooks read and letting hooks replace
+    /// tapped tensors (e.g. a module inserted after a stage).
+    public func forward(_ b: Batch) throws -> ForwardPass {
+        let index = passes
+        passes += 1
+        var recorded: [String: Tensor] = [:]
+        let wanted = hooks.reduce(into: Set<String>()) { $0.formUnion($1.taps) }
+        let logits = try model.forward(b.input) { name, t in
+            var t = t
+            for h in self.hooks where h.taps.contains(name) { t = try h.transform(tap: name, t, pass: index, ctx: self) }
+            if wanted.contains(name) { recorded[name] = t }
+            return t
+        }
+        let f = ForwardPass(logits: logits, taps: recorded, index: index)
+        if index == 0 { firstPass = f }
+        return f
+    }
+
+    /// The training loss of a pass: cross-entropy per sample, times the hooks' per-sample weights (decided on the
+    /// step's first pass), averaged (eq. 9 of the BBMG/NRS paper when NRS weights are on).
+    public func loss(_ f: ForwardPass, _ b: Batch) throws -> Tensor {
+        let per = try F.crossEntropy(f.logits, b.target, reduction: .none)
+        if f.index == 0 {
+            var w: [Float]?
+            for h in hooks {
+                guard let hw = try h.weights(f, b, ctx: self) else { continue }
+                w = w.map { zip($0, hw).map { $0 * $1 } } ?? hw
+            }
+            weights = try w.map { try Tensor($0, shape: [b.count]) }
+        }
+        guard let weights else { return try per.mean() }
+        return try (per * weights).mean()
+    }
+}
+
+/// One optimisation step. Implementations call `ctx.forward` / `ctx.loss` as many times as their method needs,
+/// run backward, and update with `ctx.optimizer`; they return the loss of the first (unperturbed) pass.
+public protocol TrainingStep: AnyObject {
+    var name: String { get }
+    func step(_ b: Batch, _ ctx: StepContext) throws -> Double
+}
+
+/// Empirical risk minimisation: one pass, one update.
+public final class ERMStep: TrainingStep {
+    public let name = "erm"
+    public init() {}
+    public func step(_ b: Batch, _ ctx: StepContext) throws -> Double {
+        ctx.optimizer.zeroGrad()
+        let l = try ctx.loss(try ctx.forward(b), b)
+        try l.backward()
+        try ctx.optimizer.step()
+        return try l.item()
+    }
+}
+
+/// Sharpness-aware minimisation: the gradient at the worst-case neighbour within rho, applied to the weights.
+/// Both passes run in training mode, as the SBI reference does.
+public final class SAMStep: TrainingStep {
+    public let name = "sam"
+    let sam: SAM
+    public init(optimizer: Optimizer, rho: Double) { sam = SAM(base: optimizer, rho: rho) }
+    public func step(_ b: Batch, _ ctx: StepContext) throws -> Double {
+        try sam.step {
+            let l = try ctx.loss(try ctx.forward(b), b)
+            try l.backward()
+            return try l.item()
+        }
+    }
+}
+
+/// Steps by recipe name. A new objective adds its type here (and its settings to `Recipe.fields`).
+public enum TrainingSteps {
+    public static func make(_ recipe: Recipe, optimizer: Optimizer) -> TrainingStep {
+        switch recipe.step {
+        case .erm: return ERMStep()
+        case .sam: return SAMStep(optimizer: optimizer, rho: recipe.rho)
+        }
+    }
+}
+
+/// What a method adds around the network. Every requirement has a default that does nothing.
+public protocol TrainingHook: AnyObject {
+    /// Prefix of this hook's state in checkpoints.
+    var name: String { get }
+    /// Tap names this hook reads or replaces (see `ClassifierNetwork`: stage taps, the map tap, "features").
+    var taps: Set<String> { get }
+    /// Replaces a tapped tensor (a module inserted after a named stage); the default returns it unchanged.
+    func transform(tap: String, _ t: Tensor, pass: Int, ctx: StepContext) throws -> Tensor
+    /// Per-sample loss weights, asked on the first pass of each step; nil leaves every weight at 1.
+    func weights(_ f: ForwardPass, _ b: Batch, ctx: StepContext) throws -> [Float]?
+    /// Extra trainable parameters (heads, discriminators) and the factor applied to the recipe's learning rate.
+    var parameterGroups: [(parameters: [Tensor], lrScale: Double)] { get }
+    func beginEpoch(_ epoch: Int) throws
+    /// After each step, with the step's first pass.
+    func afterStep(_ first: ForwardPass, _ b: Batch, ctx: StepContext) throws
+    func endEpoch(_ epoch: Int) throws
+    /// Fields added to the epoch's log line.
+    var epochLog: [(String, JSONValue)] { get }
+    /// State saved in checkpoints (names are prefixed by the trainer) and restored on resume.
+    func state() throws -> [(String, Tensor)]
+    func loadState(_ s: [(String, Tensor)]) throws
+}
+
+extension TrainingHook {
+    public var taps: Set<String> { [] }
+    public func transform(tap: String, _ t: Tensor, pass: Int, ctx: StepContext) throws -> Tensor { t }
+    public func weights(_ f: ForwardPass, _ b: Batch, ctx: StepContext) throws -> [Float]? { nil }
+    public var parameterGroups: [(parameters: [Tensor], lrScale: Double)] { [] }
+    public func beginEpoch(_ epoch: Int) throws {}
+    public func afterStep(_ first: ForwardPass, _ b: Batch, ctx: StepContext) throws {}
+    public func endEpoch(_ epoch: Int) throws {}
+    public var epochLog: [(String, JSONValue)] { [] }
+    public func state() throws -> [(String, Tensor)] { [] }
+    public func loadState(_ s: [(String, Tensor)]) throws {}
+}
+
+/// Several optimizers over parameter groups, each with its own learning-rate factor; one `Optimizer` to a step.
+public final class GroupedOptimizer: Optimizer {
+    public let groups: [(optimizer: Optimizer, lrScale: Double)]
+    public init(_ groups: [(optimizer: Optimizer, lrScale: Double)]) { self.groups = groups }
+    public var parameters: [Tensor] { groups.flatMap { $0.optimizer.parameters } }
+    public var learningRate: Double {
+        get { groups.first.map { $0.optimizer.learningRate / $0.lrScale } ?? 0 }
+        set { for g in groups { g.optimizer.learningRate = newValue * g.lrScale } }
+    }
+    public func step() throws { for g in groups { try g.optimizer.step() } }
+    public func state() throws -> [(String, Tensor)] {
+        var out: [(String, Tensor)] = []
+        for (i, g) in groups.enumerated() { out += try g.optimizer.state().map { ("g\(i).\($0.0)", $0.1) } }
+        return out
+    }
+    public func loadState(_ s: [(String, Tensor)]) throws {
+        for (i, g) in groups.enumerated() {
+            let p = "g\(i)."
+            try g.optimizer.loadState(s.filter { $0.0.hasPrefix(p) }.map { (String($0.0.dropFirst(p.count)), $0.1) })
+        }
+    }
+}
