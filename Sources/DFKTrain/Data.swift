@@ -73,7 +73,7 @@ public struct TrainSample: Sendable {
             }
             let method = labelled ? (r.method ?? (label == 0 ? "real" : "fake")) : "real"
             let frame = r.frame ?? 0
-            let key = img   // as before this refactor: draws keyed on the image path
+            let key = r["id"]?.stringValue ?? identity(video: r.video, image: img, frame: frame, faceIndex: 0)
             out.samples.append(TrainSample(image: img, face: f, label: label, method: method, video: r.video, frame: frame, key: key))
         }
         return out

@@ -23,6 +23,10 @@ public struct Batch {
     /// The samples the rows came from (a pair's real and fake share one).
     public var samples: [Int]
     public var count: Int { labels.count }
+    public init(input: Tensor, target: Tensor, labels: [Int], domains: [Int], isPseudoFake: [Bool], samples: [Int]) {
+        self.input = input; self.target = target; self.labels = labels; self.domains = domains
+        self.isPseudoFake = isPseudoFake; self.samples = samples
+    }
 }
 
 /// The outputs of one forward pass: logits and every tapped tensor a hook asked for.
@@ -46,11 +50,12 @@ public final class StepContext {
     /// The first pass of the current step (what hooks see after the step).
     public private(set) var firstPass: ForwardPass?
 
-    init(model: Backbone, optimizer: Optimizer, hooks: [TrainingHook]) {
+    public init(model: Backbone, optimizer: Optimizer, hooks: [TrainingHook]) {
         self.model = model; self.optimizer = optimizer; self.hooks = hooks
     }
 
-    func beginStep() { passes = 0; weights = nil; firstPass = nil }
+    /// Called by the trainer before each step.
+    public func beginStep() { passes = 0; weights = nil; firstPass = nil }
 
     /// Runs the network on the batch in training mode, recording the taps hooks read and letting hooks replace
     /// tapped tensors (e.g. a module inserted after a stage).

@@ -85,6 +85,110 @@ final class TrainTests: XCTestCase {
 
 import DFKTrain
 
+/// Defects of the first trainer, each with the test that failed on it.
+final class TrainDefectTests: XCTestCase {
+    func log(_ dir: String) throws -> [JSONObject] {
+        try String(contentsOfFile: dir + "/train-log.ndjson", encoding: .utf8).split(separator: "\n").map { try JSON.parse(String($0)).objectValue! }
+    }
+    func small(_ out: String, _ train: String, epochs: Int = 1, extra: [String] = []) -> [String] {
+        [train, "-q", "--recipe", "cpu-demo", "--out", out, "--epochs", String(epochs), "--size", "64", "--batch", "8", "--seed", "11"] + extra
+    }
+
+    /// The same seed gives the same model wherever the frames were written (two clones, two output folders).
+    func testSameSeedSameWeightsWhereverTheFramesLive() throws {
+        var files: [String] = []
+        for d in ["clone-a", "clone-b"] {
+            let dir = Fixtures.tempDir(d)
+            let f = try runTool("extract-frames", ["-q", "--frames", "12", "--out", dir + "/somewhere/frames", try Fixtures.media("single_face.mp4")])
+            let l = try runTool("landmarks", ["-q"], stdin: f.stdout)
+            XCTAssertEqual(l.status, 0, l.stderr)
+            try l.stdout.write(toFile: dir + "/faces.ndjson", atomically: true, encoding: .utf8)
+            files.append(dir)
+        }
+        XCTAssertNotEqual(try String(contentsOfFile: files[0] + "/faces.ndjson"), try String(contentsOfFile: files[1] + "/faces.ndjson"))
+        for d in files { XCTAssertEqual(try runTool("train", small(d + "/model", d + "/faces.ndjson")).status, 0) }
+        let a = try Checkpoint.read(files[0] + "/model/last.safetensors").group("model."), b = try Checkpoint.read(files[1] + "/model/last.safetensors").group("model.")
+        XCTAssertEqual(a.count, b.count)
+        for (x, y) in zip(a, b) where x.tensor.dtype == .float32 { XCTAssertEqual(try x.tensor.floats(), try y.tensor.floats(), x.name) }
+    }
+
+    /// The resolved recipe is the run's identity: another learning rate (or mask, size, backbone) is refused.
+    func testResumeRefusesAChangedRecipe() throws {
+        let data = try TrainTests.faces()
+        let out = Fixtures.tempDir("train-identity")
+        XCTAssertEqual(try runTool("train", small(out, data.train, extra: ["--lr", "0.002"])).status, 0)
+        let other = try runTool("train", small(out, data.train, epochs: 2, extra: ["--lr", "0.003"]))
+        XCTAssertEqual(other.status, 1)
+        XCTAssertTrue(other.stderr.contains("belongs to another run") && other.stderr.contains("optimizer.lr"), other.stderr)
+        let mask = try runTool("train", small(out, data.train, extra: ["--lr", "0.002", "--mask", "sbi"]))
+        XCTAssertTrue(mask.stderr.contains("synthesis.mask"), mask.stderr)
+        let ck = try Checkpoint.read(out + "/last.safetensors")
+        guard case .object(let o)? = try? JSON.parse(ck.metadata["recipe_json"] ?? "") else { return XCTFail("no resolved recipe in the checkpoint") }
+        XCTAssertEqual(try Recipe(json: o, source: "ck").lr, 0.002)
+    }
+
+    /// With SAM, NRS weighs each pseudo-fake once per step (it ran twice and counted twice).
+    func testSAMWithNRSWeighsEachPseudoFakeOnce() throws {
+        let data = try TrainTests.faces()
+        let out = Fixtures.tempDir("train-sam-nrs")
+        let run = try runTool("train", small(out, data.train, epochs: 2, extra: ["--step", "sam", "--nrs-start", "1", "--nrs-lambda", "10",
+                                                                              "--nrs-k", "2", "--nrs-memory", "8"]))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let faces = try String(contentsOfFile: data.train).split(separator: "\n").filter { $0.contains("\"landmarks\"") }.count
+        let pseudoFakes = (faces / 4) * 4   // batches of 4 pairs, drop-last
+        let n = try log(out)[1]["nrs_downweighted"]!.intValue!
+        XCTAssertGreaterThan(n, 0)
+        XCTAssertLessThanOrEqual(n, pseudoFakes, "counted more pseudo-fakes than the epoch has")
+    }
+
+    /// A face that cannot be used is counted and named; too many fail the run.
+    func testFailedFacesAreReportedAndCanFailTheRun() throws {
+        let data = try TrainTests.faces()
+        var text = try String(contentsOfFile: data.train, encoding: .utf8)
+        let firstFace = text.split(separator: "\n").first { $0.contains("\"landmarks\"") }!
+        text += firstFace.replacingOccurrences(of: "\"image\":\"", with: "\"image\":\"/nonexistent/") + "\n"
+        let bad = Fixtures.tempDir("train-fail") + "/faces.ndjson"
+        try text.write(toFile: bad, atomically: true, encoding: .utf8)
+        let out = Fixtures.tempDir("train-fail-out")
+        let run = try runTool("train", small(out, bad, extra: ["--set", "data.max_failed_fraction=0.5"]))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let failed = try log(out)[0]["failed"]!.intValue!
+        XCTAssertLessThanOrEqual(failed, 1)
+        let strict = try runTool("train", small(Fixtures.tempDir("train-fail-strict"), bad, epochs: 3, extra: ["--set", "data.max_failed_fraction=0", "--batch", "2"]))
+        XCTAssertEqual(strict.status, 1, strict.stderr)
+        XCTAssertTrue(strict.stderr.contains("/nonexistent/") && strict.stderr.contains("max_failed_fraction"), strict.stderr)
+    }
+
+    /// Labelled real and fake faces with the supervised recipe: trains, validates, and the checkpoint scores.
+    func testLabelledTrainingWithTheERMRecipe() throws {
+        let data = try TrainTests.faces()
+        let dir = Fixtures.tempDir("train-erm")
+        let fakeFrames = try runTool("extract-frames", ["-q", "--frames", "16", "--out", dir + "/F", try Fixtures.media("WolfgangLanger_Pexels.mp4")])
+        let fakes = try runTool("landmarks", ["-q"], stdin: fakeFrames.stdout)
+        func labelled(_ text: String, _ label: Int, _ method: String) -> [String] {
+            text.split(separator: "\n").map { $0.dropLast() + ",\"label\":\(label),\"method\":\"\(method)\"}" }
+        }
+        let all = labelled(try String(contentsOfFile: data.train), 0, "real") + labelled(fakes.stdout, 1, "other-person")
+        let train = all.enumerated().filter { $0.offset % 4 != 0 }.map(\.element), val = all.enumerated().filter { $0.offset % 4 == 0 }.map(\.element)
+        try (train.joined(separator: "\n") + "\n").write(toFile: dir + "/train.ndjson", atomically: true, encoding: .utf8)
+        try (val.joined(separator: "\n") + "\n").write(toFile: dir + "/val.ndjson", atomically: true, encoding: .utf8)
+        let out = dir + "/model"
+        let run = try runTool("train", [dir + "/train.ndjson", "-q", "--recipe", "erm", "--backbone", "resnet18", "--size", "64", "--batch", "8",
+                                        "--epochs", "2", "--sampler", "label-balanced", "--val", dir + "/val.ndjson", "--out", out])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let l = try log(out)
+        XCTAssertEqual(l.count, 2)
+        XCTAssertNotNil(l[1]["val_auc"]?.doubleValue)
+        let ck = try Checkpoint.read(out + "/last.safetensors")
+        XCTAssertEqual(ck.metadata["recipe"], "erm"); XCTAssertEqual(ck.metadata["backbone"], "resnet18")
+        let s = try runTool("score-video", ["-q", "--checkpoint", out + "/best.safetensors", "--frames", "2", try Fixtures.media("single_face.mp4")])
+        XCTAssertEqual(s.status, 0, s.stderr)
+        // A labelled recipe with only real faces, and a record with a bad label, are refused clearly.
+        let reals = try runTool("train", [data.train, "-q", "--recipe", "erm", "--out", dir + "/m2", "--size", "64"])
+        XCTAssertEqual(reals.status, 1); XCTAssertTrue(reals.stderr.contains("only real faces") || reals.stderr.contains("label"), reals.stderr)
+    }
+}
+
 final class TrainingSetTests: XCTestCase {
     /// SBI trains on 8 of the 32 extracted frames of each video, evenly spaced (rounded linspace).
     func testFramesPerVideoSubsampling() throws {
