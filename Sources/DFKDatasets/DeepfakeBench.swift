@@ -64,8 +64,7 @@ extension DatasetIndex {
 
     static func deepfakeBench(json: String, options o: IndexOptions) throws -> IndexResult {
         let fp = try fingerprint(json)
-        guard let data = FileManager.default.contents(atPath: json) else { throw DatasetError("\(json): cannot read") }
-        guard let top = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard let top = try readJSON(json, expected: "DeepfakeBench's {dataset: {label: {split: ...}}}") as? [String: Any] else {
             throw DatasetError("\(json): malformed (expected DeepfakeBench's {dataset: {label: {split: ...}}} JSON)")
         }
         var out: [Record] = [], missing: [String] = [], warnings: [String] = []

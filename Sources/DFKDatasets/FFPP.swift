@@ -60,8 +60,7 @@ extension DatasetIndex {
 
     /// An official split list: a JSON list of [id, id] pairs of 3-digit ids.
     static func ffppPairs(_ list: String) throws -> [[String]] {
-        guard let data = FileManager.default.contents(atPath: list) else { throw DatasetError("\(list): cannot read") }
-        guard let top = try? JSONSerialization.jsonObject(with: data) as? [Any] else {
+        guard let top = try readJSON(list, expected: "a list of [id, id] pairs") as? [Any] else {
             throw DatasetError("\(list): malformed (expected a JSON list of [id, id] pairs)")
         }
         var pairs: [[String]] = []

@@ -149,6 +149,19 @@ public enum DatasetIndex {
         }
         return out
     }
+    /// A JSON list file's top-level value; a file that is not JSON is an error naming its line and column.
+    static func readJSON(_ path: String, expected: String) throws -> Any {
+        guard let d = FileManager.default.contents(atPath: path) else { throw DatasetError("\(path): cannot read") }
+        if let v = try? JSONSerialization.jsonObject(with: d) { return v }
+        let bytes = [UInt8](d)
+        do { _ = try JSON.parse(bytes) } catch let e as JSONParseError {
+            let before = bytes.prefix(min(e.offset, bytes.count))
+            let line = before.filter { $0 == 0x0A }.count + 1
+            let column = before.count - (before.lastIndex(of: 0x0A).map { $0 + 1 } ?? 0) + 1
+            throw DatasetError("\(path):\(line):\(column): malformed JSON (\(e.message); expected \(expected))")
+        } catch {}
+        throw DatasetError("\(path): malformed JSON (expected \(expected))")
+    }
     /// Files with one of `extensions` in a folder, sorted by name.
     static func files(in dir: String, extensions: [String]) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: dir)
@@ -267,8 +280,7 @@ public enum DatasetIndex {
         let list = root + "/dataset.json"
         try requireFile(list, "the DFDC Preview's dataset.json")
         let fp = try fingerprint(list)
-        guard let data = FileManager.default.contents(atPath: list),
-              let entries = try? JSONSerialization.jsonObject(with: data) as? [String: [String: Any]] else {
+        guard let entries = try readJSON(list, expected: #"{"path": {"label": ..., "set": ...}}"#) as? [String: [String: Any]] else {
             throw DatasetError("\(list): malformed (expected {\"path\": {\"label\": ..., \"set\": ...}})")
         }
         var out: [Record] = [], missing: [String] = []
@@ -295,9 +307,10 @@ public enum DatasetIndex {
             let dir = "\(base)/\(folder)/val/videos"
             try requireDirectory(dir, "FFIW-10K \(folder)/val/videos")
             let names = try files(in: dir, extensions: ["mp4"])
+            let fp = listingFingerprint(names)
             for n in names {
                 out.append(record("\(dir)/\(n)", label: label, dataset: .ffiw, split: "test", method: label == 1 ? "fake" : "real",
-                                  list: dir, fingerprint: String(names.count)))
+                                  list: dir, fingerprint: fp))
             }
         }
         return IndexResult(records: out, missing: [])

@@ -156,6 +156,8 @@ final class DatasetTests: XCTestCase {
         let bad = try runTool("index-dataset", ["ffpp", root, "--methods", "DeepFakeDetection"])
         XCTAssertEqual(bad.status, 64)
         // A malformed split list: one line naming the file and the pair.
+        try DatasetFixtures.write("[[\"000\", \"001\"],\n [\"002\" \"003\"]]", root + "/splits/val.json")
+        XCTAssertThrowsError(try DatasetIndex.index(.ffpp, root: root)) { XCTAssertTrue("\($0)".contains("val.json:2:9: malformed JSON"), "\($0)") }
         try DatasetFixtures.write(#"[["000", "001"], ["002"]]"#, root + "/splits/train.json")
         XCTAssertThrowsError(try DatasetIndex.index(.ffpp, root: root)) { XCTAssertTrue("\($0)".contains("train.json: pair 2 is malformed"), "\($0)") }
     }
@@ -351,8 +353,10 @@ final class DatasetTests: XCTestCase {
         XCTAssertThrowsError(try DatasetIndex.index(.dfb, root: cpath)) { XCTAssertTrue("\($0)".contains("Celeb-DF-v1.json: UADFV/UADFV_Odd/test/v1: label \"UADFV_Odd\" is neither"), "\($0)") }
         try DatasetFixtures.write(#"{"UADFV": {"UADFV_Real": {"test": {"v1": {"label": "UADFV_Real"}}}}}"#, cpath)
         XCTAssertThrowsError(try DatasetIndex.index(.dfb, root: cpath)) { XCTAssertTrue("\($0)".contains("UADFV/UADFV_Real/test/v1: malformed video entry"), "\($0)") }
-        try DatasetFixtures.write("{", cpath)
-        XCTAssertThrowsError(try DatasetIndex.index(.dfb, root: cpath)) { XCTAssertTrue("\($0)".contains("Celeb-DF-v1.json: malformed"), "\($0)") }
+        try DatasetFixtures.write("{\n  \"UADFV\": {\n    \"UADFV_Real\": {,}}}", cpath)
+        XCTAssertThrowsError(try DatasetIndex.index(.dfb, root: cpath)) { XCTAssertTrue("\($0)".contains("Celeb-DF-v1.json:3:20: malformed JSON"), "\($0)") }
+        try DatasetFixtures.write("[]", cpath)
+        XCTAssertThrowsError(try DatasetIndex.index(.dfb, root: cpath)) { XCTAssertTrue("\($0)".contains("Celeb-DF-v1.json: malformed (expected"), "\($0)") }
         // The CLI with --frames-root.
         let run = try runTool("index-dataset", ["dfb", jsonPath, "--frames-root", root, "--split", "train"])
         XCTAssertEqual(run.status, 1)   // one frame listed but missing
