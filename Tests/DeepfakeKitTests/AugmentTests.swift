@@ -305,8 +305,14 @@ final class AugmentTests: XCTestCase {
         XCTAssertEqual(ops(r.draws), ["fancy_pca"])
         let alpha = try XCTUnwrap(r.draws["aug_fancy_pca"]?.doubleValue)
         let shift = Augment.fancyPCAShift(img, alpha: alpha)
+        // V^T (alpha lambda) * 255 with the documented signs: first eigenvector summing negative, second with a
+        // negative red and third with a positive blue component.
+        var v = vecs
+        if v[0][0] + v[1][0] + v[2][0] > 0 { for r in 0..<3 { v[r][0] = -v[r][0] } }
+        if v[0][1] > 0 { for r in 0..<3 { v[r][1] = -v[r][1] } }
+        if v[2][2] < 0 { for r in 0..<3 { v[r][2] = -v[r][2] } }
         for i in 0..<3 {
-            let expect = (0..<3).reduce(0.0) { $0 + vecs[$1][i] * alpha * vals[$1] } * 255
+            let expect = (0..<3).reduce(0.0) { $0 + v[$1][i] * alpha * vals[$1] } * 255
             XCTAssertEqual(shift[i], expect, accuracy: 1e-3)   // alpha as recorded (6 decimals)
         }
         let out = pixels(r.image)
@@ -382,6 +388,80 @@ final class AugmentTests: XCTestCase {
         let gray = try Image(width: 8, height: 8, channels: 1)
         XCTAssertThrowsError(try Augment.apply(gray, landmarks: nil, options: .deepfakeBench, rng: &rng)) {
             XCTAssertTrue("\($0)".contains("3-channel"), "\($0)")
+        }
+    }
+
+    /// Numerical parity with albumentations 1.1.0 (DeepfakeBench's pin) on a real face crop, when a Python venv with
+    /// it exists at .cache/augment-venv (pip install numpy==1.24.4 opencv-python-headless==4.6.0.66
+    /// albumentations==1.1.0); skipped otherwise. The frames are RGB on DeepfakeBench's side, BGR here.
+    func testMatchesAlbumentations110WhenItsVenvIsPresent() throws {
+        let python = Fixtures.cache.appendingPathComponent("augment-venv/bin/python").path
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("no .cache/augment-venv") }
+        let dir = Fixtures.tempDir()
+        let face = try Image.read(try Fixtures.media("single_face.jpg"))
+        let img = try face.resized(width: 96, height: 80, interpolation: .area)
+        try img.write(to: dir + "/in.png", format: .png(level: 1))
+        let pts = points68(img.width, img.height)
+        try JSONSerialization.data(withJSONObject: pts.map { [$0.x, $0.y] }).write(to: URL(fileURLWithPath: dir + "/pts.json"))
+        let script = """
+        import json, sys, cv2, numpy as np
+        import albumentations as A
+        import albumentations.augmentations.functional as F
+        import albumentations.augmentations.geometric.functional as G
+        assert A.__version__ == "1.1.0", A.__version__
+        d = sys.argv[1]
+        bgr = cv2.imread(d + "/in.png"); rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        def save(name, out_rgb): cv2.imwrite(d + "/" + name + ".png", cv2.cvtColor(out_rgb, cv2.COLOR_RGB2BGR))
+        for k in (3, 5, 7): save("blur%d" % k, F.gaussian_blur(rgb, k, sigma=0))
+        save("bc", F.brightness_contrast_adjust(rgb, alpha=1 - 0.073, beta=0.061, beta_by_max=True))
+        save("hsv", F.shift_hsv(rgb, 12.7, -17.3, 9.9))
+        save("pca", F.fancy_pca(rgb, 0.85))
+        save("jpeg", F.image_compression(rgb, 47, ".jpg"))
+        save("rot", G.rotate(rgb, 7.3))
+        h, w = rgb.shape[:2]
+        pts = json.load(open(d + "/pts.json"))
+        rot = [list(map(float, G.keypoint_rotate((x, y, 0, 1), 7.3, h, w)[:2])) for x, y in pts]
+        json.dump({"rot": rot}, open(d + "/out.json", "w"))
+        """
+        try script.write(toFile: dir + "/parity.py", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: python)
+        p.arguments = [dir + "/parity.py", dir]
+        let err = Pipe(); p.standardError = err
+        try p.run(); p.waitUntilExit()
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard p.terminationStatus == 0 else {
+            if msg.contains("ModuleNotFoundError") { throw XCTSkip("albumentations not importable: \(msg)") }
+            return XCTFail("parity script failed: \(msg)")
+        }
+        func ref(_ name: String) throws -> [UInt8] { pixels(try Image.read(dir + "/\(name).png")) }
+
+        for k in [3, 5, 7] { XCTAssertEqual(pixels(try img.blurred(.gaussian, kernel: k, sigma: 0)), try ref("blur\(k)"), "blur \(k)") }
+        XCTAssertEqual(pixels(try img.lookedUp([Augment.brightnessContrastTable(brightness: 0.061, contrast: -0.073)])), try ref("bc"))
+        XCTAssertEqual(pixels(try img.hsvShifted(hue: 12.7, saturation: -17.3, value: 9.9)), try ref("hsv"))
+        // FancyPCA: equal up to the eigenvector signs numpy happens to return (each flips one channel's shift).
+        let shift = Augment.fancyPCAShift(img, alpha: 0.85), pca = try ref("pca")
+        var matched: [Double]?
+        for signs in 0..<8 {
+            let s = (0..<3).map { shift[$0] * ((signs >> $0) & 1 == 1 ? -1 : 1) }
+            if pixels(try img.lookedUp(Augment.fancyPCATables(shiftRGB: s))) == pca { matched = s; break }
+        }
+        XCTAssertNotNil(matched, "FancyPCA differs from albumentations beyond eigenvector signs (shift \(shift))")
+        XCTAssertEqual(matched, shift, "our sign convention should agree with numpy's on this face")
+        XCTAssertGreaterThan(meanAbsDiff(pca, pixels(img)), 0.3)
+        // JPEG of RGB data taken for BGR = our jpegSwapRedBlue; libjpeg builds may differ by a level.
+        var rng = SampleRNG(seed: 1)
+        let jpeg = try Augment.apply(img, landmarks: nil, options: only { $0.jpegProbability = 1; $0.jpegQuality = 47...47; $0.jpegSwapRedBlue = true }, rng: &rng)
+        XCTAssertLessThan(meanAbsDiff(pixels(jpeg.image), try ref("jpeg")), 0.05)
+        // Rotation: albumentations 1.1.0 turns the image about (W/2, H/2) - the same warp with that centre is
+        // identical - and keypoints about ((W-1)/2, (H-1)/2), our centre for both.
+        let m = Augment.rotationMatrix(degrees: 7.3, width: img.width + 1, height: img.height + 1)
+        XCTAssertEqual(pixels(try img.warpedAffine(m, width: img.width, height: img.height, interpolation: .linear, border: .reflect101)), try ref("rot"))
+        let out = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out.json"))) as! [String: [[Double]]]
+        var rng2 = SampleRNG(seed: 1)
+        let rotated = try Augment.apply(img, landmarks: pts, options: only { $0.rotateProbability = 1; $0.rotateDegrees = 7.3...7.3 }, rng: &rng2)
+        for (a, b) in zip(try XCTUnwrap(rotated.landmarks), out["rot"]!) {
+            XCTAssertEqual(a.x, b[0], accuracy: 1e-4); XCTAssertEqual(a.y, b[1], accuracy: 1e-4)
         }
     }
 }
