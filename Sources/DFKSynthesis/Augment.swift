@@ -293,21 +293,22 @@ public enum Augment {
     /// Covariance of the pixels' (r, g, b) / 255 with N - 1 normalisation (numpy.cov).
     static func rgbCovariance(_ img: Image) -> [[Double]] {
         let W = img.width, H = img.height, n = W * H
-        var sum = [Double](repeating: 0, count: 3)
-        var prod = [Double](repeating: 0, count: 9)
+        // Integer sums are exact (255^2 * 2^32 pixels would still fit in 64 bits).
+        var sr = 0, sg = 0, sb = 0, rr = 0, rg = 0, rb = 0, gg = 0, gb = 0, bb = 0
         img.withBytes { raw in
             let row = img.rowBytes
             for y in 0..<H {
-                for x in 0..<W {
-                    let o = y * row + x * 3
-                    let v = [Double(raw[o + 2]), Double(raw[o + 1]), Double(raw[o])]  // BGR -> RGB
-                    for a in 0..<3 {
-                        sum[a] += v[a]
-                        for b in a..<3 { prod[a * 3 + b] += v[a] * v[b] }
-                    }
+                var o = y * row
+                for _ in 0..<W {
+                    let b = Int(raw[o]), g = Int(raw[o + 1]), r = Int(raw[o + 2])   // BGR
+                    sr += r; sg += g; sb += b
+                    rr += r * r; rg += r * g; rb += r * b; gg += g * g; gb += g * b; bb += b * b
+                    o += 3
                 }
             }
         }
+        let sum = [Double(sr), Double(sg), Double(sb)]
+        let prod = [Double(rr), Double(rg), Double(rb), 0, Double(gg), Double(gb), 0, 0, Double(bb)]
         var cov = [[Double]](repeating: [0, 0, 0], count: 3)
         guard n > 1 else { return cov }
         for a in 0..<3 {
