@@ -272,3 +272,34 @@ int dfk_paste_inplace(dfk_image *img, const dfk_image *tile, int x, int y, char 
 }
 
 }  // extern "C"
+
+extern "C" {
+
+dfk_image *dfk_lut(const dfk_image *img, const uint8_t *tables, int ntables, char **err) {
+  return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
+    if (img->m.depth() != CV_8U) { set_err(err, "lookup tables need an 8-bit image"); return nullptr; }
+    const int ch = img->m.channels();
+    if (ntables != 1 && ntables != ch) { set_err(err, "lookup tables: need 1 table or one per channel"); return nullptr; }
+    cv::Mat lut;
+    if (ntables == 1) lut = cv::Mat(1, 256, CV_8U, const_cast<uint8_t *>(tables)).clone();
+    else {
+      lut.create(1, 256, CV_8UC(ch));
+      for (int i = 0; i < 256; ++i)
+        for (int c = 0; c < ch; ++c) lut.ptr<uint8_t>(0)[i * ch + c] = tables[c * 256 + i];
+    }
+    cv::Mat out;
+    cv::LUT(img->m, lut, out);
+    return wrap(out);
+  });
+}
+
+dfk_image *dfk_swap_rb(const dfk_image *img, char **err) {
+  return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
+    if (img->m.channels() != 3) { set_err(err, "channel swap needs a 3-channel image"); return nullptr; }
+    cv::Mat out;
+    cv::cvtColor(img->m, out, cv::COLOR_BGR2RGB);
+    return wrap(out);
+  });
+}
+
+}  // extern "C"

@@ -71,6 +71,15 @@ extension Image {
     public func paste(_ tile: Image, x: Int, y: Int) throws {
         _ = try nativeStatus { dfk_paste_inplace(handle, tile.handle, Int32(x), Int32(y), $0) }
     }
+    /// Maps an 8-bit image through lookup tables of 256 entries: one table for every channel, or one per channel
+    /// (in the image's channel order).
+    public func lookedUp(_ tables: [[UInt8]]) throws -> Image {
+        precondition(!tables.isEmpty && tables.allSatisfy { $0.count == 256 })
+        let flat = tables.flatMap { $0 }
+        return Image(handle: try native { dfk_lut(handle, flat, Int32(tables.count), $0) })
+    }
+    /// Swaps the first and third channels (BGR <-> RGB).
+    public func swappedRedBlue() throws -> Image { Image(handle: try native { dfk_swap_rb(handle, $0) }) }
     /// Float value at (x, y, channel) of a float image.
     public func float(x: Int, y: Int, channel: Int = 0) -> Float {
         withBytes { $0.load(fromByteOffset: y * rowBytes + (x * channels + channel) * 4, as: Float.self) }

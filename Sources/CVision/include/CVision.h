@@ -95,6 +95,12 @@ dfk_image *dfk_to_bgr(const dfk_image *img, char **err);
 // Pastes `tile` (same channel count and depth) into `img` at (x, y), clipped.
 int dfk_paste_inplace(dfk_image *img, const dfk_image *tile, int x, int y, char **err);
 
+// Lookup tables on an 8-bit image: `tables` holds `ntables` tables of 256 entries each; one table maps every
+// channel, otherwise ntables must equal the channel count and table c maps channel c.
+dfk_image *dfk_lut(const dfk_image *img, const uint8_t *tables, int ntables, char **err);
+// Swaps the first and third channels of a 3-channel image (BGR <-> RGB).
+dfk_image *dfk_swap_rb(const dfk_image *img, char **err);
+
 // ---- video --------------------------------------------------------------------------------------
 // Opens a video with OpenCV's FFmpeg backend. `threads` is a hint (OpenCV 4.6 sizes the decoder pool itself).
 dfk_video *dfk_video_open(const char *path, int threads, char **err);
