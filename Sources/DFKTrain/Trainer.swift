@@ -357,15 +357,17 @@ public final class Trainer {
     }
 }
 
-/// The recipe's augmentation as a sample transform (Augment.swift in DFKSynthesis).
+/// The recipe's augmentation as a sample transform (DFKSynthesis/Augment.swift; docs/training.md, Augmentations).
 struct AugmentTransform: SampleTransform {
     let name = "augment"
-    let kind: Recipe.Augmentation
+    let options: AugmentOptions
     init?(_ kind: Recipe.Augmentation) {
-        guard kind != .none else { return nil }
-        self.kind = kind
+        switch kind {
+        case .none: return nil
+        case .deepfakebench: options = .deepfakeBench
+        }
     }
     func apply(_ image: Image, sample: TrainSample, rng: inout SampleRNG) throws -> Image {
-        image   // replaced when the augmentation library lands
+        try Augment.apply(image, landmarks: nil, options: options, rng: &rng).image
     }
 }

@@ -5,7 +5,9 @@ import DFKEval
 import DFKModels
 import DFKRecords
 import DFKTensor
-import DFKTrain
+@testable import DFKTrain
+import DFKImaging
+import DFKSynthesis
 import Foundation
 import XCTest
 
@@ -229,5 +231,22 @@ final class StepProtocolTests: XCTestCase {
             XCTAssertEqual(Array(seen.prefix(b.stageTaps.count)), b.stageTaps, name)
             XCTAssertTrue(seen.contains(b.mapTap)); XCTAssertEqual(seen.last, "features")
         }
+    }
+}
+
+final class TrainTransformTests: XCTestCase {
+    /// The recipe's `data.augment` reaches the images: none adds no transform, deepfakebench changes them.
+    func testRecipeAugmentationIsAppliedToTrainingImages() throws {
+        XCTAssertNil(AugmentTransform(.none))
+        let t = try XCTUnwrap(AugmentTransform(.deepfakebench))
+        let img = try Image.read(try Fixtures.media("single_face.jpg")).resized(width: 64, height: 64, interpolation: .linear)
+        let s = TrainSample(image: "x.png", face: SamplerTests.face)
+        var changed = 0
+        for k in 0..<8 {
+            var rng = SampleRNG(seed: 1, key: "k\(k)")
+            let out = try t.apply(img, sample: s, rng: &rng)
+            if try out.withBytes({ Array($0) }) != (try img.withBytes { Array($0) }) { changed += 1 }
+        }
+        XCTAssertGreaterThan(changed, 4)
     }
 }
