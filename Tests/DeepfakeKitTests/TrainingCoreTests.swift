@@ -250,3 +250,53 @@ final class TrainTransformTests: XCTestCase {
         XCTAssertGreaterThan(changed, 4)
     }
 }
+
+// docs/training.md's worked example, verbatim: if it stops compiling or working, this test says so.
+final class StatsPerturbation: TrainingHook {
+    let name = "stats"
+    let stage: String            // e.g. backbone.stageTaps[1]
+    var delta: Tensor?           // [C], set by the step between passes
+    init(stage: String) { self.stage = stage }
+    var taps: Set<String> { [stage] }
+    func transform(tap: String, _ t: Tensor, pass: Int, ctx: StepContext) throws -> Tensor {
+        guard pass == 1, let d = delta else { return t }
+        return try t * (try d.reshape([1, d.shape[0], 1, 1]) + 1)
+    }
+}
+
+final class TwoPassStep: TrainingStep {
+    let name = "two-pass"
+    let hook: StatsPerturbation
+    init(hook: StatsPerturbation) { self.hook = hook }
+    func step(_ b: Batch, _ ctx: StepContext) throws -> Double {
+        ctx.optimizer.zeroGrad()
+        let clean = try ctx.loss(try ctx.forward(b), b)        // pass 0: decides per-sample weights
+        try (clean * 0.5).backward()
+        hook.delta = try Tensor.randn([ctx.firstPass!.taps[hook.stage]!.shape[1]], seed: 1) * 0.1
+        let perturbed = try ctx.loss(try ctx.forward(b), b)    // pass 1: the hook perturbs the stage
+        try (perturbed * 0.5).backward()                       // gradients accumulate: the average
+        hook.delta = nil
+        try ctx.optimizer.step()
+        return try clean.item()
+    }
+}
+
+final class WorkedExampleTests: XCTestCase {
+    func testTheDocumentedTwoPassObjectiveTrains() throws {
+        Init.reset(seed: 2)
+        let model = try Backbone.make("resnet18", classes: 1000, imageSize: 32)
+        try model.replaceHead(classes: 2)
+        let hook = StatsPerturbation(stage: model.stageTaps[1])
+        let opt = SGD(model.module.parameters, lr: 0.05)
+        let ctx = StepContext(model: model, optimizer: opt, hooks: [hook])
+        let b = Batch(input: try Tensor.randn([4, 3, 32, 32], seed: 5), target: try Tensor(int64: [0, 1, 0, 1], shape: [4]),
+                      labels: [0, 1, 0, 1], domains: [0, 1, 0, 1], isPseudoFake: [false, false, false, false], samples: [0, 1, 2, 3])
+        let before = try model.module.parameters[0].floats()
+        ctx.beginStep()
+        let loss = try TwoPassStep(hook: hook).step(b, ctx)
+        XCTAssertTrue(loss.isFinite)
+        XCTAssertEqual(ctx.passes, 2)
+        XCTAssertNotEqual(try model.module.parameters[0].floats(), before)
+        XCTAssertNil(hook.delta)
+    }
+}
