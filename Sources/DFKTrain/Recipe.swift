@@ -9,6 +9,7 @@
 import DFKCore
 import DFKEval
 import DFKImaging
+import DFKModels
 import DFKRecords
 import DFKSynthesis
 import Foundation
@@ -219,7 +220,13 @@ extension Recipe {
     public static let fields: [Field] = [
         field("name", string: \.name),
         field("description", string: \.description),
-        field("backbone", string: \.backbone),
+        Field(path: "backbone", type: "backbone name", set: { r, s in
+            let v = try s.string()
+            guard let e = Backbone.entry(v) else {
+                throw RecipeError("unknown backbone '\(v)' (known: \(Backbone.names.joined(separator: ", ")))")
+            }
+            r.backbone = e.name
+        }, get: { .string($0.backbone) }),
         field("epochs", int: \.epochs, min: 1),
         field("batch", int: \.batch, min: 2),
         field("input.size", int: \.size, min: 16),

@@ -62,6 +62,9 @@ final class RecipeFileTests: XCTestCase {
         var r = try Recipe.load("sbi")
         XCTAssertThrowsError(try r.set("optimizer.lrr", "1", source: "--set optimizer.lrr")) { XCTAssertTrue("\($0)".contains("unknown recipe key"), "\($0)") }
         XCTAssertThrowsError(try r.set("optimizer.lr", "nan", source: "--set optimizer.lr")) { XCTAssertTrue("\($0)".contains("finite"), "\($0)") }
+        XCTAssertThrowsError(try r.set("backbone", "resnet-9000", source: "--backbone")) { XCTAssertTrue("\($0)".contains("known: efficientnet-b0"), "\($0)") }
+        try r.set("backbone", "efficientnet_b4", source: "--backbone")
+        XCTAssertEqual(r.backbone, "efficientnet-b4", "aliases resolve to the canonical name (the run's identity)")
         try r.set("input.mean", "[0.5, 0.5, 0.5]", source: "--set")
         XCTAssertEqual(r.mean, [0.5, 0.5, 0.5])
     }
