@@ -59,7 +59,7 @@ final class ManipulationTests: XCTestCase {
 
     func testReenactGoalFollowsTheDrivingExpressionInTheTargetsGeometry() throws {
         let (_, t) = try Portraits.load("0-f1-su-ph.jpg")
-        let (_, d) = try Portraits.load("45-m7-di-ph.jpg")
+        let (_, d) = try Portraits.load("15-f13-anc-ph.jpg")
         let tn = try Reenact.neutral([t]), dn = try Reenact.neutral([d])
         // No expression on either side: the goal is the target.
         let same = try Reenact.goal(target: t, targetNeutral: tn, driving: d, drivingNeutral: dn, strength: 1.3)
@@ -67,7 +67,7 @@ final class ManipulationTests: XCTestCase {
         // The driver drops its jaw by 0.2 eye distances: the target's chin drops by 0.2 of *its* eye distance,
         // turned with the target (here rotated by 90 degrees and scaled by 1.5), and its nose does not move.
         var open = d
-        let dEye = hypot(d[45].x - d[36].x, d[45].y - d[36].y) * 0.75   // eye-centre distance ~ 3/4 of the corner span
+        let dEye = hypot((d[42].x + d[45].x - d[36].x - d[39].x) / 2, (d[42].y + d[45].y - d[36].y - d[39].y) / 2)
         let (_, fit) = Reenact.expression(d, neutral: dn)
         let down = Reenact.inverseLinear(fit, Point(0, 0.2))
         for i in [7, 8, 9, 56, 57, 58, 65, 66, 67] { open[i].x += down.x; open[i].y += down.y }
@@ -76,7 +76,7 @@ final class ManipulationTests: XCTestCase {
         let g = try Reenact.goal(target: rotated, targetNeutral: tnr, driving: open, drivingNeutral: dn, strength: 1)
         let tEye = hypot((rotated[42].x + rotated[45].x - rotated[36].x - rotated[39].x) / 2,
                          (rotated[42].y + rotated[45].y - rotated[36].y - rotated[39].y) / 2)
-        XCTAssertGreaterThan(hypot(down.x, down.y), 0.1 * dEye)
+        XCTAssertEqual(hypot(down.x, down.y), 0.2 * dEye, accuracy: 1e-6 * dEye)
         // In the rotated target "down the face" is -x.
         XCTAssertEqual(g[8].x - rotated[8].x, -0.2 * tEye, accuracy: 0.02 * tEye)
         XCTAssertEqual(g[8].y - rotated[8].y, 0, accuracy: 0.02 * tEye)
@@ -114,7 +114,7 @@ final class ManipulationTests: XCTestCase {
 
     func testBlendChangesTheInnerFaceOnlyAtADrawnOpacity() throws {
         let (src, s) = try Portraits.load("0-f15-hao-ph.jpg")
-        let (img, t) = try Portraits.load("45-m7-di-ph.jpg")
+        let (img, t) = try Portraits.load("15-f13-anc-ph.jpg")
         for seed in UInt64(0)..<4 {
             var rng = SampleRNG(seed: seed, key: "blend:a->b"), draws = Draws()
             let p = Blend.Parameters.draw(&rng, &draws)
@@ -131,7 +131,7 @@ final class ManipulationTests: XCTestCase {
 
     func testBlendIsDeterministicForASeedAndKey() throws {
         let (src, s) = try Portraits.load("0-f15-hao-ph.jpg")
-        let (img, t) = try Portraits.load("45-m7-di-ph.jpg")
+        let (img, t) = try Portraits.load("15-f13-anc-ph.jpg")
         func make(_ seed: UInt64, _ key: String) throws -> (Blend.Parameters, [UInt8]) {
             var rng = SampleRNG(seed: seed, key: key), draws = Draws()
             let p = Blend.Parameters.draw(&rng, &draws)
@@ -145,7 +145,7 @@ final class ManipulationTests: XCTestCase {
     // MARK: bad input
 
     func testBadInputIsRefusedWithAClearError() throws {
-        let (img, t) = try Portraits.load("45-m7-di-ph.jpg")
+        let (img, t) = try Portraits.load("15-f13-anc-ph.jpg")
         let p = Blend.Parameters(alpha: 0.5, region: .inner, feather: 0.1)
         func message(_ body: () throws -> Image) -> String {
             do { _ = try body(); return "no error" } catch { return "\(error)" }
@@ -167,7 +167,7 @@ final class ManipulationTests: XCTestCase {
 
     func testToolWritesReadableVideosWithLabelsAndSeededDraws() throws {
         let dir = Fixtures.tempDir()
-        let target = try Fixtures.media("45-m7-di-ph.jpg"), source = try Fixtures.media("0-f15-hao-ph.jpg")
+        let target = try Fixtures.media("15-f13-anc-ph.jpg"), source = try Fixtures.media("0-f15-hao-ph.jpg")
         let driver = try Fixtures.media("single_face.mp4")
         let common = ["--target", target, "--still-frames", "5", "--seed", "3"]
         let real = try runTool("face-swap", ["--method", "real", "--out", dir + "/real.avi"] + common)
@@ -197,7 +197,7 @@ final class ManipulationTests: XCTestCase {
         XCTAssertEqual(rf.count, 5); XCTAssertEqual(bf.count, 5); XCTAssertEqual(ef.count, 5)
         XCTAssertEqual(rf[0].width, 512); XCTAssertEqual(rf[0].height, 512)
         // Same frames far from the face (a JPEG block away from any change), different faces.
-        let (_, t) = try Portraits.load("45-m7-di-ph.jpg")
+        let (_, t) = try Portraits.load("15-f13-anc-ph.jpg")
         let face = Box.bounding(Array(t[0..<68]))
         let corner = { (x: Int, y: Int) -> Bool in x < 48 && y < 48 }
         for (name, f) in [("blend", bf), ("reenact", ef)] {
@@ -219,7 +219,7 @@ final class ManipulationTests: XCTestCase {
 
     func testToolRefusesBadArguments() throws {
         let dir = Fixtures.tempDir()
-        let target = try Fixtures.media("45-m7-di-ph.jpg")
+        let target = try Fixtures.media("15-f13-anc-ph.jpg")
         let noSource = try runTool("face-swap", ["--method", "blend", "--target", target, "--out", dir + "/x.avi"])
         XCTAssertEqual(noSource.status, 64)
         XCTAssertTrue(noSource.stderr.contains("--method blend needs --source"), noSource.stderr)
