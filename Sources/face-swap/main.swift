@@ -139,6 +139,10 @@ struct FaceSwapCommand: ParsableCommand {
         }
         writer.close()
         guard n > 0 else { unlink(tmp); throw ToolError("\(target): no decodable frames") }
+        guard method == .real || changed > 0 else {   // a "fake" without a manipulated frame would be mislabelled
+            unlink(tmp)
+            throw ToolError("\(target): no face manipulated in \(n) frames\(upsample == 0 ? " (faces too small for --upsample 0?)" : "")")
+        }
         guard rename(tmp, out) == 0 else { unlink(tmp); throw ToolError("\(out): cannot write") }
         Diagnostics.info(method == .real ? "\(out): \(n) frames"
                          : "\(out): \(changed) of \(n) frames manipulated (\(method.rawValue))\(refused > 0 ? ", \(refused) refused" : "")")

@@ -230,6 +230,10 @@ final class ManipulationTests: XCTestCase {
         XCTAssertEqual(stillDriver.status, 1)
         XCTAssertTrue(stillDriver.stderr.contains("reenact needs a driving video, not an image"), stillDriver.stderr)
         XCTAssertEqual(stillDriver.stderr.split(separator: "\n").count, 1)
+        let noFace = try runTool("face-swap", ["--method", "blend", "--source", target, "--target", try Fixtures.media("no_face.mp4"),
+                                               "--max-frames", "3", "--out", dir + "/x.avi"])
+        XCTAssertEqual(noFace.status, 1)
+        XCTAssertTrue(noFace.stderr.contains("no_face.mp4: no face manipulated in 3 frames"), noFace.stderr)
         let missing = try runTool("face-swap", ["--method", "real", "--target", dir + "/none.mp4", "--out", dir + "/x.avi"])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("none.mp4"), missing.stderr)
