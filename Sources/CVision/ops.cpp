@@ -271,6 +271,16 @@ int dfk_paste_inplace(dfk_image *img, const dfk_image *tile, int x, int y, char 
   });
 }
 
+dfk_image *dfk_remap(const dfk_image *img, const float *mapx, const float *mapy, int width, int height, int interpolation,
+                     int bord, char **err) {
+  return guard<dfk_image *>(err, nullptr, [&]() {
+    cv::Mat mx(height, width, CV_32F, const_cast<float *>(mapx)), my(height, width, CV_32F, const_cast<float *>(mapy));
+    cv::Mat out;
+    cv::remap(img->m, out, mx, my, interp(interpolation), border(bord));
+    return wrap(out);
+  });
+}
+
 }  // extern "C"
 
 extern "C" {

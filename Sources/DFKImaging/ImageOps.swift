@@ -48,6 +48,12 @@ extension Image {
         precondition(dx.count == width * height && dy.count == width * height)
         return Image(handle: try native { dfk_elastic(handle, dx, dy, alpha, sigma, Int32(kernel), interpolation.rawValue, border.rawValue, $0) })
     }
+    /// Backward remap into a `width` x `height` image: output(x, y) = self(mapX[y * width + x], mapY[y * width + x]).
+    public func remapped(mapX: [Float], mapY: [Float], width: Int, height: Int, interpolation: Interpolation = .linear,
+                         border: Border = .reflect101) throws -> Image {
+        precondition(mapX.count == width * height && mapY.count == width * height)
+        return Image(handle: try native { dfk_remap(handle, mapX, mapY, Int32(width), Int32(height), interpolation.rawValue, border.rawValue, $0) })
+    }
     public func rgbShifted(r: Int, g: Int, b: Int) throws -> Image {
         Image(handle: try native { dfk_rgb_shift(handle, Int32(r), Int32(g), Int32(b), $0) })
     }

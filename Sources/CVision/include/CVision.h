@@ -94,6 +94,10 @@ dfk_image *dfk_blend(const dfk_image *src, const dfk_image *tgt, const dfk_image
 dfk_image *dfk_to_bgr(const dfk_image *img, char **err);
 // Pastes `tile` (same channel count and depth) into `img` at (x, y), clipped.
 int dfk_paste_inplace(dfk_image *img, const dfk_image *tile, int x, int y, char **err);
+// Backward remap into a width x height image: output(x, y) = img(mapx[y*width+x], mapy[y*width+x]) (float32
+// maps, row-major); interpolation and border as dfk_warp_affine.
+dfk_image *dfk_remap(const dfk_image *img, const float *mapx, const float *mapy, int width, int height, int interpolation,
+                     int border, char **err);
 
 // Lookup tables on an 8-bit image: `tables` holds `ntables` tables of 256 entries each; one table maps every
 // channel, otherwise ntables must equal the channel count and table c maps channel c.
