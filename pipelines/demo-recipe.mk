@@ -2,7 +2,7 @@
 # top Makefile), scored on the demo set's test videos (identities never seen in training), with frame- and
 # video-level AUC, overall and per manipulation method.
 #
-#   make demo RECIPE=erm [SIZE=128] [BATCH=16] [EPOCHS=3] [BACKBONE=efficientnet-lite0] [SEED=5] [OUT=out/demo-erm]
+#   make demo RECIPE=erm [SIZE=128] [BATCH=16] [EPOCHS=3] [BACKBONE=efficientnet-lite0] [SEED=5] [OUT=out/demo-erm[-BACKBONE]]
 #
 # Defaults are CPU-sized; BACKBONE empty keeps the recipe's own. ImageNet weights are passed for EfficientNet-Lite0
 # (the only backbone whose weights ship in .cache/models). Every step is a file target under $(OUT).
@@ -11,7 +11,7 @@ SHELL := /bin/bash
 BIN ?= .build/release
 SET ?= out/demo-set
 RECIPE ?= erm
-OUT ?= out/demo-$(RECIPE)
+OUT ?= out/demo-$(RECIPE)$(if $(BACKBONE),-$(BACKBONE))
 SIZE ?= 128
 BATCH ?= 16
 EPOCHS ?= 3
@@ -25,7 +25,13 @@ all: $(OUT)/metrics.md
 	@echo "Demo set, recipe $(RECIPE) (toy data: a handful of identities; numbers show the pipeline works, nothing more):"
 	@cat $<
 
-$(OUT)/model/best.safetensors: $(SET)/train.ndjson $(SET)/val.ndjson
+# The settings of this run: a change re-runs training (which refuses a folder of another run, naming what differs).
+PARAMS := recipe=$(RECIPE) backbone=$(BACKBONE) size=$(SIZE) batch=$(BATCH) epochs=$(EPOCHS) seed=$(SEED)
+.PHONY: FORCE
+$(OUT)/params: FORCE
+	@mkdir -p $(OUT); echo '$(PARAMS)' | cmp -s - $@ || echo '$(PARAMS)' > $@
+
+$(OUT)/model/best.safetensors: $(SET)/train.ndjson $(SET)/val.ndjson $(OUT)/params
 	$(BIN)/train $(SET)/train.ndjson --recipe $(RECIPE) --val $(SET)/val.ndjson --out $(OUT)/model --seed $(SEED) \
 	  --epochs $(EPOCHS) $(if $(BACKBONE),--backbone $(BACKBONE)) --size $(SIZE) --batch $(BATCH) $(PRETRAINED)
 
