@@ -255,6 +255,26 @@ final class ModernBackboneTests: XCTestCase {
         XCTAssertEqual(v.module.parameterCount, 21_458_488 - (1280 * 1000 + 1000) + (1280 * 3 + 3))  // torchvision: 21,458,488 at 1000 classes
         try v.replaceHead(classes: 2)
         XCTAssertTrue(v.module.stateDict().contains { $0.0 == "classifier.1.weight" && $0.1.shape == [2, 1280] })
+
+        // Stochastic depth: rates rise linearly to the configured one; training draws differ, eval is deterministic.
+        var c = ConvNeXtConfig.named("convnext_tiny")!
+        c.dropPath = 0.5
+        c.layerScaleInit = 0.5
+        let m = try ConvNeXt(c, classes: 2)
+        XCTAssertEqual(m.blocks[0][0].dropPath, 0)
+        XCTAssertEqual(m.blocks[3][2].dropPath, 0.5, accuracy: 1e-12)
+        let small = try Tensor.randn([4, 3, 32, 32], seed: 5)
+        m.train()
+        Torch.manualSeed(1)
+        let t1 = try m(small, taps: nil)
+        Torch.manualSeed(2)
+        let t2 = try m(small, taps: nil)
+        XCTAssertGreaterThan(maxAbs(try t1.floats(), try t2.floats()), 1e-6)
+        try t1.sum().backward()
+        XCTAssertNotNil(m.namedParameters().first { $0.0 == "stem.0.weight" }?.1.grad)
+        m.eval()
+        let e1 = try Autograd.noGrad { try m(small, taps: nil) }.floats(), e2 = try Autograd.noGrad { try m(small, taps: nil) }.floats()
+        XCTAssertEqual(e1, e2)
     }
 
     func testLayerNormDropPathAndContiguous() throws {
