@@ -277,6 +277,24 @@ final class ModernBackboneTests: XCTestCase {
         XCTAssertEqual(e1, e2)
     }
 
+    /// `WeightLayout.native` picks the mapping from the keys: timm EfficientNet (V1), timm EfficientNetV2, facebook ConvNeXt.
+    func testNativeLayoutDispatch() throws {
+        let t = try Tensor.zeros([1])
+        func names(_ n: [String]) -> [String] { WeightLayout.native(n.map { ($0, t) }).map(\.name) }
+        XCTAssertEqual(names(["module.conv_stem.weight", "module.blocks.0.0.conv_dw.weight", "module.blocks.1.0.conv_pw.weight"]),
+                       ["_conv_stem.weight", "_blocks.0._depthwise_conv.weight", "_blocks.1._expand_conv.weight"])
+        XCTAssertEqual(names(["conv_stem.weight", "blocks.0.0.conv.weight", "blocks.1.0.conv_exp.weight", "blocks.3.2.conv_pw.weight", "blocks.3.2.se.conv_reduce.bias",
+                              "blocks.3.2.bn3.running_var", "conv_head.weight", "bn2.bias", "classifier.weight"]),
+                       ["features.0.0.weight", "features.1.0.block.0.0.weight", "features.2.0.block.0.0.weight",
+                        "features.4.2.block.0.0.weight", "features.4.2.block.2.fc1.bias", "features.4.2.block.3.1.running_var", "features.5.0.weight", "features.5.1.bias",
+                        "classifier.1.weight"])
+        XCTAssertEqual(names(["model.downsample_layers.0.1.weight", "model.downsample_layers.2.1.bias", "model.stages.1.0.pwconv1.weight",
+                              "model.stages.0.2.gamma", "model.norm.weight", "model.head.bias"]),
+                       ["stem.1.weight", "stages.2.downsample.1.bias", "stages.1.blocks.0.mlp.fc1.weight", "stages.0.blocks.2.gamma",
+                        "head.norm.weight", "head.fc.bias"])
+        XCTAssertEqual(names(["stages.0.blocks.0.gamma", "head.fc.weight"]), ["stages.0.blocks.0.gamma", "head.fc.weight"])
+    }
+
     func testLayerNormDropPathAndContiguous() throws {
         let x = try Tensor([1, 2, 3, 4, 10, 20, 30, 40] as [Float], shape: [2, 4])
         let y = try F.layerNorm(x, normalizedShape: [4], eps: 0).floats()
