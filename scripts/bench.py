@@ -7,9 +7,11 @@
 (c) SBI pair generation at 380 px in memory (dfk-bench sbi-pairs) against the SBI reference pipeline in Python
     (albumentations 1.3 + OpenCV + NumPy, scripts/sbi_anchor.py) on the same frames, per core; and synth-sbi end
     to end (frames read, pairs and masks written).
-(d) One training step (forward, cross-entropy, backward, SGD momentum) of EfficientNet-B4 at 380 px and ResNet-50 at
-    224 px, batch 8, in the engine (dfk-bench train-step) against Python PyTorch 1.13 (Debian's python3-torch, the
-    same libtorch) with efficientnet_pytorch / torchvision: median step time and peak resident memory, alternating.
+(d) One training step (forward, cross-entropy, backward, SGD momentum) of EfficientNet-B4 at 380 px, ResNet-50 and
+    ConvNeXt-Base at 224 px, batch 8, in the engine (dfk-bench train-step) against Python PyTorch 1.13 (Debian's
+    python3-torch, the same libtorch) with efficientnet_pytorch / torchvision / timm 0.6.13: median step time and
+    peak resident memory, alternating.
+Sections can be chosen: bench.py --only train-step --models convnext_base (see --help).
 (e) Training throughput with online pseudo-fake synthesis against the same training on pre-generated batches
     (cpu-demo recipe), and score-video in videos per minute.
 Runs alternate between tool and anchor; medians are reported. Timings are wall-clock on this machine.
@@ -111,11 +113,16 @@ def bench_synthesis(tmp, video):
     ]
 
 
-def bench_train_step():
+TRAIN_STEP_MODELS = (("efficientnet-b4", 380, 3), ("resnet50", 224, 8), ("convnext_base", 224, 3))
+
+
+def bench_train_step(models=None):
     py = os.path.join(ROOT, ".cache", "parity-venv", "bin", "python")
     threads = str(os.cpu_count())
     rows = []
-    for model, size, steps in (("efficientnet-b4", 380, 3), ("resnet50", 224, 8)):
+    for model, size, steps in TRAIN_STEP_MODELS:
+        if models and model not in models:
+            continue
         ours, theirs, mem_ours, mem_theirs = [], [], [], []
         for _ in range(max(1, REPEATS // 2)):
             for cmd, times, mems in (
@@ -157,17 +164,41 @@ def bench_training_pipeline(tmp, video):
     return rows
 
 
+SECTIONS = ("extract", "landmarks", "synthesis", "train-step", "pipeline")
+
+
 def main():
-    if shutil.which("ffmpeg") is None:
+    import argparse
+    ap = argparse.ArgumentParser(description="DeepfakeKit benchmarks beside their anchors (all sections by default)")
+    ap.add_argument("--only", default=",".join(SECTIONS),
+                    help="comma-separated sections to run: " + ", ".join(SECTIONS))
+    ap.add_argument("--models", default="",
+                    help="train-step rows to run (comma-separated): " + ", ".join(m for m, _, _ in TRAIN_STEP_MODELS))
+    a = ap.parse_args()
+    only = [x for x in a.only.split(",") if x]
+    unknown = [x for x in only if x not in SECTIONS]
+    if unknown:
+        sys.exit(f"bench: unknown section(s) {', '.join(unknown)} (known: {', '.join(SECTIONS)})")
+    models = [x for x in a.models.split(",") if x]
+    bad = [m for m in models if m not in [n for n, _, _ in TRAIN_STEP_MODELS]]
+    if bad:
+        sys.exit(f"bench: unknown train-step model(s) {', '.join(bad)} (known: {', '.join(m for m, _, _ in TRAIN_STEP_MODELS)})")
+    if "extract" in only and shutil.which("ffmpeg") is None:
         sys.exit("bench: ffmpeg not found (make bench installs it: scripts/setup.sh --bench)")
     tmp = tempfile.mkdtemp(prefix="dfk-bench-")
     try:
-        rows = [bench_extract(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4")),
-                bench_extract(tmp, os.path.join(MEDIA, "face_noface.mov"))]
-        rows += bench_landmarks(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4"), 96)
-        rows += bench_synthesis(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4"))
-        rows += bench_train_step()
-        rows += bench_training_pipeline(tmp, os.path.join(MEDIA, "single_face.mp4"))
+        rows = []
+        if "extract" in only:
+            rows += [bench_extract(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4")),
+                     bench_extract(tmp, os.path.join(MEDIA, "face_noface.mov"))]
+        if "landmarks" in only:
+            rows += bench_landmarks(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4"), 96)
+        if "synthesis" in only:
+            rows += bench_synthesis(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4"))
+        if "train-step" in only:
+            rows += bench_train_step(models)
+        if "pipeline" in only:
+            rows += bench_training_pipeline(tmp, os.path.join(MEDIA, "single_face.mp4"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     head = ["measured", "ours", "anchor", "anchor's", "ratio", "target"]

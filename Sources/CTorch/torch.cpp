@@ -323,6 +323,28 @@ dfk_tensor *dfk_softmax(const dfk_tensor *x, int64_t dim, int log, char **err) {
 dfk_tensor *dfk_dropout(const dfk_tensor *x, double p, int training, char **err) {
   return make(err, [&]() { return torch::dropout(x->t, p, training != 0); });
 }
+dfk_tensor *dfk_layer_norm(const dfk_tensor *x, const int64_t *normalized_shape, int ndim, const dfk_tensor *weight,
+                           const dfk_tensor *bias, double eps, char **err) {
+  return make(err, [&]() { return torch::layer_norm(x->t, vec(normalized_shape, ndim), opt(weight), opt(bias), eps); });
+}
+dfk_tensor *dfk_drop_path(const dfk_tensor *x, double p, int training, int scale_by_keep, char **err) {
+  return make(err, [&]() -> torch::Tensor {
+    if (p < 0.0 || p > 1.0) throw std::runtime_error("drop path probability must be in [0, 1], got " + std::to_string(p));
+    if (!training || p == 0.0) return x->t;
+    if (x->t.dim() == 0) throw std::runtime_error("drop path needs a batch dimension");
+    double keep = 1.0 - p;
+    std::vector<int64_t> shape(static_cast<size_t>(x->t.dim()), 1);
+    shape[0] = x->t.size(0);
+    auto mask = x->t.new_empty(shape).bernoulli_(keep);
+    if (keep > 0.0 && scale_by_keep) mask.div_(keep);
+    return x->t * mask;
+  });
+}
+dfk_tensor *dfk_contiguous(const dfk_tensor *x, int channels_last, char **err) {
+  return make(err, [&]() {
+    return x->t.contiguous(channels_last ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous);
+  });
+}
 dfk_tensor *dfk_cross_entropy(const dfk_tensor *logits, const dfk_tensor *target, const dfk_tensor *w, int red,
                               double smoothing, char **err) {
   return make(err, [&]() {

@@ -59,6 +59,19 @@ public struct Backbone {
         }
         r.append(Entry(name: "vgg16_bn", aliases: ["vgg16"], resolution: 224) { classes, _ in try VGG16BN(classes: classes) })
         r.append(Entry(name: "xception", aliases: [], resolution: 299) { classes, _ in try Xception(classes: classes) })
+        for n in ["convnext_tiny", "convnext_base"] {
+            let c = ConvNeXtConfig.named(n)!
+            r.append(Entry(name: n, aliases: [n.replacingOccurrences(of: "_", with: "-")], resolution: 224) { classes, _ in
+                try ConvNeXt(c, classes: classes)
+            })
+        }
+        for n in ["efficientnetv2_s", "efficientnetv2_l", "tf_efficientnetv2_s", "tf_efficientnetv2_l"] {
+            let c = EfficientNetV2Config.named(n)!
+            let tv = n.hasPrefix("tf_") ? [] : [n.replacingOccurrences(of: "efficientnetv2", with: "efficientnet_v2")]
+            r.append(Entry(name: n, aliases: tv + [n.replacingOccurrences(of: "_", with: "-")], resolution: c.resolution) { classes, _ in
+                try EfficientNetV2(c, classes: classes)
+            })
+        }
         return r
     }()
 
@@ -93,4 +106,13 @@ extension VGG16BN: ClassifierNetwork {
 extension Xception: ClassifierNetwork {
     public var stageTaps: [String] { ["entry"] + (1...12).map { "block\($0)" } + ["conv3", "conv4"] }
     public var mapTap: String { "conv4" }
+}
+extension ConvNeXt: ClassifierNetwork {
+    /// "stem", a tap after every block of stage 0 (PIM), then one per stage.
+    public var stageTaps: [String] { ["stem"] + blocks[0].indices.map { "stage0.block\($0)" } + (0..<4).map { "stage\($0)" } }
+    public var mapTap: String { "stage3" }
+}
+extension EfficientNetV2: ClassifierNetwork {
+    public var stageTaps: [String] { ["stem"] + stages.indices.map { "stage\($0 + 1)" } }
+    public var mapTap: String { "head" }
 }

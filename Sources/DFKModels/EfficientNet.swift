@@ -85,12 +85,8 @@ public final class MBConvBlock: Module {
         }
         x = try bn2(try project(x))
         guard skip else { return x }
-        if training && dropConnect > 0 {
-            // Stochastic depth: drop the residual branch per sample with probability dropConnect.
-            let keep = 1 - dropConnect
-            let mask = try (Tensor.rand([x.shape[0], 1, 1, 1]).to(x.dtype) + keep).floor()
-            x = try x * mask / keep
-        }
+        // Stochastic depth: drop the residual branch per sample with probability dropConnect (mask on x's device).
+        x = try F.dropPath(x, p: dropConnect, training: training)
         return try x + input
     }
 }

@@ -84,10 +84,44 @@ public final class Linear: Module {
     public func callAsFunction(_ x: Tensor) throws -> Tensor { try F.linear(x, weight: weight, bias: bias) }
 }
 
+/// Layer normalisation over the last dimension (torch.nn.LayerNorm(channels); timm's channels-last LayerNorm).
+public final class LayerNorm: Module {
+    public private(set) var weight: Tensor!, bias: Tensor!
+    public let channels: Int, eps: Double
+    public init(_ channels: Int, eps: Double = 1e-5) throws {
+        self.channels = channels; self.eps = eps
+        let w = try Tensor.ones([channels]), b = try Tensor.zeros([channels])
+        super.init()
+        weight = try parameter("weight", w); bias = try parameter("bias", b)
+    }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try F.layerNorm(x, normalizedShape: [channels], weight: weight, bias: bias, eps: eps)
+    }
+}
+
+/// Layer normalisation over the channels of an [N, C, H, W] tensor (timm's LayerNorm2d: permute to channels-last,
+/// normalise, permute back; ConvNeXt's stem, downsampling layers and head).
+public final class LayerNorm2d: Module {
+    public private(set) var weight: Tensor!, bias: Tensor!
+    public let channels: Int, eps: Double
+    public init(_ channels: Int, eps: Double = 1e-6) throws {
+        self.channels = channels; self.eps = eps
+        let w = try Tensor.ones([channels]), b = try Tensor.zeros([channels])
+        super.init()
+        weight = try parameter("weight", w); bias = try parameter("bias", b)
+    }
+    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+        guard x.ndim == 4 else { throw TensorError("LayerNorm2d expects [N, C, H, W], got \(x.shape)") }
+        let y = try F.layerNorm(try x.permute([0, 2, 3, 1]), normalizedShape: [channels], weight: weight, bias: bias, eps: eps)
+        return try y.permute([0, 3, 1, 2])
+    }
+}
+
 public enum Activation: String, Sendable {
-    case relu, relu6, swish
+    case relu, relu6, swish, gelu
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         switch self {
+        case .gelu: return try x.gelu()
         case .relu: return try x.relu()
         case .relu6: return try x.relu6()
         case .swish: return try x.silu()

@@ -36,6 +36,18 @@ public enum F {
     public static func softmax(_ x: Tensor, dim: Int) throws -> Tensor { try call { dfk_softmax(x.handle, Int64(dim), 0, $0) } }
     public static func logSoftmax(_ x: Tensor, dim: Int) throws -> Tensor { try call { dfk_softmax(x.handle, Int64(dim), 1, $0) } }
     public static func dropout(_ x: Tensor, p: Double, training: Bool) throws -> Tensor { try call { dfk_dropout(x.handle, p, training ? 1 : 0, $0) } }
+    /// Layer normalisation over the last `normalizedShape.count` dimensions (torch.nn.functional.layer_norm).
+    public static func layerNorm(_ x: Tensor, normalizedShape: [Int], weight: Tensor? = nil, bias: Tensor? = nil,
+                                 eps: Double = 1e-5) throws -> Tensor {
+        let s = normalizedShape.map(Int64.init)
+        return try call { dfk_layer_norm(x.handle, s, Int32(s.count), weight?.handle, bias?.handle, eps, $0) }
+    }
+    /// Stochastic depth (timm's DropPath, torchvision's StochasticDepth "row"): in training each sample is dropped
+    /// with probability `p` and the others scaled by 1 / (1 - p); the mask lives on x's device. Identity otherwise.
+    public static func dropPath(_ x: Tensor, p: Double, training: Bool, scaleByKeep: Bool = true) throws -> Tensor {
+        if !training || p == 0 { return x }
+        return try call { dfk_drop_path(x.handle, p, 1, scaleByKeep ? 1 : 0, $0) }
+    }
 
     /// Cross-entropy of logits [N, C] against class indices [N] (int64). Use `.none` and weight the result for
     /// per-sample weights (e.g. NRS's weighted loss).

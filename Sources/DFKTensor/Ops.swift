@@ -81,6 +81,8 @@ extension Tensor {
         let s = dims.map(Int64.init)
         return try call { dfk_permute(handle, s, Int32(s.count), $0) }
     }
+    /// A contiguous copy (row-major, or channels-last for 4-d tensors); the tensor itself when it already is.
+    public func contiguous(channelsLast: Bool = false) throws -> Tensor { try call { dfk_contiguous(handle, channelsLast ? 1 : 0, $0) } }
     public func transpose(_ a: Int, _ b: Int) throws -> Tensor { try call { dfk_transpose(handle, Int64(a), Int64(b), $0) } }
     public func flatten(from start: Int = 0, to end: Int = -1) throws -> Tensor { try call { dfk_flatten(handle, Int64(start), Int64(end), $0) } }
     public func unsqueeze(_ dim: Int) throws -> Tensor { try call { dfk_unsqueeze(handle, Int64(dim), $0) } }

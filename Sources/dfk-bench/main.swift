@@ -4,7 +4,7 @@
 //       the anchor for `landmarks` throughput.
 //   dfk-bench sbi-pairs [--mask lal|sbi|bbmg] [--size 380] [--threads T] [--pairs N] FACES.ndjson
 //       in-memory SBI pair generation (no file I/O) over the frames and first faces of a `landmarks` output.
-//   dfk-bench train-step --model efficientnet-b4|resnet50 [--size 380] [--batch 8] [--steps 3] [--threads T]
+//   dfk-bench train-step --model efficientnet-b4|resnet50|convnext_base|... (any registered backbone) [--size 380] [--batch 8] [--steps 3] [--threads T]
 //       one training step (forward, cross-entropy, backward, SGD) on random data; median seconds per step.
 import DFKCore
 import DFKImaging
@@ -85,13 +85,10 @@ do {
         let batch = Int(option("--batch", "8"))!, steps = Int(option("--steps", "3"))!
         Torch.setThreads(Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!)
         Init.reset(seed: 0)
-        let model: Module
-        let forward: (Tensor) throws -> Tensor
-        if name.hasPrefix("efficientnet") {
-            let m = try EfficientNet(EfficientNetConfig.named(name)!, classes: 2); model = m; forward = { try m($0) }
-        } else if name.hasPrefix("resnet") {
-            let m = try ResNet(depth: Int(name.dropFirst(6))!, classes: 2); model = m; forward = { try m($0) }
-        } else { fail("unknown model \(name)") }
+        guard Backbone.entry(name) != nil else { fail("unknown model \(name) (known: \(Backbone.names.joined(separator: ", ")))") }
+        let backbone = try Backbone.make(name, classes: 2, imageSize: size)
+        let model = backbone.module
+        let forward: (Tensor) throws -> Tensor = { try backbone($0) }
         model.train()
         let opt = SGD(model.parameters, lr: 1e-3, momentum: 0.9)
         let x = try Tensor.randn([batch, 3, size, size], seed: 1)

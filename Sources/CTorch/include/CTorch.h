@@ -95,6 +95,15 @@ dfk_tensor *dfk_avg_pool2d(const dfk_tensor *x, const int64_t *kernel, const int
 dfk_tensor *dfk_adaptive_avg_pool2d(const dfk_tensor *x, int64_t oh, int64_t ow, char **err);
 dfk_tensor *dfk_softmax(const dfk_tensor *x, int64_t dim, int log, char **err);
 dfk_tensor *dfk_dropout(const dfk_tensor *x, double p, int training, char **err);
+// Layer normalisation over the last `ndim` dims (normalized_shape); weight / bias may be NULL.
+dfk_tensor *dfk_layer_norm(const dfk_tensor *x, const int64_t *normalized_shape, int ndim, const dfk_tensor *weight,
+                           const dfk_tensor *bias, double eps, char **err);
+// Stochastic depth ("drop path", timm / torchvision "row" mode): in training, each sample (first dim) is zeroed with
+// probability p and survivors scaled by 1 / (1 - p) when scale_by_keep; the mask is drawn on x's device and dtype
+// from the global generator. Identity when not training or p == 0.
+dfk_tensor *dfk_drop_path(const dfk_tensor *x, double p, int training, int scale_by_keep, char **err);
+// A contiguous copy in the given memory format (0 contiguous, 1 channels-last), or x itself when already so.
+dfk_tensor *dfk_contiguous(const dfk_tensor *x, int channels_last, char **err);
 // Losses. reduction: 0 none, 1 mean, 2 sum. weight may be NULL.
 dfk_tensor *dfk_cross_entropy(const dfk_tensor *logits, const dfk_tensor *target, const dfk_tensor *class_weight,
                               int reduction, double label_smoothing, char **err);
