@@ -72,7 +72,7 @@ public final class Trainer {
         Init.reset(seed: seed)
         backbone = try Backbone.make(recipe.backbone, classes: 1000, imageSize: recipe.size)
         if let pretrained {
-            let w = WeightLayout.unwrap(try WeightFile.read(pretrained).tensors)
+            let w = WeightLayout.native(try WeightFile.read(pretrained).tensors)
             let report = try backbone.module.load(w, strict: false)
             if !report.mismatched.isEmpty || report.loaded.isEmpty { throw TrainError("\(pretrained): \(report)") }
         }
