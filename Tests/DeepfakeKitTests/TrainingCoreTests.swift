@@ -303,3 +303,23 @@ final class WorkedExampleTests: XCTestCase {
         XCTAssertNil(hook.delta)
     }
 }
+
+final class ParameterGroupTests: XCTestCase {
+    /// Extra parameter groups train with their own learning rate, and their state round-trips through a checkpoint.
+    func testGroupedOptimizerScalesEachGroupsLearningRate() throws {
+        let a = try Tensor([1, 1] as [Float], shape: [2]).requiresGrad(), b = try Tensor([1, 1] as [Float], shape: [2]).requiresGrad()
+        let g = GroupedOptimizer([(SGD([a], lr: 0.1, momentum: 0.9), 1), (SGD([b], lr: 0.01, momentum: 0.9), 0.1)])
+        g.learningRate = 0.2
+        XCTAssertEqual(g.groups[1].optimizer.learningRate, 0.02, accuracy: 1e-12)
+        XCTAssertEqual(g.learningRate, 0.2, accuracy: 1e-12)
+        try ((a * b).sum()).backward()
+        try g.step()
+        XCTAssertEqual(try a.floats(), [0.8, 0.8])
+        XCTAssertEqual(try b.floats()[0], 0.98, accuracy: 1e-6)
+        let state = try g.state()
+        XCTAssertEqual(state.map(\.0).sorted(), ["g0.0.momentum_buffer", "g1.0.momentum_buffer"])
+        let fresh = GroupedOptimizer([(SGD([a], lr: 0.1, momentum: 0.9), 1), (SGD([b], lr: 0.01, momentum: 0.9), 0.1)])
+        try fresh.loadState(state)
+        XCTAssertEqual(try fresh.state().map { try $0.1.floats() }, try state.map { try $0.1.floats() })
+    }
+}
