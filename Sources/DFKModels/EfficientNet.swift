@@ -38,7 +38,7 @@ public struct EfficientNetConfig: Sendable, Equatable {
         if Double(n) < 0.9 * scaled { n += 8 }
         return n
     }
-    func repeats(_ r: Int) -> Int { Int((depth * Double(r)).rounded(.up)) }
+    public func repeats(_ r: Int) -> Int { Int((depth * Double(r)).rounded(.up)) }
 }
 
 public final class MBConvBlock: Module {

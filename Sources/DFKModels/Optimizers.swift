@@ -165,11 +165,16 @@ public final class SAM {
     /// Restores the original weights exactly, then updates them with the base optimizer using the current
     /// gradients (those computed at the perturbed point).
     public func secondStep() throws {
+        try restore()
+        try base.step()
+    }
+
+    /// Restores the weights saved by `firstStep` exactly, without updating (for steps that combine gradients).
+    public func restore() throws {
         try Autograd.noGrad {
             for (p, s) in zip(parameters, saved) { if let s { try p.copyInPlace(s) } }
         }
         saved = []
-        try base.step()
     }
 
     /// One full SAM step: `closure` computes the loss and calls backward (it runs twice).

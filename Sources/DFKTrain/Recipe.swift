@@ -51,7 +51,13 @@ public struct Recipe: Sendable, Equatable {
         case linearDecay = "linear-decay"
         case step, cosine
     }
-    public enum StepName: String, Sendable, CaseIterable { case erm, sam }
+    public enum StepName: String, Sendable, CaseIterable {
+        case erm, sam
+        /// PIM (PIM.swift): shallow feature statistics perturbed along the loss gradient, a second pass.
+        case pim
+        /// DualFlat: PIM plus a third pass at SAM-perturbed weights.
+        case dualflat
+    }
     public enum Augmentation: String, Sendable, CaseIterable {
         case none
         /// DeepfakeBench's default training augmentations (docs/training.md, Augmentations).
@@ -102,6 +108,15 @@ public struct Recipe: Sendable, Equatable {
     // step
     public var step: StepName = .erm
     public var rho = 0.05
+
+    // PIM / DualFlat (pim-gradient-regularization.txt)
+    /// Taps after which PIM perturbs the statistics ("auto": PIMHook.defaultTaps; else comma-separated tap names).
+    public var pimTaps = "auto"
+    public var pimRadius = 0.1
+    public var pimAlpha = 1.0
+    public var pimDetachStatistics = false
+    public var dualflatBeta = 0.0
+    public var dualflatRadius = 0.05
 
     // NRS (BBMG/NRS paper, eqs. 5-9)
     public var nrsEnabled = false
@@ -253,6 +268,12 @@ extension Recipe {
         field("schedule.minimum_lr", double: \.minimumLR, min: 0),
         field("step.name", choice: \.step),
         field("step.rho", double: \.rho, min: 0),
+        field("pim.taps", string: \.pimTaps),
+        field("pim.radius", double: \.pimRadius, min: 0),
+        field("pim.alpha", double: \.pimAlpha, min: 0, max: 1),
+        field("pim.detach_statistics", bool: \.pimDetachStatistics),
+        field("dualflat.beta", double: \.dualflatBeta, min: 0, max: 1),
+        field("dualflat.radius", double: \.dualflatRadius, min: 0),
         field("nrs.enabled", bool: \.nrsEnabled),
         field("nrs.start_epoch", int: \.nrs.startEpoch, min: 0),
         field("nrs.lambda", double: \.nrs.lambda, min: 0),

@@ -129,10 +129,23 @@ public final class SAMStep: TrainingStep {
 
 /// Steps by recipe name. A new objective adds its type here (and its settings to `Recipe.fields`).
 public enum TrainingSteps {
-    public static func make(_ recipe: Recipe, optimizer: Optimizer) -> TrainingStep {
+    /// The recipe's step and the hooks it needs (added to the trainer's hooks).
+    public static func make(_ recipe: Recipe, optimizer: Optimizer, model: Backbone) throws -> (TrainingStep, [TrainingHook]) {
         switch recipe.step {
-        case .erm: return ERMStep()
-        case .sam: return SAMStep(optimizer: optimizer, rho: recipe.rho)
+        case .erm: return (ERMStep(), [])
+        case .sam: return (SAMStep(optimizer: optimizer, rho: recipe.rho), [])
+        case .pim, .dualflat:
+            let taps = recipe.pimTaps == "auto" ? PIMHook.defaultTaps(for: model)
+                : recipe.pimTaps.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let unknown = taps.filter { !model.stageTaps.contains($0) }
+            guard !taps.isEmpty, unknown.isEmpty else {
+                throw TrainError("pim.taps: \(unknown.joined(separator: ", ")) not a stage of \(model.name) (stages: \(model.stageTaps.joined(separator: ", ")))")
+            }
+            let hook = PIMHook(taps: taps, detachStatistics: recipe.pimDetachStatistics)
+            let beta = recipe.step == .dualflat ? recipe.dualflatBeta : 0
+            guard recipe.pimAlpha + beta <= 1 + 1e-12 else { throw TrainError("pim.alpha + dualflat.beta must be at most 1") }
+            return (PIMStep(hook: hook, optimizer: optimizer, radius: recipe.pimRadius, alpha: recipe.pimAlpha, beta: beta,
+                            samRadius: recipe.dualflatRadius), [hook])
         }
     }
 }

@@ -81,7 +81,6 @@ public final class Trainer {
 
         var hooks = extraHooks
         if let nrs = recipe.nrsOptions { hooks.insert(NRSHook(options: nrs, seed: seed), at: 0) }
-        self.hooks = hooks
         var transforms = extraTransforms
         if let a = AugmentTransform(recipe.augment) { transforms.insert(a, at: 0) }
         self.transforms = transforms
@@ -100,7 +99,10 @@ public final class Trainer {
             optimizer = GroupedOptimizer([(makeOptimizer(backbone.module.parameters, lr: recipe.lr), 1)]
                                          + groups.map { (makeOptimizer($0.parameters, lr: recipe.lr * $0.lrScale), $0.lrScale) })
         }
-        step = TrainingSteps.make(recipe, optimizer: optimizer)
+        let (step, stepHooks) = try TrainingSteps.make(recipe, optimizer: optimizer, model: backbone)
+        self.step = step
+        hooks += stepHooks
+        self.hooks = hooks
         context = StepContext(model: backbone, optimizer: optimizer, hooks: hooks)
         recordsHash = TrainSample.hash(train)
         var s = DetectorSpec(backbone: backbone.name, size: recipe.size, mean: recipe.mean, std: recipe.std, testCrop: recipe.testCrop)

@@ -1,0 +1,172 @@
+// PIM: gradient regularization by perturbing the statistics of shallow features (pim-gradient-regularization.txt,
+// eqs. 6-12, Algorithm 1), and DualFlat (eqs. 13-14), which adds SAM's weight perturbation as a third pass.
+//
+// After each chosen shallow tap, f' = (f - mu) / sigma * (sigma + d_sigma) + (mu + d_mu), with per-instance,
+// per-channel mu and sigma = sqrt(var + eps) over H x W and d_mu, d_sigma of shape [C] shared across the batch.
+// It is computed as the algebraically equal f + (f - mu) / sigma * d_sigma + d_mu, which at d = 0 returns f exactly
+// (so the first pass is the plain network, bit for bit) and has the same gradients as eq. 7.
+//
+// A step: pass 1 with d = 0 (leaves that require grad) gives L1, the parameter gradients g1 and grad_d;
+// d = r * grad_d / ||grad_d|| (one joint L2 norm over every PIM's d_mu and d_sigma), fixed; pass 2 with d gives g2,
+// with BatchNorm running statistics restored afterwards (pass 2 does not update them); the update uses
+// (1 - alpha) g1 + alpha g2. DualFlat's third pass runs at SAM-perturbed weights (r', PIM off) and gives g3; the
+// update uses (1 - alpha - beta) g1 + alpha g2 + beta g3. Passes whose coefficient is 0 are skipped, so alpha = 0
+// is plain ERM and DualFlat (0, 1) is SAM, bit for bit.
+import DFKCore
+import DFKModels
+import DFKRecords
+import DFKTensor
+import Foundation
+
+public final class PIMHook: TrainingHook {
+    public let name = "pim"
+    public let tapNames: [String]
+    public let eps: Double
+    /// Detach mu and sigma in the perturbed pass (the MixStyle-like reading); the default follows eq. 7 literally.
+    public let detachStatistics: Bool
+
+    enum Mode { case off, probe, perturb }
+    var mode: Mode = .off
+    /// Per tap: (d_mu, d_sigma).
+    var deltas: [String: (Tensor, Tensor)] = [:]
+
+    public init(taps: [String], eps: Double = 1e-5, detachStatistics: Bool = false) {
+        tapNames = taps; self.eps = eps; self.detachStatistics = detachStatistics
+    }
+
+    public var taps: Set<String> { Set(tapNames) }
+
+    /// Where PIM sits by default (the paper: "shallow layers"; ConvNeXt-Base: the 3 blocks of stage 0).
+    public static func defaultTaps(for b: Backbone) -> [String] {
+        switch b.network {
+        case is ConvNeXt: return b.stageTaps.filter { $0.hasPrefix("stage0.block") }
+        case is ResNet: return ["stem", "layer1"]
+        case is Xception: return ["entry", "block1"]
+        case let e as EfficientNet:
+            let first = e.config.lite ? 1 : e.config.repeats(1)
+            return ["stem", "block\(first - 1)"]
+        case is EfficientNetV2: return ["stem", "stage1"]
+        default: return Array(b.stageTaps.prefix(2))
+        }
+    }
+
+    /// f + (f - mu) / sigma * d_sigma + d_mu for a [N, C, H, W] feature map.
+    public static func perturb(_ f: Tensor, dMu: Tensor, dSigma: Tensor, eps: Double, detach: Bool) throws -> Tensor {
+        var mu = try f.mean(dims: [2, 3], keepDim: true)
+        var sigma = try (try f.variance(dims: [2, 3], keepDim: true, biased: true) + eps).sqrt()
+        if detach { mu = try mu.detach(); sigma = try sigma.detach() }
+        let c = f.shape[1]
+        let normed = try (f - mu) / sigma
+        return try (f + (try normed * (try dSigma.reshape([1, c, 1, 1])))) + (try dMu.reshape([1, c, 1, 1]))
+    }
+
+    public func transform(tap: String, _ t: Tensor, pass: Int, ctx: StepContext) throws -> Tensor {
+        switch mode {
+        case .off: return t
+        case .probe:
+            let c = t.shape[1]
+            let dm = try Tensor.zeros([c], dtype: t.dtype, device: t.device).requiresGrad()
+            let ds = try Tensor.zeros([c], dtype: t.dtype, device: t.device).requiresGrad()
+            deltas[tap] = (dm, ds)
+            return try PIMHook.perturb(t, dMu: dm, dSigma: ds, eps: eps, detach: detachStatistics)
+        case .perturb:
+            guard let (dm, ds) = deltas[tap] else { return t }
+            return try PIMHook.perturb(t, dMu: dm, dSigma: ds, eps: eps, detach: detachStatistics)
+        }
+    }
+
+    /// Turns the probe leaves' gradients into the perturbation d = r grad_d / ||grad_d|| (joint norm); returns the norm.
+    @discardableResult
+    func setPerturbation(radius r: Double) throws -> Double {
+        try Autograd.noGrad {
+            var sq = 0.0
+            for (dm, ds) in deltas.values {
+                for g in [dm.grad, ds.grad].compactMap({ $0 }) { sq += try g.square().sum().item() }
+            }
+            let norm = sq.squareRoot()
+            var next: [String: (Tensor, Tensor)] = [:]
+            for (k, (dm, ds)) in deltas {
+                func scaled(_ d: Tensor) throws -> Tensor {
+                    guard let g = d.grad else { return try Tensor.zeros(d.shape, dtype: d.dtype, device: d.device) }
+                    return try g * (r / (norm + 1e-12))
+                }
+                next[k] = (try scaled(dm), try scaled(ds))
+            }
+            deltas = next
+            return norm
+        }
+    }
+}
+
+/// The PIM step, and DualFlat when `beta` > 0 (SAM's weight perturbation of radius `samRadius` as a third pass).
+public final class PIMStep: TrainingStep {
+    public var name: String { beta > 0 ? "dualflat" : "pim" }
+    public let hook: PIMHook
+    public let radius: Double, alpha: Double, beta: Double
+    let sam: SAM
+
+    public init(hook: PIMHook, optimizer: Optimizer, radius: Double, alpha: Double, beta: Double = 0, samRadius: Double = 0.05) {
+        self.hook = hook; self.radius = radius; self.alpha = alpha; self.beta = beta
+        sam = SAM(base: optimizer, rho: samRadius)
+    }
+
+    /// BatchNorm running statistics (and batch counts), to put back after a pass that must not update them.
+    static func runningStatistics(_ m: Module) throws -> [(Tensor, Tensor)] {
+        try m.namedBuffers().map { ($0.1, try $0.1.clone()) }
+    }
+    static func restore(_ saved: [(Tensor, Tensor)]) throws {
+        try Autograd.noGrad { for (t, s) in saved { try t.copyInPlace(s) } }
+    }
+
+    public func step(_ b: Batch, _ ctx: StepContext) throws -> Double {
+        let params = ctx.optimizer.parameters
+        ctx.optimizer.zeroGrad()
+        // Pass 1: the plain network (d = 0, leaves that require grad) -> g1 and grad_d.
+        hook.mode = alpha > 0 ? .probe : .off
+        let l1 = try ctx.loss(try ctx.forward(b), b)
+        try l1.backward()
+        let value = try l1.item()
+        let c1 = 1 - alpha - beta
+        if alpha == 0 && beta == 0 { hook.mode = .off; try ctx.optimizer.step(); return value }
+        let g1: [Tensor?] = try Autograd.noGrad { try params.map { try $0.grad?.clone() } }
+        var combined: [Tensor?] = try Autograd.noGrad { try g1.map { try $0.map { try $0 * c1 } } }
+        func accumulate(_ coefficient: Double) throws {
+            try Autograd.noGrad {
+                for (i, p) in params.enumerated() {
+                    guard let g = p.grad else { continue }
+                    if let c = combined[i] { try c.addInPlace(g, alpha: coefficient) } else { combined[i] = try g * coefficient }
+                }
+            }
+        }
+        if alpha > 0 {
+            // Pass 2: perturbed statistics, BatchNorm running statistics untouched.
+            try hook.setPerturbation(radius: radius)
+            hook.mode = .perturb
+            let saved = try PIMStep.runningStatistics(ctx.model.module)
+            ctx.optimizer.zeroGrad()
+            try ctx.loss(try ctx.forward(b), b).backward()
+            try PIMStep.restore(saved)
+            try accumulate(alpha)
+        }
+        hook.mode = .off
+        hook.deltas = [:]
+        if beta > 0 {
+            // Pass 3 (DualFlat): at the SAM-perturbed weights along g1, PIM off; then restore the weights exactly.
+            try Autograd.noGrad { for (p, g) in zip(params, g1) { if let g, let pg = p.grad { try pg.copyInPlace(g) } } }
+            try sam.firstStep()
+            ctx.optimizer.zeroGrad()
+            try ctx.loss(try ctx.forward(b), b).backward()
+            try sam.restore()
+            try accumulate(beta)
+        }
+        // Install the combined gradient and update.
+        try Autograd.noGrad {
+            for (p, c) in zip(params, combined) {
+                guard let c, let g = p.grad else { continue }
+                try g.copyInPlace(c)
+            }
+        }
+        try ctx.optimizer.step()
+        return value
+    }
+}
