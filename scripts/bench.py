@@ -142,6 +142,22 @@ def bench_train_step(models=None):
     return rows
 
 
+# A method's step against an ERM step of the same backbone (the anchor): PIM runs two passes (target <= 2.1x).
+STEP_COST = (("pim", "resnet50", 224), ("pim", "convnext_tiny", 224), ("dualflat", "resnet50", 224))
+
+
+def bench_step_cost():
+    rows = []
+    for step, model, size in STEP_COST:
+        _, out, _ = run([f"{BIN}/dfk-bench", "step-cost", "--step", step, "--model", model, "--size", str(size),
+                         "--batch", "8", "--steps", "3", "--threads", str(os.cpu_count())])
+        r = json.loads(out.strip().splitlines()[-1])
+        target = "<= 2.1" if step == "pim" else "<= 3.1"
+        rows.append([f"{step} step {model} {size} px, batch 8", f"{r['step_s']:.3f} s", "ERM step, same backbone and batch",
+                     f"{r['erm_s']:.3f} s", f"{r['ratio']:.2f}", target])
+    return rows
+
+
 def bench_training_pipeline(tmp, video):
     _, frames, _ = run([f"{BIN}/extract-frames", "-q", "--frames", "48", "--out", fresh(f"{tmp}/tframes"), video])
     _, faces, _ = run([f"{BIN}/landmarks", "-q"], input=frames)
@@ -164,7 +180,7 @@ def bench_training_pipeline(tmp, video):
     return rows
 
 
-SECTIONS = ("extract", "landmarks", "synthesis", "train-step", "pipeline")
+SECTIONS = ("extract", "landmarks", "synthesis", "train-step", "step-cost", "pipeline")
 
 
 def main():
@@ -197,6 +213,8 @@ def main():
             rows += bench_synthesis(tmp, os.path.join(MEDIA, "WolfgangLanger_Pexels.mp4"))
         if "train-step" in only:
             rows += bench_train_step(models)
+        if "step-cost" in only:
+            rows += bench_step_cost()
         if "pipeline" in only:
             rows += bench_training_pipeline(tmp, os.path.join(MEDIA, "single_face.mp4"))
     finally:

@@ -103,6 +103,44 @@ do {
         }
         times.sort()
         print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"steps\":%d,\"median_s\":%.4f}", name, size, batch, steps, times[times.count / 2]))
+    case "step-cost":
+        // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step pim|dualflat]
+        // A method's training step against an ERM step of the same backbone, alternated, median seconds each.
+        let name = option("--model", "resnet50"), size = Int(option("--size", "224"))!
+        let batch = Int(option("--batch", "8"))!, steps = Int(option("--steps", "3"))!
+        let method = option("--step", "pim")
+        Torch.setThreads(Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!)
+        guard Backbone.entry(name) != nil else { fail("unknown model \(name) (known: \(Backbone.names.joined(separator: ", ")))") }
+        var recipe = try Recipe.load("pim")
+        try recipe.set("step.name", method, source: "--step")
+        func setup(_ step: String) throws -> (TrainingStep, StepContext) {
+            Init.reset(seed: 0)
+            let b = try Backbone.make(name, classes: 2, imageSize: size)
+            b.module.train()
+            let opt = SGD(b.module.parameters, lr: 1e-3, momentum: 0.9)
+            var r = recipe
+            try r.set("step.name", step, source: "bench")
+            let (s, hooks) = try TrainingSteps.make(r, optimizer: opt, model: b)
+            return (s, StepContext(model: b, optimizer: opt, hooks: hooks))
+        }
+        let erm = try setup("erm"), other = try setup(method)
+        let x = try Tensor.randn([batch, 3, size, size], seed: 1)
+        let labels = (0..<batch).map { $0 % 2 }
+        let b = Batch(input: x, target: try Tensor(int64: labels.map(Int64.init), shape: [batch]), labels: labels,
+                      domains: labels, isPseudoFake: labels.map { _ in false }, samples: Array(0..<batch))
+        var times: [String: [Double]] = [:]
+        for i in 0...steps {
+            for (k, (s, ctx)) in [("erm", erm), (method, other)] {
+                let t0 = Date()
+                ctx.beginStep()
+                _ = try s.step(b, ctx)
+                if i > 0 { times[k, default: []].append(Date().timeIntervalSince(t0)) }   // the first step warms up
+            }
+        }
+        func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
+        let e = median(times["erm"]!), m = median(times[method]!)
+        print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"step\":\"%@\",\"erm_s\":%.4f,\"step_s\":%.4f,\"ratio\":%.3f}",
+                     name, size, batch, method, e, m, m / e))
     case "train-throughput":
         // dfk-bench train-throughput --recipe cpu-demo [--pretrained W] [--batches N] FACES.ndjson
         let recipe = try Recipe.load(option("--recipe", "cpu-demo"))
