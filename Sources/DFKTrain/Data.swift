@@ -54,10 +54,13 @@ public struct TrainSample: Sendable {
         public var withoutFace = 0
         /// Labelled records whose label is missing or not 0/1 (each named).
         public var problems: [String] = []
+        /// Records labelled fake that a real-faces-only recipe leaves out.
+        public var fakesIgnored = 0
     }
 
     /// Usable faces of landmark records: the first (largest) face of each frame with 68/81 points. With
-    /// `labelled`, each record needs `label` 0 or 1; `method` defaults to "real" / "fake".
+    /// `labelled`, each record needs `label` 0 or 1; `method` defaults to "real" / "fake". Without it (real faces
+    /// for pseudo-fakes), records labelled 1 are left out and counted; unlabelled records count as real.
     public static func from(records: [(source: String, record: Record)], labelled: Bool) -> Loaded {
         var out = Loaded()
         for (source, r) in records {
@@ -65,6 +68,7 @@ public struct TrainSample: Sendable {
                 out.withoutFace += 1; continue
             }
             var label = 0
+            if !labelled, r.label == 1 { out.fakesIgnored += 1; continue }   // pseudo-fakes are made from real faces only
             if labelled {
                 guard let l = r.label, l == 0 || l == 1 else {
                     out.problems.append("\(source): \"label\" must be 0 (real) or 1 (fake)"); continue

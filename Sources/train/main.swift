@@ -131,9 +131,10 @@ struct Train: ParsableCommand {
         let loaded = TrainSample.from(records: try Train.load(path), labelled: r.source != .pseudoFakes)
         for p in loaded.problems { Diagnostics.fail(p.components(separatedBy: ": ").first ?? p, p.components(separatedBy: ": ").dropFirst().joined(separator: ": ")) }
         if loaded.withoutFace > 0 { Diagnostics.info("\(loaded.withoutFace) \(what) records without a usable face skipped") }
-        var s = loaded.samples
-        if r.source == .pseudoFakes, s.contains(where: { $0.label != 0 }) { s = s.filter { $0.label == 0 } }
-        return s
+        if loaded.fakesIgnored > 0 {
+            Diagnostics.info("\(loaded.fakesIgnored) \(what) records labelled fake left out (recipe '\(r.name)' makes its fakes from real faces)")
+        }
+        return loaded.samples
     }
 
     func run() throws {

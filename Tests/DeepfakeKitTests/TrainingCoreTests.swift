@@ -172,6 +172,20 @@ final class SamplerTests: XCTestCase {
         }
     }
 
+    /// A real-faces-only recipe never turns a fake record into a "real" face for its pseudo-fakes.
+    func testPseudoFakeRecipesTakeOnlyRealRecords() {
+        func rec(_ label: Int?) -> (source: String, record: Record) {
+            var r = Record(); r.image = "x.png"; r.label = label
+            r.faces = [Face(json: JSONObject([("box", .array([0, 0, 10, 10].map { .int($0) })),
+                                              ("landmarks", .array((0..<68).map { _ in .array([.int(1), .int(2)]) }))]))]
+            return ("t", r)
+        }
+        let loaded = TrainSample.from(records: [rec(0), rec(1), rec(nil), rec(1)], labelled: false)
+        XCTAssertEqual(loaded.samples.count, 2); XCTAssertEqual(loaded.fakesIgnored, 2)
+        let labelled = TrainSample.from(records: [rec(0), rec(1), rec(nil)], labelled: true)
+        XCTAssertEqual(labelled.samples.map(\.label), [0, 1]); XCTAssertEqual(labelled.problems.count, 1)
+    }
+
     /// Draws are keyed on the record's identity, never on where the frames were written.
     func testIdentityIgnoresOutputPaths() {
         let a = TrainSample.identity(video: "data/v.mp4", image: "/tmp/clone-a/out/frames/v-1234/000003.png", frame: 3, faceIndex: 0)
