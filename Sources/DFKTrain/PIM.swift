@@ -50,13 +50,19 @@ public final class PIMHook: TrainingHook {
         }
     }
 
-    /// f + (f - mu) / sigma * d_sigma + d_mu for a [N, C, H, W] feature map.
-    public static func perturb(_ f: Tensor, dMu: Tensor, dSigma: Tensor, eps: Double, detach: Bool) throws -> Tensor {
-        var mu = try f.mean(dims: [2, 3], keepDim: true)
-        var sigma = try (try f.variance(dims: [2, 3], keepDim: true, biased: true) + eps).sqrt()
-        if detach { mu = try mu.detach(); sigma = try sigma.detach() }
+    /// f + (f - mu) / sigma * d_sigma + d_mu for a [N, C, H, W] feature map. With `constantStatistics` the
+    /// normalised map is computed without a graph: right for the probe pass, where d_sigma = 0 makes every gradient
+    /// through it exactly zero (so the parameter gradients are unchanged) and grad d_sigma = sum(g * normalised).
+    public static func perturb(_ f: Tensor, dMu: Tensor, dSigma: Tensor, eps: Double, detach: Bool,
+                               constantStatistics: Bool = false) throws -> Tensor {
+        func normalised() throws -> Tensor {
+            var mu = try f.mean(dims: [2, 3], keepDim: true)
+            var sigma = try (try f.variance(dims: [2, 3], keepDim: true, biased: true) + eps).sqrt()
+            if detach { mu = try mu.detach(); sigma = try sigma.detach() }
+            return try (f - mu) / sigma
+        }
         let c = f.shape[1]
-        let normed = try (f - mu) / sigma
+        let normed = constantStatistics ? try Autograd.noGrad { try normalised() } : try normalised()
         return try (f + (try normed * (try dSigma.reshape([1, c, 1, 1])))) + (try dMu.reshape([1, c, 1, 1]))
     }
 
@@ -68,7 +74,7 @@ public final class PIMHook: TrainingHook {
             let dm = try Tensor.zeros([c], dtype: t.dtype, device: t.device).requiresGrad()
             let ds = try Tensor.zeros([c], dtype: t.dtype, device: t.device).requiresGrad()
             deltas[tap] = (dm, ds)
-            return try PIMHook.perturb(t, dMu: dm, dSigma: ds, eps: eps, detach: detachStatistics)
+            return try PIMHook.perturb(t, dMu: dm, dSigma: ds, eps: eps, detach: detachStatistics, constantStatistics: true)
         case .perturb:
             guard let (dm, ds) = deltas[tap] else { return t }
             return try PIMHook.perturb(t, dMu: dm, dSigma: ds, eps: eps, detach: detachStatistics)
@@ -128,6 +134,19 @@ public final class PIMStep: TrainingStep {
         let value = try l1.item()
         let c1 = 1 - alpha - beta
         if alpha == 0 && beta == 0 { hook.mode = .off; try ctx.optimizer.step(); return value }
+        if c1 == 0 && beta == 0 {
+            // alpha = 1 (the paper's default): the update is g2 alone; no copy of g1 is needed.
+            try hook.setPerturbation(radius: radius)
+            hook.mode = .perturb
+            let saved = try PIMStep.runningStatistics(ctx.model.module)
+            ctx.optimizer.zeroGrad()
+            try ctx.loss(try ctx.forward(b), b).backward()
+            try PIMStep.restore(saved)
+            hook.mode = .off
+            hook.deltas = [:]
+            try ctx.optimizer.step()
+            return value
+        }
         let g1: [Tensor?] = try Autograd.noGrad { try params.map { try $0.grad?.clone() } }
         var combined: [Tensor?] = try Autograd.noGrad { try g1.map { try $0.map { try $0 * c1 } } }
         func accumulate(_ coefficient: Double) throws {

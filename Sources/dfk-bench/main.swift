@@ -111,8 +111,7 @@ do {
         let method = option("--step", "pim")
         Torch.setThreads(Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!)
         guard Backbone.entry(name) != nil else { fail("unknown model \(name) (known: \(Backbone.names.joined(separator: ", ")))") }
-        var recipe = try Recipe.load("pim")
-        try recipe.set("step.name", method, source: "--step")
+        let recipe = try Recipe.load(method == "dualflat" ? "dualflat" : "pim")
         func setup(_ step: String) throws -> (TrainingStep, StepContext) {
             Init.reset(seed: 0)
             let b = try Backbone.make(name, classes: 2, imageSize: size)

@@ -29,6 +29,15 @@ final class PIMTests: XCTestCase {
             return (try l.item(), [], [])
         }
         let (_, gm, gs) = try loss(dm0, ds0, grad: true)
+        // The probe pass (d_sigma = 0, statistics as constants) gives the same grad_d as the full graph.
+        let a = try Tensor([0, 0, 0] as [Double], shape: [3]).requiresGrad(), b = try Tensor([0, 0, 0] as [Double], shape: [3]).requiresGrad()
+        let a2 = try Tensor([0, 0, 0] as [Double], shape: [3]).requiresGrad(), b2 = try Tensor([0, 0, 0] as [Double], shape: [3]).requiresGrad()
+        let ff = try f.detach().requiresGrad(), ff2 = try f.detach().requiresGrad()
+        try (try PIMHook.perturb(ff, dMu: a, dSigma: b, eps: 1e-5, detach: false) * w).sum().backward()
+        try (try PIMHook.perturb(ff2, dMu: a2, dSigma: b2, eps: 1e-5, detach: false, constantStatistics: true) * w).sum().backward()
+        XCTAssertEqual(try b.grad!.doubles(), try b2.grad!.doubles())
+        XCTAssertEqual(try a.grad!.doubles(), try a2.grad!.doubles())
+        XCTAssertEqual(try ff.grad!.doubles(), try ff2.grad!.doubles())
         let h = 1e-5
         for i in 0..<3 {
             var p = dm0, m = dm0; p[i] += h; m[i] -= h
