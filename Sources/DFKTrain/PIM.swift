@@ -134,14 +134,18 @@ public final class PIMStep: TrainingStep {
         let value = try l1.item()
         let c1 = 1 - alpha - beta
         if alpha == 0 && beta == 0 { hook.mode = .off; try ctx.optimizer.step(); return value }
-        if c1 == 0 && beta == 0 {
-            // alpha = 1 (the paper's default): the update is g2 alone; no copy of g1 is needed.
+        /// Pass 2: perturbed statistics, BatchNorm running statistics untouched; leaves g2 in the gradients.
+        func perturbedPass() throws {
             try hook.setPerturbation(radius: radius)
             hook.mode = .perturb
             let saved = try PIMStep.runningStatistics(ctx.model.module)
             ctx.optimizer.zeroGrad()
             try ctx.loss(try ctx.forward(b), b).backward()
             try PIMStep.restore(saved)
+        }
+        if c1 == 0 && beta == 0 {
+            // alpha = 1 (the paper's default): the update is g2 alone; no copy of g1 is needed.
+            try perturbedPass()
             hook.mode = .off
             hook.deltas = [:]
             try ctx.optimizer.step()
@@ -158,13 +162,7 @@ public final class PIMStep: TrainingStep {
             }
         }
         if alpha > 0 {
-            // Pass 2: perturbed statistics, BatchNorm running statistics untouched.
-            try hook.setPerturbation(radius: radius)
-            hook.mode = .perturb
-            let saved = try PIMStep.runningStatistics(ctx.model.module)
-            ctx.optimizer.zeroGrad()
-            try ctx.loss(try ctx.forward(b), b).backward()
-            try PIMStep.restore(saved)
+            try perturbedPass()
             try accumulate(alpha)
         }
         hook.mode = .off
