@@ -85,7 +85,7 @@ public final class Linear: Module {
 }
 
 /// Layer normalisation over the last dimension (torch.nn.LayerNorm(channels); timm's channels-last LayerNorm).
-public final class LayerNorm: Module {
+public class LayerNorm: Module {
     public private(set) var weight: Tensor!, bias: Tensor!
     public let channels: Int, eps: Double
     public init(_ channels: Int, eps: Double = 1e-5) throws {
@@ -101,19 +101,11 @@ public final class LayerNorm: Module {
 
 /// Layer normalisation over the channels of an [N, C, H, W] tensor (timm's LayerNorm2d: permute to channels-last,
 /// normalise, permute back; ConvNeXt's stem, downsampling layers and head).
-public final class LayerNorm2d: Module {
-    public private(set) var weight: Tensor!, bias: Tensor!
-    public let channels: Int, eps: Double
-    public init(_ channels: Int, eps: Double = 1e-6) throws {
-        self.channels = channels; self.eps = eps
-        let w = try Tensor.ones([channels]), b = try Tensor.zeros([channels])
-        super.init()
-        weight = try parameter("weight", w); bias = try parameter("bias", b)
-    }
-    public func callAsFunction(_ x: Tensor) throws -> Tensor {
+public final class LayerNorm2d: LayerNorm {
+    public override init(_ channels: Int, eps: Double = 1e-6) throws { try super.init(channels, eps: eps) }
+    public override func callAsFunction(_ x: Tensor) throws -> Tensor {
         guard x.ndim == 4 else { throw TensorError("LayerNorm2d expects [N, C, H, W], got \(x.shape)") }
-        let y = try F.layerNorm(try x.permute([0, 2, 3, 1]), normalizedShape: [channels], weight: weight, bias: bias, eps: eps)
-        return try y.permute([0, 3, 1, 2])
+        return try super.callAsFunction(try x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2])
     }
 }
 

@@ -53,7 +53,7 @@ public struct TrainSample: Sendable {
         /// Records without a usable face (no image, an error, no face, not 68/81 points).
         public var withoutFace = 0
         /// Labelled records whose label is missing or not 0/1 (each named).
-        public var problems: [String] = []
+        public var problems: [(source: String, message: String)] = []
         /// Records labelled fake that a real-faces-only recipe leaves out.
         public var fakesIgnored = 0
     }
@@ -71,7 +71,7 @@ public struct TrainSample: Sendable {
             if !labelled, r.label == 1 { out.fakesIgnored += 1; continue }   // pseudo-fakes are made from real faces only
             if labelled {
                 guard let l = r.label, l == 0 || l == 1 else {
-                    out.problems.append("\(source): \"label\" must be 0 (real) or 1 (fake)"); continue
+                    out.problems.append((source, "\"label\" must be 0 (real) or 1 (fake)")); continue
                 }
                 label = l
             }

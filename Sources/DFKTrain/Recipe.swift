@@ -130,25 +130,14 @@ public struct Recipe: Sendable, Equatable {
     public var nrsOptions: NRSOptions? { nrsEnabled ? nrs : nil }
 
     /// The learning-rate schedule of a run of `epochs` epochs (it follows the run's length, not a fixed 100).
-    public var lrSchedule: LRScheduleSpec { LRScheduleSpec(recipe: self) }
-}
-
-/// A recipe's schedule resolved against its epoch count.
-public struct LRScheduleSpec {
-    let r: Recipe
-    init(recipe: Recipe) { r = recipe }
-    public func rate(epoch: Int) -> Double {
-        switch r.schedule {
-        case .constant: return r.lr
+    public var lrSchedule: LRSchedule {
+        switch schedule {
+        case .constant: return .constant
         case .linearDecay:
-            let decayEpochs = max(1, Int((Double(r.epochs) * r.decayFraction).rounded()))
-            let start = r.epochs - decayEpochs
-            guard epoch >= start else { return r.lr }
-            return r.lr * max(0, Double(r.epochs - epoch)) / Double(decayEpochs)
-        case .step: return r.lr * pow(r.stepGamma, Double(epoch / max(1, r.stepEvery)))
-        case .cosine:
-            let t = Double(min(epoch, r.epochs)) / Double(max(1, r.epochs))
-            return r.minimumLR + (r.lr - r.minimumLR) * (1 + cos(Double.pi * t)) / 2
+            let decayEpochs = max(1, Int((Double(epochs) * decayFraction).rounded()))
+            return .linearDecay(total: epochs, decayStart: epochs - decayEpochs)
+        case .step: return .step(every: stepEvery, gamma: stepGamma)
+        case .cosine: return .cosine(total: epochs, minimum: minimumLR)
         }
     }
 }

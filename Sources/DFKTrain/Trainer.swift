@@ -250,7 +250,7 @@ public final class Trainer {
         for epoch in startEpoch..<recipe.epochs {
             let t0 = Date()
             Torch.manualSeed(seed &+ UInt64(epoch))
-            let lr = recipe.lrSchedule.rate(epoch: epoch)
+            let lr = recipe.lrSchedule.rate(base: recipe.lr, epoch: epoch)
             optimizer.learningRate = lr
             backbone.module.train()
             context.epoch = epoch

@@ -129,7 +129,7 @@ struct Train: ParsableCommand {
 
     func samples(_ path: String?, recipe r: Recipe, what: String) throws -> [TrainSample] {
         let loaded = TrainSample.from(records: try Train.load(path), labelled: r.source != .pseudoFakes)
-        for p in loaded.problems { Diagnostics.fail(p.components(separatedBy: ": ").first ?? p, p.components(separatedBy: ": ").dropFirst().joined(separator: ": ")) }
+        for p in loaded.problems { Diagnostics.fail(p.source, p.message) }
         if loaded.withoutFace > 0 { Diagnostics.info("\(loaded.withoutFace) \(what) records without a usable face skipped") }
         if loaded.fakesIgnored > 0 {
             Diagnostics.info("\(loaded.fakesIgnored) \(what) records labelled fake left out (recipe '\(r.name)' makes its fakes from real faces)")

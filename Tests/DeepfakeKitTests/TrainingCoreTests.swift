@@ -87,11 +87,11 @@ final class RecipeFileTests: XCTestCase {
     func testScheduleFollowsTheRunsEpochs() throws {
         var r = try Recipe.load("sbi")
         r.epochs = 8
-        let rates = (0..<8).map { r.lrSchedule.rate(epoch: $0) }
+        let rates = (0..<8).map { r.lrSchedule.rate(base: r.lr, epoch: $0) }
         XCTAssertEqual(rates[0], 1e-3); XCTAssertEqual(rates[5], 1e-3)
         XCTAssertEqual(rates[6], 1e-3, accuracy: 1e-12); XCTAssertEqual(rates[7], 0.5e-3, accuracy: 1e-12)
         r.epochs = 100
-        XCTAssertEqual(r.lrSchedule.rate(epoch: 74), 1e-3); XCTAssertEqual(r.lrSchedule.rate(epoch: 90), 1e-3 * 10 / 25, accuracy: 1e-12)
+        XCTAssertEqual(r.lrSchedule.rate(base: r.lr, epoch: 74), 1e-3); XCTAssertEqual(r.lrSchedule.rate(base: r.lr, epoch: 90), 1e-3 * 10 / 25, accuracy: 1e-12)
     }
 }
 
