@@ -12,7 +12,8 @@ struct MetricsCommand: ParsableCommand {
         discussion: """
         Reads score records (stdin or files). Each record needs "label" (0 real, 1 fake) and "score"; "dataset" \
         groups rows (default "all"). Frame-level metrics use every sampled frame's score ("frames"), with the label \
-        of its video. Prints a Markdown table with the protocol under it; --markdown and --csv also write files.
+        of its video. Frame records from score-frames ("level": "frame") are grouped into videos by "video" \
+        (the mean over frames with a face) and count as frames at frame level. Prints a Markdown table with the protocol under it; --markdown and --csv also write files.
         """)
 
     @Argument(help: "Score files (default: stdin).")
@@ -38,6 +39,24 @@ struct MetricsCommand: ParsableCommand {
         let sources: [NDJSONReader] = files.isEmpty ? [NDJSONReader(standardInput: ())] : try files.map { f in
             do { return try NDJSONReader(path: f) } catch { throw ToolError("\(f): cannot open file") }
         }
+        var unreadableFrames = 0, frameVideosWithoutFace = 0
+        var frameGroups: [String: (label: Int, dataset: String?, method: String?, scores: [Double?])] = [:]
+        var frameGroupOrder: [String] = []
+        func add(label: Int, dataset: String?, method: String?, score: Double?, frames: [Double?]) {
+            let base = dataset ?? "all"
+            // Per method: reals go to every group of their dataset (added when the groups are known, below).
+            let ds = perMethod ? (label == 0 ? base + "/real" : base + "/" + (method ?? "fake")) : base
+            if video[ds] == nil { order.append(ds); video[ds] = ([], []); frame[ds] = ([], []) }
+            guard let s = score else { excluded += 1; return }
+            video[ds]!.0.append(s); video[ds]!.1.append(label)
+            for f in frames {
+                if let fs = f {
+                    frame[ds]!.0.append(fs); frame[ds]!.1.append(label)
+                } else if noFaceFrame == "half" {
+                    frame[ds]!.0.append(0.5); frame[ds]!.1.append(label)
+                }
+            }
+        }
         for reader in sources {
             for item in reader {
                 guard case .success(let r) = item.record else {
@@ -49,23 +68,38 @@ struct MetricsCommand: ParsableCommand {
                     Diagnostics.fail(place, r.label == nil ? "record without a \"label\" (0 real, 1 fake)" : "label must be 0 or 1")
                     continue
                 }
-                if r.error != nil { unreadable += 1 }
-                let base = r.dataset ?? "all"
-                // Per method: reals go to every group of their dataset (added when the groups are known, below).
-                let ds = perMethod ? (label == 0 ? base + "/real" : base + "/" + (r.method ?? "fake")) : base
-                if video[ds] == nil { order.append(ds); video[ds] = ([], []); frame[ds] = ([], []) }
                 if let p = r["protocol"]?.stringValue { protocols.insert(p) }
                 if let c = r["checkpoint"]?.stringValue { checkpoints.insert(c) }
-                guard let s = r.score else { excluded += 1; continue }
-                video[ds]!.0.append(s); video[ds]!.1.append(label)
-                for f in r["frames"]?.arrayValue ?? [] {
-                    if let fs = f.objectValue?["score"]?.doubleValue {
-                        frame[ds]!.0.append(fs); frame[ds]!.1.append(label)
-                    } else if noFaceFrame == "half" {
-                        frame[ds]!.0.append(0.5); frame[ds]!.1.append(label)
+                if r["level"]?.stringValue == "frame" {
+                    // A frame record (score-frames): grouped into its video, keyed by dataset and "video" (or the image).
+                    let name = r.video ?? r.image ?? place
+                    let key = (r.dataset ?? "all") + "\u{1}" + name
+                    if r.error != nil { unreadableFrames += 1 }
+                    if let g = frameGroups[key] {
+                        guard g.label == label else {
+                            Diagnostics.fail(place, "frame labelled \(label) in video \(name), whose earlier frames are labelled \(g.label)")
+                            continue
+                        }
+                        frameGroups[key]!.scores.append(r.score)
+                    } else {
+                        frameGroupOrder.append(key)
+                        frameGroups[key] = (label, r.dataset, r.method, [r.score])
                     }
+                    continue
                 }
+                if r.error != nil { unreadable += 1 }
+                var frames: [Double?] = []
+                for f in r["frames"]?.arrayValue ?? [] { frames.append(f.objectValue?["score"]?.doubleValue) }
+                add(label: label, dataset: r.dataset, method: r.method, score: r.score, frames: frames)
             }
+        }
+        // Videos made of frame records: the mean over frames with a face; no face in any frame scores 0.5.
+        for key in frameGroupOrder {
+            let g = frameGroups[key]!
+            let withFace = g.scores.compactMap { $0 }
+            if withFace.isEmpty { frameVideosWithoutFace += 1 }
+            let score = withFace.isEmpty ? 0.5 : withFace.reduce(0, +) / Double(withFace.count)
+            add(label: g.label, dataset: g.dataset, method: g.method, score: score, frames: g.scores)
         }
         guard !order.isEmpty else { throw ToolError("no labelled score records") }
         if perMethod {
@@ -93,10 +127,15 @@ struct MetricsCommand: ParsableCommand {
                 rows.append(ReportRow(dataset: ds, level: "frame", summary: try Metrics.summary(scores: frame[ds]!.0, labels: frame[ds]!.1)))
             }
         }
-        var notes = protocols.sorted().map { "video level: \($0)" }
+        var notes = protocols.sorted().map { $0.hasPrefix("frame level") ? "scores: \($0)" : "video level: \($0)" }
         notes.append("frame level: every sampled frame with its video's label; frame score = max over faces; frames without a face "
                      + (noFaceFrame == "half" ? "scored 0.5" : "excluded"))
         if unreadable > 0 { notes.append("\(unreadable) videos could not be read and were scored by the no-face policy") }
+        if !frameGroupOrder.isEmpty {
+            notes.append("frame records (score-frames) grouped into \(frameGroupOrder.count) videos by \"video\": video score = mean over "
+                         + "frames with a face, 0.5 when no frame has one (\(frameVideosWithoutFace) such)")
+        }
+        if unreadableFrames > 0 { notes.append("\(unreadableFrames) frames could not be read and count as frames without a face") }
         if excluded > 0 { notes.append("\(excluded) videos excluded (no face, --no-face exclude)") }
         if !checkpoints.isEmpty { notes.append("checkpoint: " + checkpoints.sorted().joined(separator: ", ")) }
         notes.append("AUC: ROC AUC with ties counted half; AP: average precision; EER by linear interpolation; ACC: score >= 0.5 is fake")

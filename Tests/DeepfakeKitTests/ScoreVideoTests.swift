@@ -1,6 +1,7 @@
 // score-video and metrics on real videos with a real (ImageNet-initialised, untrained) detector checkpoint:
 // the protocol, the no-face and unreadable-video policies, the crop guard, bad checkpoints, records without labels.
 import DFKDetect
+import DFKImaging
 import DFKModels
 import DFKRecords
 import DFKTensor
@@ -66,6 +67,55 @@ final class ScoreVideoTests: XCTestCase {
         XCTAssertTrue(m.stdout.contains("video without a face or unreadable: score 0.5"), m.stdout)
         XCTAssertTrue(m.stdout.contains("frames without a face scored 0.5"), m.stdout)
         XCTAssertTrue(try String(contentsOfFile: csv).hasPrefix("dataset,level,n,real,fake,auc,ap,eer,acc\ndemo,video,4,1,3,"))
+    }
+
+    /// score-frames: each frame scored as the detector scores its crop, faces from the record, found with dlib or the
+    /// whole image; frames without a face and unreadable images; metrics groups frame records into videos.
+    func testFrameRecordsAreScoredAndMetricsGroupThemIntoVideos() throws {
+        let ck = try ScoreVideoTests.checkpoint()
+        let dir = Fixtures.tempDir()
+        let face = try Fixtures.media("single_face.jpg"), scenery = try Fixtures.media("free-mountain-vector-01.jpg")
+        let missing = dir + "/missing.png"
+        let input = [
+            #"{"image":"\#(face)","label":1,"video":"a","dataset":"d","keep":[1,2]}"#,
+            #"{"image":"\#(scenery)","label":1,"video":"a","dataset":"d"}"#,
+            #"{"image":"\#(missing)","label":0,"video":"b","dataset":"d"}"#,
+            #"{"image":"\#(face)","label":0,"video":"c","dataset":"d","faces":[]}"#,
+        ].joined(separator: "\n")
+        let run = try runTool("score-frames", ["-q", "--checkpoint", ck], stdin: input)
+        XCTAssertEqual(run.status, 1, run.stderr)   // the missing image
+        XCTAssertEqual(run.stderrLines.count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains(missing), run.stderr)
+        let recs = try records(run)
+        XCTAssertEqual(recs.count, 4)
+        XCTAssertEqual(recs[0]["keep"], .array([.int(1), .int(2)]))
+        XCTAssertEqual(recs[0]["level"], .string("frame"))
+        XCTAssertEqual(recs[0]["faces_scored"]?.arrayValue?.count, 1)
+        XCTAssertNotNil(recs[0].score)
+        XCTAssertEqual(recs[1]["no_face"], .bool(true)); XCTAssertEqual(recs[1]["score"], .null)
+        XCTAssertNotNil(recs[2].error)
+        XCTAssertEqual(recs[3]["no_face"], .bool(true))   // the record's own (empty) faces are used
+        // The detected face's score is the detector's probability for the checkpoint's crop of it.
+        let detector = try Detector(checkpoint: ck)
+        let img = try Image.read(face)
+        let found = try FaceAnalyzer(options: FaceAnalysisOptions(), workers: 1).faces(in: img)
+        let r = try detector.crop.region(for: found[0], width: img.width, height: img.height)
+        let p = try detector.fakeProbabilities([try img.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0)])[0]
+        XCTAssertEqual(recs[0].score!, p, accuracy: 1e-5)
+        // --faces whole: the image itself is the crop.
+        let whole = try records(try runTool("score-frames", ["-q", "--checkpoint", ck, "--faces", "whole", face]))
+        XCTAssertEqual(whole[0].score!, try detector.fakeProbabilities([img])[0], accuracy: 1e-5)
+        XCTAssertTrue(whole[0]["protocol"]!.stringValue!.contains("whole image"))
+
+        // metrics: video a (two frames, one without a face) and b, c; frame level counts every frame.
+        let m = try runTool("metrics", [], stdin: run.stdout)
+        XCTAssertEqual(m.status, 0, m.stderr)
+        XCTAssertTrue(m.stdout.contains("| d | video | 3 | 2 | 1 |"), m.stdout)
+        XCTAssertTrue(m.stdout.contains("| d | frame | 4 | 2 | 2 |"), m.stdout)
+        XCTAssertTrue(m.stdout.contains("grouped into 3 videos"), m.stdout)
+        let bad = try runTool("metrics", [], stdin: run.stdout + #"{"level":"frame","video":"a","dataset":"d","label":0,"score":0.2}"# + "\n")
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("in video a, whose earlier frames are labelled 1"), bad.stderr)
     }
 
     func testCropGuardAndBadCheckpoints() throws {
