@@ -28,6 +28,11 @@ echo '[["004", "005"]]' > "$F/splits/test.json"
 for m in Deepfakes Face2Face FaceSwap NeuralTextures; do
   put "$FK/a.avi" "$F/manipulated_sequences/$m/c23/videos/004_005.mp4"
   put "$FK/b.avi" "$F/manipulated_sequences/$m/c23/videos/005_004.mp4"
+  # train and val fakes (labelled training, PIM)
+  put "$FK/b.avi" "$F/manipulated_sequences/$m/c23/videos/001_002.mp4"
+  put "$FK/a.avi" "$F/manipulated_sequences/$m/c23/videos/002_001.mp4"
+  put "$FK/a.avi" "$F/manipulated_sequences/$m/c23/videos/003_000.mp4"
+  put "$FK/b.avi" "$F/manipulated_sequences/$m/c23/videos/000_003.mp4"
 done
 # Celeb-DF v2
 C="$OUT/Celeb-DF-v2"
@@ -49,4 +54,13 @@ echo '{"method_A/1/a.mp4": {"label": "fake", "set": "test"}, "original_videos/1/
 W="$OUT/FFIW/FFIW10K-v1-release"
 put "$M/single_face.mp4" "$W/source/val/videos/0001.mp4"; put "$M/WolfgangLanger_Pexels.mp4" "$W/source/val/videos/0002.mp4"
 put "$FK/a.avi" "$W/target/val/videos/0001.mp4"; put "$FK/b.avi" "$W/target/val/videos/0002.mp4"
+# WildDeepfake (test archives extracted): <tar id>/<real|fake>/<sequence>/<frame>.png, face crops
+WD="$OUT/WDF"
+for i in 0 1; do
+  "$BIN/extract-frames" -q --frames 3 --out "$FK/wdf-real-$i" "$M/$([ $i = 0 ] && echo single_face.mp4 || echo WolfgangLanger_Pexels.mp4)" > /dev/null
+  "$BIN/extract-frames" -q --frames 3 --out "$FK/wdf-fake-$i" "$FK/$([ $i = 0 ] && echo a.avi || echo b.avi)" > /dev/null
+  mkdir -p "$WD/real_test/$i/real/$i" "$WD/fake_test/$i/fake/$i"
+  find "$FK/wdf-real-$i" -name '*.png' | sort | head -3 | while read -r f; do cp "$f" "$WD/real_test/$i/real/$i/"; done
+  find "$FK/wdf-fake-$i" -name '*.png' | sort | head -3 | while read -r f; do cp "$f" "$WD/fake_test/$i/fake/$i/"; done
+done
 touch "$OUT/.complete"

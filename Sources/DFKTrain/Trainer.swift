@@ -71,6 +71,7 @@ public final class Trainer {
         self.recipe = recipe; self.seed = seed; self.train = train; self.val = val; self.out = out; self.threads = threads
         Init.reset(seed: seed)
         backbone = try Backbone.make(recipe.backbone, classes: 1000, imageSize: recipe.size)
+        initialization = pretrained.map { "pretrained:" + URL(fileURLWithPath: $0).lastPathComponent } ?? "random"
         if let pretrained {
             let w = WeightLayout.native(try WeightFile.read(pretrained).tensors)
             let report = try backbone.module.load(w, strict: false)
@@ -113,6 +114,8 @@ public final class Trainer {
     }
 
     var lastPath: String { out + "/last.safetensors" }
+    /// How the weights started, recorded in every checkpoint: "pretrained:<file name>" or "random".
+    let initialization: String
 
     /// The resolved recipe, as stored in checkpoints.
     var recipeJSON: String { JSON.serialize(.object(recipe.json)) }
@@ -340,7 +343,7 @@ public final class Trainer {
         s.epoch = String(epoch)
         var extra = try optimizer.state().map { ("optim." + $0.0, $0.1) }
         for h in hooks { extra += try h.state().map { ("\(h.name).\($0.0)", $0.1) } }
-        let meta = ["val_auc": valAUC.map { String($0) } ?? "", "recipe_json": recipeJSON]
+        let meta = ["val_auc": valAUC.map { String($0) } ?? "", "recipe_json": recipeJSON, "init": initialization]
         try Detector.save(backbone.module, spec: s, extra: extra, metadata: meta, to: lastPath)
         // Keep the five best epochs by validation AUC (never selected on a test set).
         guard let auc = valAUC else { return }

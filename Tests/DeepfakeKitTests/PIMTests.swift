@@ -98,6 +98,19 @@ final class PIMTests: XCTestCase {
         XCTAssertNotEqual(try train(pim(alpha: 0.5, beta: 0.5)), full)
     }
 
+    func testAlphaOneShortcutGivesTheGeneralPathsUpdate() throws {
+        // At alpha = 1 pass 1 takes only grad_d; the general path (all gradients of pass 1, g = 0 g1 + 1 g2) must agree.
+        let general = try train { m, opt in
+            let h = PIMHook(taps: PIMHook.defaultTaps(for: m))
+            let s = PIMStep(hook: h, optimizer: opt, radius: 0.1, alpha: 1)
+            s.gradientOnlyProbe = false
+            return (s, [h])
+        }
+        let fast = try train(pim(alpha: 1))
+        XCTAssertEqual(fast.count, general.count)
+        for (a, b) in zip(fast, general) { XCTAssertEqual(a, b) }
+    }
+
     func testPerturbedPassLeavesBatchNormStatisticsAlone() throws {
         // One step each: the PIM step's running statistics are those of its first (plain) pass, i.e. ERM's.
         func stats(_ make: (Backbone, SGD) -> (TrainingStep, [TrainingHook])) throws -> [[Float]] {
