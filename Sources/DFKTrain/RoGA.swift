@@ -186,7 +186,7 @@ public final class RoGAStep: TrainingStep {
             var perturbedGrad: [Tensor?] = []
             if variant == .penalty && alpha != 0 {
                 // g~ with its graph; H~ g = grad <g~, g> with g constant.
-                let gt = try Autograd.grad([lp], wrt: params, createGraph: true)
+                let gt = try Autograd.grad([lp], wrt: params, retainGraph: true, createGraph: true)
                 perturbedGrad = try Autograd.noGrad { try gt.map { try $0?.detach().clone() } }
                 try backwardDot(gt, g, params: params, ctx: ctx)
                 try accumulate(grads(), -2 * alpha)
@@ -202,7 +202,7 @@ public final class RoGAStep: TrainingStep {
                 // Third pass at theta: H g~ = grad <g, g~> with g~ constant; statistics frozen (a repeated pass).
                 let stats = try PIMStep.runningStatistics(ctx.model.module)
                 let l = try ctx.loss(try ctx.forward(sb), sb)
-                let gc = try Autograd.grad([l], wrt: params, createGraph: true)
+                let gc = try Autograd.grad([l], wrt: params, retainGraph: true, createGraph: true)
                 try backwardDot(gc, perturbedGrad, params: params, ctx: ctx)
                 try PIMStep.restore(stats)
                 try accumulate(grads(), -2 * alpha)
