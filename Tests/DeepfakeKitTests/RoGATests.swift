@@ -2,9 +2,9 @@
 // SAM's perturbation and perturbed gradient bit for bit; the perturbation has norm |rho - alpha ||g_k|||; the weights
 // come back exactly after each domain; the domain sub-batches hold what they claim; Meso4's shapes.
 import DFKCore
-import DFKModels
 import DFKRecords
 import DFKTensor
+@testable import DFKModels
 @testable import DFKTrain
 import Foundation
 import XCTest
@@ -186,6 +186,55 @@ final class RoGATests: XCTestCase {
         XCTAssertNotEqual(results[0], results[1]); XCTAssertNotEqual(results[0], results[2]); XCTAssertNotEqual(results[1], results[2])
     }
 
+    func testPenaltyVariantHessianVectorProductsMatchFiniteDifferences() throws {
+        // One domain: G(alpha) = (g + g~) / 2 - alpha (H~ g + H g~), so (G(0) - G(alpha)) / alpha is the pair of
+        // Hessian-vector products the double backward computed. Checked against central differences of the gradient,
+        // on a smooth network (conv, batch norm, tanh): ReLU and max-pool kinks make differences of the gradient
+        // disagree with the Hessian there, which double backward takes as zero curvature.
+        func meso() throws -> Backbone {
+            Init.reset(seed: 3)
+            return Backbone(name: "smooth", network: try SmoothNet(classes: 2), resolution: 32)
+        }
+        let b = try batch(labels: [0, 1, 0, 1, 0, 1, 0, 1], domains: [0, 1, 0, 1, 0, 1, 0, 1], seed: 40)
+        let (rho, alpha) = (0.05, 0.01)
+        func update(_ a: Double) throws -> [Tensor?] {
+            let m = try meso(), rec = RecordingOptimizer(m.module.parameters)
+            _ = try run(RoGAStep(rho: rho, alpha: a, variant: .penalty), m, rec, b)
+            return rec.recorded[0]
+        }
+        let g0 = try update(0), ga = try update(alpha)
+        let hvp = try zip(g0, ga).map { try ((try $0! - $1!) * (1 / alpha)).doubles() }.flatMap { $0 }
+        // The same products from the plain gradient at displaced weights.
+        let m = try meso()
+        let params = m.module.parameters
+        func gradient(at offsets: [(direction: [Tensor?], scale: Double)]) throws -> [Tensor?] {
+            let saved = try params.map { try $0.clone() }
+            try Autograd.noGrad {
+                for (d, c) in offsets { for (p, t) in zip(params, d) { if let t { try p.addInPlace(t, alpha: c) } } }
+            }
+            params.forEach { $0.zeroGrad() }
+            try F.crossEntropy(try m(b.input), b.target).backward()
+            let g = try params.map { try $0.grad!.clone() }
+            try Autograd.noGrad { for (p, s) in zip(params, saved) { try p.copyInPlace(s) } }
+            return g
+        }
+        let g = try gradient(at: [])
+        let e = try g.map { try $0! * (rho / (try RoGAStep.norm(g) + 1e-12)) }
+        let gt = try gradient(at: [(e, 1)])
+        let h = 1e-3
+        func difference(_ base: [(direction: [Tensor?], scale: Double)], _ v: [Tensor?]) throws -> [Double] {
+            let s = h / (try RoGAStep.norm(v))
+            let plus = try gradient(at: base + [(v, s)]), minus = try gradient(at: base + [(v, -s)])
+            return try zip(plus, minus).map { try ((try $0! - $1!) * (1 / (2 * s))).doubles() }.flatMap { $0 }
+        }
+        let fd = zip(try difference([(e, 1)], g), try difference([], gt)).map { $0 + $1 }
+        let dot = zip(hvp, fd).reduce(0) { $0 + $1.0 * $1.1 }
+        let n1 = hvp.reduce(0) { $0 + $1 * $1 }.squareRoot(), n2 = fd.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        XCTAssertGreaterThan(n1, 0)
+        XCTAssertGreaterThan(dot / (n1 * n2), 0.99, "direction")
+        XCTAssertEqual(n1 / n2, 1, accuracy: 0.05, "size")
+    }
+
     func testRecipesAndStepNames() throws {
         var r = try Recipe.load("roga")
         XCTAssertEqual(r.step, .roga); XCTAssertEqual(r.backbone, "resnet34"); XCTAssertEqual(r.sampler, .domainBalanced)
@@ -231,5 +280,27 @@ final class RoGATests: XCTestCase {
         let small = try Tensor.randn([3, 3, 128, 128], seed: 3)
         let a = try Autograd.noGrad { try m(small) }, b = try Autograd.noGrad { try m(small) }
         XCTAssertEqual(a.shape, [3, 2]); XCTAssertEqual(try a.floats(), try b.floats())
+    }
+}
+
+/// A small network without kinks (its Hessian is what differences of its gradient measure).
+final class SmoothNet: Module, ClassifierNetwork {
+    let conv1: Conv2d, bn1: BatchNorm2d, conv2: Conv2d, bn2: BatchNorm2d
+    var fc: Linear
+    let featureChannels = 6
+    init(classes: Int = 2) throws {
+        conv1 = try Conv2d(3, 4, kernel: 3, stride: 2, padding: .explicit(1, 1)); bn1 = try BatchNorm2d(4)
+        conv2 = try Conv2d(4, 6, kernel: 3, stride: 2, padding: .explicit(1, 1)); bn2 = try BatchNorm2d(6)
+        fc = try Linear(6, classes)
+        super.init()
+        child("conv1", conv1); child("bn1", bn1); child("conv2", conv2); child("bn2", bn2); child("fc", fc)
+    }
+    var stageTaps: [String] { ["s1", "s2"] }
+    var mapTap: String { "s2" }
+    func replaceHead(classes: Int) throws { fc = try Linear(6, classes); try replaceChild("fc", fc) }
+    func callAsFunction(_ x: Tensor, taps: ((String, Tensor) throws -> Tensor)?) throws -> Tensor {
+        let h1 = try bn1(try conv1(x)).tanh()
+        let h2 = try bn2(try conv2(h1)).tanh()
+        return try fc(try F.adaptiveAvgPool2d(h2, (1, 1)).flatten(from: 1))
     }
 }
