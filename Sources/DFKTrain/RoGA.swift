@@ -123,11 +123,13 @@ public final class RoGAStep: TrainingStep {
         lastSubBatches = subs
         let batches = try subs.map { try RoGAStep.select(b, rows: $0.rows) }
         var total: [Tensor?] = Array(repeating: nil, count: params.count)
-        func accumulate(_ g: [Tensor?], _ c: Double = 1) throws {
+        /// Adds c g to the total. `owned`: g's tensors are used by nothing else once added (a gradient the parameters
+        /// have dropped), so the first can become the total without a copy.
+        func accumulate(_ g: [Tensor?], _ c: Double = 1, owned: Bool = false) throws {
             try Autograd.noGrad {
                 for (i, t) in g.enumerated() {
                     guard let t else { continue }
-                    if let a = total[i] { try a.addInPlace(t, alpha: c) } else { total[i] = c == 1 ? try t.clone() : try t * c }
+                    if let a = total[i] { try a.addInPlace(t, alpha: c) } else { total[i] = c == 1 ? (owned ? t : try t.clone()) : try t * c }
                 }
             }
         }
@@ -163,7 +165,8 @@ public final class RoGAStep: TrainingStep {
             let g: [Tensor?]
             if perDomain.isEmpty { losses.append(try plainPass(sb)); g = grads() } else { g = perDomain[j] }
             let gNorm = try RoGAStep.norm(g)
-            try accumulate(g)
+            // g is only read (the perturbation, the penalty's products) before the total is next added to.
+            try accumulate(g, owned: true)
             // Perturb: e_k, applied in place; the weights are copied to be restored exactly.
             let saved: [Tensor?] = try Autograd.noGrad { try zip(params, g).map { p, gi in gi == nil ? nil : try p.clone() } }
             let ownAlpha = variant == .decoupled ? alpha : 0
@@ -174,7 +177,7 @@ public final class RoGAStep: TrainingStep {
                     guard let gi = g[i] else { continue }
                     var e = try gi * scale
                     if let a = anchor?[i] { e = try e - (try a * alpha) }
-                    applied += try e.square().sum().item()
+                    if observer != nil { applied += try e.square().sum().item() }
                     try p.addInPlace(e)
                 }
             }
@@ -220,7 +223,7 @@ public final class RoGAStep: TrainingStep {
         try Autograd.noGrad {
             for (p, t) in zip(params, total) {
                 guard let pg = p.grad else { continue }
-                if let t { try pg.copyInPlace(try t * factor) } else { try pg.mulInPlace(0) }
+                if let t { try t.mulInPlace(factor); try pg.copyInPlace(t) } else { try pg.mulInPlace(0) }
             }
         }
         try ctx.optimizer.step()
