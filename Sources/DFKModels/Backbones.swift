@@ -59,6 +59,7 @@ public struct Backbone {
         }
         r.append(Entry(name: "vgg16_bn", aliases: ["vgg16"], resolution: 224) { classes, _ in try VGG16BN(classes: classes) })
         r.append(Entry(name: "xception", aliases: [], resolution: 299) { classes, _ in try Xception(classes: classes) })
+        r.append(Entry(name: "meso4", aliases: ["mesonet", "meso-4"], resolution: 256) { classes, _ in try Meso4(classes: classes) })
         for n in ["convnext_tiny", "convnext_base"] {
             let c = ConvNeXtConfig.named(n)!
             r.append(Entry(name: n, aliases: [n.replacingOccurrences(of: "_", with: "-")], resolution: 224) { classes, _ in
@@ -115,4 +116,8 @@ extension ConvNeXt: ClassifierNetwork {
 extension EfficientNetV2: ClassifierNetwork {
     public var stageTaps: [String] { ["stem"] + stages.indices.map { "stage\($0 + 1)" } }
     public var mapTap: String { "head" }
+}
+extension Meso4: ClassifierNetwork {
+    public var stageTaps: [String] { ["block1", "block2", "block3", "block4"] }
+    public var mapTap: String { "block4" }
 }

@@ -57,6 +57,10 @@ public struct Recipe: Sendable, Equatable {
         case pim
         /// DualFlat: PIM plus a third pass at SAM-perturbed weights.
         case dualflat
+        /// RoGA (RoGA.swift): SAGM per domain (manipulation method), gradients averaged over domains.
+        case roga
+        /// SAGM: RoGA's update with the whole batch as one domain.
+        case sagm
     }
     public enum Augmentation: String, Sendable, CaseIterable {
         case none
@@ -117,6 +121,13 @@ public struct Recipe: Sendable, Equatable {
     public var pimDetachStatistics = false
     public var dualflatBeta = 0.0
     public var dualflatRadius = 0.05
+
+    // RoGA / SAGM (roga-robust-gradient-alignment.txt; reading and variants in RoGA.swift)
+    public var rogaVariant: RoGAVariant = .decoupled
+    public var rogaReals: RoGAReals = .shared
+    public var rogaRho = 0.1
+    /// The paper's "optimal" 0.001 (Sec. V-C4); its training details say 0.0002 (docs/training.md, RoGA).
+    public var rogaAlpha = 0.001
 
     // NRS (BBMG/NRS paper, eqs. 5-9)
     public var nrsEnabled = false
@@ -263,6 +274,10 @@ extension Recipe {
         field("pim.detach_statistics", bool: \.pimDetachStatistics),
         field("dualflat.beta", double: \.dualflatBeta, min: 0, max: 1),
         field("dualflat.radius", double: \.dualflatRadius, min: 0),
+        field("roga.variant", choice: \.rogaVariant),
+        field("roga.reals", choice: \.rogaReals),
+        field("roga.rho", double: \.rogaRho, min: 0),
+        field("roga.alpha", double: \.rogaAlpha, min: 0),
         field("nrs.enabled", bool: \.nrsEnabled),
         field("nrs.start_epoch", int: \.nrs.startEpoch, min: 0),
         field("nrs.lambda", double: \.nrs.lambda, min: 0),

@@ -134,6 +134,12 @@ public enum TrainingSteps {
         switch recipe.step {
         case .erm: return (ERMStep(), [])
         case .sam: return (SAMStep(optimizer: optimizer, rho: recipe.rho), [])
+        case .roga, .sagm:
+            // Per-sample weights (NRS) are decided on a step's first pass over the whole batch; RoGA's passes are
+            // per domain sub-batch.
+            guard !recipe.nrsEnabled else { throw TrainError("step \(recipe.step.rawValue) does not combine with nrs (per-sample weights)") }
+            return (RoGAStep(rho: recipe.rogaRho, alpha: recipe.rogaAlpha, variant: recipe.rogaVariant, reals: recipe.rogaReals,
+                             singleDomain: recipe.step == .sagm), [])
         case .pim, .dualflat:
             let taps = recipe.pimTaps == "auto" ? PIMHook.defaultTaps(for: model)
                 : recipe.pimTaps.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }

@@ -104,14 +104,20 @@ do {
         times.sort()
         print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"steps\":%d,\"median_s\":%.4f}", name, size, batch, steps, times[times.count / 2]))
     case "step-cost":
-        // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step pim|dualflat]
-        // A method's training step against an ERM step of the same backbone, alternated, median seconds each.
+        // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step pim|dualflat|roga|sagm] [--domains K]
+        // A method's training step against an ERM step of the same backbone, alternated, median seconds each. The batch
+        // is laid out as the domain-balanced sampler makes it: row i has domain i mod (K + 1), 0 real (K = --domains,
+        // default 4, FF++'s methods; --domains 1 is the half-real, half-fake batch PIM is timed on). RoGA runs one
+        // sub-batch per fake domain, the reals shared.
         let name = option("--model", "resnet50"), size = Int(option("--size", "224"))!
         let batch = Int(option("--batch", "8"))!, steps = Int(option("--steps", "3"))!
         let method = option("--step", "pim")
+        let domainCount = Int(option("--domains", "4"))!
+        guard ["pim", "dualflat", "roga", "sagm"].contains(method) else { fail("--step must be pim, dualflat, roga or sagm") }
+        guard domainCount >= 1 else { fail("--domains must be at least 1") }
         Torch.setThreads(Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!)
         guard Backbone.entry(name) != nil else { fail("unknown model \(name) (known: \(Backbone.names.joined(separator: ", ")))") }
-        let recipe = try Recipe.load(method == "dualflat" ? "dualflat" : "pim")
+        let recipe = try Recipe.load(method == "dualflat" ? "dualflat" : method == "roga" || method == "sagm" ? "roga" : "pim")
         func setup(_ step: String) throws -> (TrainingStep, StepContext) {
             Init.reset(seed: 0)
             let b = try Backbone.make(name, classes: 2, imageSize: size)
@@ -124,22 +130,33 @@ do {
         }
         let erm = try setup("erm"), other = try setup(method)
         let x = try Tensor.randn([batch, 3, size, size], seed: 1)
-        let labels = (0..<batch).map { $0 % 2 }
+        let domains = (0..<batch).map { $0 % (domainCount + 1) }, labels = domains.map { $0 == 0 ? 0 : 1 }
         let b = Batch(input: x, target: try Tensor(int64: labels.map(Int64.init), shape: [batch]), labels: labels,
-                      domains: labels, isPseudoFake: labels.map { _ in false }, samples: Array(0..<batch))
-        var times: [String: [Double]] = [:]
+                      domains: domains, isPseudoFake: labels.map { _ in false }, samples: Array(0..<batch))
+        // Wall time, and the process's CPU time (with --threads 1 it is the step's own work, much less disturbed than
+        // wall time on a machine shared with other jobs).
+        func cpuSeconds() -> Double {
+            var t = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+            return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+        }
+        var times: [String: [Double]] = [:], cpu: [String: [Double]] = [:]
         for i in 0...steps {
             for (k, (s, ctx)) in [("erm", erm), (method, other)] {
-                let t0 = Date()
+                let t0 = Date(), c0 = cpuSeconds()
                 ctx.beginStep()
                 _ = try s.step(b, ctx)
-                if i > 0 { times[k, default: []].append(Date().timeIntervalSince(t0)) }   // the first step warms up
+                if i > 0 {   // the first step warms up
+                    times[k, default: []].append(Date().timeIntervalSince(t0)); cpu[k, default: []].append(cpuSeconds() - c0)
+                }
             }
         }
         func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
         let e = median(times["erm"]!), m = median(times[method]!)
-        print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"step\":\"%@\",\"erm_s\":%.4f,\"step_s\":%.4f,\"ratio\":%.3f}",
-                     name, size, batch, method, e, m, m / e))
+        let ec = median(cpu["erm"]!), mc = median(cpu[method]!)
+        let k = Set(domains.filter { $0 > 0 }).count
+        print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"step\":\"%@\",\"domains\":%d,\"erm_s\":%.4f,\"step_s\":%.4f,\"ratio\":%.3f,\"erm_cpu_s\":%.4f,\"step_cpu_s\":%.4f,\"cpu_ratio\":%.3f}",
+                     name, size, batch, method, k, e, m, m / e, ec, mc, mc / ec))
     case "train-throughput":
         // dfk-bench train-throughput --recipe cpu-demo [--pretrained W] [--batches N] FACES.ndjson
         let recipe = try Recipe.load(option("--recipe", "cpu-demo"))
