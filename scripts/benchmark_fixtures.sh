@@ -54,6 +54,10 @@ echo '{"method_A/1/a.mp4": {"label": "fake", "set": "test"}, "original_videos/1/
 W="$OUT/FFIW/FFIW10K-v1-release"
 put "$M/single_face.mp4" "$W/source/val/videos/0001.mp4"; put "$M/WolfgangLanger_Pexels.mp4" "$W/source/val/videos/0002.mp4"
 put "$FK/a.avi" "$W/target/val/videos/0001.mp4"; put "$FK/b.avi" "$W/target/val/videos/0002.mp4"
+# UADFV: real/ and fake/
+U="$OUT/UADFV"
+put "$M/single_face.mp4" "$U/real/0000.mp4"; put "$M/WolfgangLanger_Pexels.mp4" "$U/real/0001.mp4"
+put "$FK/a.avi" "$U/fake/0000_fake.mp4"; put "$FK/b.avi" "$U/fake/0001_fake.mp4"
 # WildDeepfake (test archives extracted): <tar id>/<real|fake>/<sequence>/<frame>.png, face crops
 WD="$OUT/WDF"
 for i in 0 1; do

@@ -18,6 +18,7 @@ extension Recipe.StepName: ExpressibleByArgument {}
 extension Recipe.Augmentation: ExpressibleByArgument {}
 extension NRSOptions.Selection: ExpressibleByArgument {}
 extension FeatureDistance: ExpressibleByArgument {}
+extension Recipe.RoGAVariant: ExpressibleByArgument {}
 
 /// Flags that override single recipe fields (the common ones; `--set` reaches every field).
 struct RecipeOverrides: ParsableArguments {
@@ -41,6 +42,7 @@ struct RecipeOverrides: ParsableArguments {
     @Option(help: "NRS memory size k_s (nrs.memory; turns NRS on).") var nrsMemory: Int?
     @Option(help: "NRS memory selection, Table 13 (nrs.selection; turns NRS on).") var nrsSelection: NRSOptions.Selection?
     @Option(help: "NRS distance, Table 13 (nrs.distance; turns NRS on).") var nrsDistance: FeatureDistance?
+    @Option(help: "RoGA's reading of its lost equations (roga.variant).") var rogaVariant: Recipe.RoGAVariant?
     @Option(name: .customLong("set"), help: ArgumentHelp("Set any recipe field, e.g. --set optimizer.weight_decay=5e-4 (repeatable).", valueName: "key=value"))
     var set: [String] = []
 
@@ -52,6 +54,7 @@ struct RecipeOverrides: ParsableArguments {
         add("optimizer.name", optimizer?.rawValue); add("step.name", step?.rawValue); add("data.source", source?.rawValue)
         add("data.sampler", sampler?.rawValue); add("data.augment", augment?.rawValue); add("synthesis.mask", mask?.rawValue)
         add("data.frames_per_video", framesPerVideo); add("data.frame_selection", frameSelection?.rawValue)
+        add("roga.variant", rogaVariant?.rawValue)
         let nrs: [(String, CustomStringConvertible?)] = [("nrs.start_epoch", nrsStart), ("nrs.lambda", nrsLambda), ("nrs.beta", nrsBeta),
             ("nrs.k", nrsK), ("nrs.memory", nrsMemory), ("nrs.selection", nrsSelection?.rawValue), ("nrs.distance", nrsDistance?.rawValue)]
         if nrs.contains(where: { $0.1 != nil }) { a.append(("nrs.enabled", "true")) }
@@ -79,7 +82,7 @@ struct Train: ParsableCommand {
 
     @Argument(help: "Training records (default: stdin).")
     var records: String?
-    @Option(help: ArgumentHelp("Recipe: a shipped name (sbi, bbmg-nrs, cpu-demo, erm) or a YAML file.", valueName: "name|file"))
+    @Option(help: ArgumentHelp("Recipe: a shipped name (\(Recipe.shippedNames.joined(separator: ", "))) or a YAML file.", valueName: "name|file"))
     var recipe = "sbi"
     @Flag(help: "Print the resolved recipe (YAML, every setting) and exit.")
     var printRecipe = false

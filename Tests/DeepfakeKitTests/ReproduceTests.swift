@@ -1,5 +1,6 @@
 // The reproduce pipelines end to end on fixture trees standing in for the benchmarks (CI-sized: a small backbone,
 // one epoch, a few frames): Table 8 with all five datasets and with some missing, Table 9, and Table 10.
+import DFKModels
 import Foundation
 import XCTest
 
@@ -75,6 +76,45 @@ final class ReproduceTests: XCTestCase {
         XCTAssertEqual(differing.count, 3, "\(differing)")
         XCTAssertTrue(differing[0].hasPrefix("name: \"pim-base\"") && differing[1].hasPrefix("description:"), "\(differing)")
         XCTAssertEqual(differing[2], "name: \"erm\"")
+    }
+
+    /// RoGA's Tables I, II and IV under the DeepfakeBench protocol: domain-balanced training on the FF++ methods,
+    /// leave-one-out data, frame- and video-level AUC, the optimiser rows (CI-sized: a subset of the rows).
+    func testRoGATablesOnFixtureBenchmarks() throws {
+        let fx = try fixtures()
+        let lite0 = Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path
+        let common = ["OUT=\(fx)/out-roga", "FFPP=\(fx)/FF++", "CDF=\(fx)/Celeb-DF-v2", "UADFV=\(fx)/UADFV", "FRAMES=4",
+                      "METHODS=Deepfakes", "OPTIMIZERS=sgd roga", "PRETRAINED=\(lite0)",
+                      "TRAIN_FLAGS=--backbone efficientnet-lite0 --size 96 --epochs 1 --batch 10", "SCORE_FLAGS=--frames 3"]
+        let run = try make(["tables", "TABLES=1 2 4"] + common, file: "pipelines/reproduce-roga.mk")
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let t1 = try String(contentsOfFile: "\(fx)/out-roga/table1.md")
+        XCTAssertTrue(t1.contains("| RoGA, ResNet-34 (paper) | 0.877 | 0.858 | 0.959 | 0.751 | 0.753 |"), t1)
+        let roga = try XCTUnwrap(t1.split(separator: "\n").first { $0.hasPrefix("| RoGA (ours), frame level") }, t1)
+        let cells = roga.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        // CDF-v1 not given, CDF-v2 and UADFV scored, DFDC and DFDCP not given, in-domain FF++ scored.
+        XCTAssertEqual(cells[1], "not provided"); XCTAssertNotNil(Double(cells[2])); XCTAssertNotNil(Double(cells[3]))
+        XCTAssertEqual(cells[4], "not provided"); XCTAssertNotNil(Double(cells[7]), String(roga))
+        // Leave one out: the held-out method's fakes never reach training.
+        let train = try String(contentsOfFile: "\(fx)/out-roga/faces/no-Deepfakes-train.ndjson")
+        let all = try String(contentsOfFile: "\(fx)/out-roga/faces/all-train.ndjson")
+        XCTAssertFalse(train.contains(#""method":"Deepfakes""#))
+        XCTAssertTrue(all.contains(#""method":"Deepfakes""#))
+        XCTAssertEqual(all.split(separator: "\n").filter { !$0.contains(#""method":"Deepfakes""#) }.count, train.split(separator: "\n").count)
+        let t2 = try String(contentsOfFile: "\(fx)/out-roga/table2.md")
+        XCTAssertTrue(t2.contains("| RoGA (paper) | 80.13 | 90.08 |"), t2)
+        XCTAssertFalse(t2.split(separator: "\n").first { $0.hasPrefix("| RoGA (ours)") }!.contains("not provided"), t2)
+        let t4 = try String(contentsOfFile: "\(fx)/out-roga/table4.md")
+        XCTAssertTrue(t4.contains("| RoGA (paper) | 93.63 | 85.30 | 95.95 | 62.08 |"), t4)
+        let sgd = try XCTUnwrap(t4.split(separator: "\n").first { $0.hasPrefix("| SGD (ours)") }, t4)
+        XCTAssertFalse(sgd.contains("not provided"), String(sgd))
+        // The models differ in their steps, as recorded in their checkpoints' recipes.
+        for (model, step) in [("all-sgd", "erm"), ("all-roga", "roga"), ("all-sam", "sam")] {
+            let meta = try Checkpoint.read("\(fx)/out-roga/models/\(model)/best.safetensors").metadata
+            let recipe = try XCTUnwrap(meta["recipe_json"])
+            XCTAssertTrue(recipe.contains(#""step.name":"\#(step)""#), "\(model): \(recipe)")
+            XCTAssertTrue(recipe.contains(#""data.sampler":"domain-balanced""#), recipe)
+        }
     }
 
     func testTables8To10OnFixtureBenchmarks() throws {
