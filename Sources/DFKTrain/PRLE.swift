@@ -180,7 +180,7 @@ public struct PRLEFusion: Sendable, Equatable {
             var s: Float = 0
             for a in maps { s += a.values[i] }
             s /= k
-            out[i] = Double(s) > tau1 ? s : 0
+            out[i] = s > Float(tau1) ? s : 0
         }
         return PRLEMap(width: m.width, height: m.height, values: out)
     }
