@@ -71,7 +71,7 @@ $(OUT)/table.md: $(OUT)/metrics-base.csv $(OUT)/metrics-prle.csv
 	rows = {k: {(r["dataset"].split("/")[-1], r["level"]): r for r in csv.DictReader(open(p)) if not r["dataset"].startswith("#")} for k, p in (("base", sys.argv[1]), ("prle", sys.argv[2]))}; \
 	sets = ["face-swap", "reenact", "blend", "all"]; \
 	f = lambda r, k: "%.2f" % (100 * float(r[k])) if r and r[k] else "-"; \
-	print("| frame-level ACC / AUC (%%) | " + " | ".join(sets) + " | video AUC (all) |"); print("|---" * (len(sets) + 2) + "|"); \
+	print("| frame-level ACC / AUC (%) | " + " | ".join(sets) + " | video AUC (all) |"); print("|---" * (len(sets) + 2) + "|"); \
 	[print("| %s | " % name + " | ".join(f(rows[k].get((s, "frame")), "acc") + " / " + f(rows[k].get((s, "frame")), "auc") for s in sets) + " | " + f(rows[k].get(("all", "video")), "auc") + " |") for k, name in (("base", sys.argv[3]), ("prle", sys.argv[3] + " + PRLE"))]; \
 	print(); print("- zoo: " + sys.argv[4] + "; maps fused with the union rule (tau1 0.3, lambda 0.15); p 0.5, alpha ~ U(0, 1]"); \
 	print("- paper (Table II, EfficientNet-B4 -> + PRLE, AUC DFDC / DF-1.0 / Celeb-DF): 65.43 / 58.59 / 64.59 -> 69.64 / 74.72 / 70.67")' \
