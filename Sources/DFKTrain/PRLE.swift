@@ -249,6 +249,7 @@ public struct PRLEEntry: Sendable {
     public var crop: String?
     /// The crop region in frame pixels [x0, y0, x1, y1).
     public var box: [Double]?
+    public init(map: String?, crop: String?, box: [Double]?) { self.map = map; self.crop = crop; self.box = box }
 }
 
 /// PRLE entries of the training records, by image path (a training sample is the first face of its image).
@@ -311,7 +312,7 @@ public struct PRLETransform: SampleTransform {
             if let c = e?.crop, c != trainCrop { otherCrop.insert(c) }
         }
         if !missing.isEmpty {
-            let what = options.mask == .map ? "a \"\(options.mapField)\" map" : "a \"prle_box\""
+            let what = options.mask == .map ? "\"\(options.mapField)\" map" : "\"prle_box\""
             throw TrainError("prle: \(missing.count) of \(samples.count) training faces have no \(what) (first: \(missing[0])); run prle-cam-fuse on the training records first")
         }
         if !otherCrop.isEmpty {

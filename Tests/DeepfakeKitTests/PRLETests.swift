@@ -16,19 +16,19 @@ final class PRLETests: XCTestCase {
     // MARK: Grad-CAM
 
     /// A network with a hand-written head: H = [x, 1 - x] at tap "map" (2 channels), logits
-    /// z_real = 0.1 sum(H), z_fake = sum(a * H_0) + 0.5 sum(H_1^2). So d(z_fake - z_real)/dH_0 = a - 0.1 and
-    /// d/dH_1 = H_1 - 0.1; eq. 3's weights are their spatial means.
+    /// z_real = 0.1 sum(H), z_fake = sum(a * H_0) - 0.5 sum(H_1^2). So d(z_fake - z_real)/dH_0 = a - 0.1 and
+    /// d/dH_1 = -H_1 - 0.1; eq. 3's weights are their spatial means (w_1 < 0, so the ReLU clips some pixels).
     func testGradCAMOfAHandBuiltNetworkEqualsEquation3() throws {
         let (n, h, w) = (2, 2, 3)
         let xv: [Float] = [0.2, 0.9, 0.4, 0.1, 0.6, 0.3, /* image 2 */ 0.8, 0.1, 0.5, 0.7, 0.0, 0.9]
-        let av: [Float] = [1.0, -0.5, 0.3, 0.2, 0.8, -1.0]
+        let av: [Float] = [2.0, 1.5, 0.3, 1.2, 0.8, 1.0]
         let x = try Tensor(xv, shape: [n, 1, h, w])
         let a = try Tensor(av, shape: [1, 1, h, w])
         let cams = try GradCAM.maps(input: x, tap: "map") { x, tap in
             let hmap = try tap("map", try Tensor.cat([x, try 1.0 - x], dim: 1))
             let h0 = try hmap.narrow(1, start: 0, length: 1), h1 = try hmap.narrow(1, start: 1, length: 1)
             let zReal = try hmap.sum(dims: [1, 2, 3], keepDim: false) * 0.1
-            let zFake = try (try (h0 * a).sum(dims: [1, 2, 3], keepDim: false)) + (try h1.square().sum(dims: [1, 2, 3], keepDim: false) * 0.5)
+            let zFake = try (try (h0 * a).sum(dims: [1, 2, 3], keepDim: false)) + (try h1.square().sum(dims: [1, 2, 3], keepDim: false) * -0.5)
             return try Tensor.stack([zReal, zFake], dim: 1)
         }
         XCTAssertEqual(cams.count, n)
@@ -36,13 +36,13 @@ final class PRLETests: XCTestCase {
         let w0 = av.reduce(0, +) / Float(k) - 0.1
         for i in 0..<n {
             let x0 = Array(xv[(i * k)..<((i + 1) * k)]), x1 = x0.map { 1 - $0 }
-            let w1 = x1.reduce(0, +) / Float(k) - 0.1
+            let w1 = -x1.reduce(0, +) / Float(k) - 0.1
             let expected = (0..<k).map { max(0, w0 * x0[$0] + w1 * x1[$0]) }
             XCTAssertEqual(cams[i].width, w); XCTAssertEqual(cams[i].height, h)
             for j in 0..<k { XCTAssertEqual(cams[i].values[j], expected[j], accuracy: 1e-5, "image \(i) pixel \(j)") }
         }
-        // The ReLU matters here: image 2 has negative pixels before it.
-        XCTAssertTrue(cams[1].values.contains(0))
+        // The ReLU matters here: both images have negative and positive pixels before it.
+        for c in cams { XCTAssertTrue(c.values.contains(0)); XCTAssertTrue(c.values.contains { $0 > 0.1 }) }
         XCTAssertThrowsError(try GradCAM.maps(input: x, tap: "nowhere") { x, _ in try x.sum(dims: [1, 2, 3]).unsqueeze(1) })
     }
 
@@ -88,9 +88,12 @@ final class PRLETests: XCTestCase {
         let expected: [Float] = [0.8, 0, 0.8, 0, 0.8, 0, 0.8, 0, 0.8]
         XCTAssertEqual(PRLEFusion.neighbour([a1, a2], lambda: 0.15, distinctPairs: false).values, expected)
         XCTAssertEqual(PRLEFusion.neighbour([a1, a2], lambda: 0.15, distinctPairs: true).values, expected)
-        // Edges fire once lambda is below 0.8 / 6; nothing fires above 8 x 0.8 / 9.
+        // Edges fire once lambda is below 0.8 / 6; nothing fires above 0.8 (the centre against A2: mean |0 - 0.8|).
         XCTAssertEqual(PRLEFusion.neighbour([a1, a2], lambda: 0.13, distinctPairs: false).values, [Float](repeating: 0.8, count: 9))
-        XCTAssertEqual(PRLEFusion.neighbour([a1, a2], lambda: 0.72, distinctPairs: false).values, [Float](repeating: 0, count: 9))
+        XCTAssertEqual(PRLEFusion.neighbour([a1, a2], lambda: 0.81, distinctPairs: false).values, [Float](repeating: 0, count: 9))
+        // Between 8 x 0.8 / 9 and 0.8 only that pair (j = 2, k = 1) fires, at the centre; with one map, nothing.
+        XCTAssertEqual(PRLEFusion.neighbour([a1, a2], lambda: 0.75, distinctPairs: false).values, [0, 0, 0, 0, 0.8, 0, 0, 0, 0])
+        XCTAssertEqual(PRLEFusion.neighbour([a1], lambda: 0.75, distinctPairs: false).values, [Float](repeating: 0, count: 9))
         // One map: pairs of distinct maps do not exist; j = k compares the map with itself.
         XCTAssertEqual(PRLEFusion.neighbour([a1], lambda: 0.15, distinctPairs: true).values, [Float](repeating: 0, count: 9))
         XCTAssertEqual(PRLEFusion.neighbour([a1], lambda: 0.15, distinctPairs: false).values, expected)
@@ -257,9 +260,11 @@ final class PRLETests: XCTestCase {
             XCTAssertEqual(r["prle_box"]?.arrayValue?.count, 4)
             let cams = try XCTUnwrap(r["prle_cams"]?.arrayValue?.compactMap(\.stringValue))
             XCTAssertEqual(cams.count, 2)
-            // Two copies of one model: identical CAMs, normalised to [0, 1] (max 1).
+            // Two copies of one model: identical CAMs, min-max normalised at the feature map's size, then resized
+            // bilinearly (so the extremes fall just inside [0, 1] at 256 px).
             let c0 = try PRLEMap.read(cams[0]), c1 = try PRLEMap.read(cams[1])
-            XCTAssertEqual(c0, c1); XCTAssertEqual(c0.values.max(), 1)
+            XCTAssertEqual(c0, c1)
+            XCTAssertGreaterThan(c0.values.max()!, 0.9); XCTAssertLessThan(c0.values.min()!, 0.1)
             // The fused map follows from the CAMs (union of eq. 6 and eq. 8, within 8-bit quantisation).
             let fused = try PRLEFusion().fuse([c0, c1])
             let off = zip(fused.values, m.values).filter { abs($0 - $1) > 1.5 / 255 }.count
