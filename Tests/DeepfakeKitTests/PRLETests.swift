@@ -8,7 +8,7 @@ import DFKModels
 import DFKRecords
 import DFKSynthesis
 import DFKTensor
-import DFKTrain
+@testable import DFKTrain
 import Foundation
 import XCTest
 
@@ -232,6 +232,56 @@ final class PRLETests: XCTestCase {
         XCTAssertThrowsError(try c.set("prle.mask", "everywhere", source: "--set"))
         try c.set("prle.mask", "landmarks", source: "--set")
         XCTAssertEqual(c.prle.mask, .landmarks)
+    }
+
+
+    // MARK: Wiring in the trainer
+
+    /// The trainer masks labelled training faces with their maps before augmentation, exactly as Algorithm 1 with
+    /// the sample's keyed draws says, and never touches validation faces.
+    func testTrainerMasksTrainingFacesBeforeAugmentation() throws {
+        let dir = Fixtures.tempDir()
+        let lm = try runTool("landmarks", ["-q", try Fixtures.media("single_face.jpg")])
+        guard case .object(let o) = try JSON.parse(lm.lines[0]) else { return XCTFail("no record") }
+        let rec = Record(o)
+        // A hand-made map: a ramp over the upper half of the crop, zero below.
+        var map = PRLEMap(width: 256, height: 256)
+        for y in 0..<128 { for x in 0..<256 { map[x: x, y: y] = Float(x + 1) / 256 } }
+        try map.image().write(to: dir + "/map.png", format: .png(level: 1))
+        var recipe = try Recipe.load("prle")
+        try recipe.set("backbone", "efficientnet-lite0", source: "test"); try recipe.set("input.size", "64", source: "test")
+        try recipe.set("batch", "2", source: "test"); try recipe.set("data.augment", "none", source: "test")
+        let samples = [TrainSample(image: rec.image!, face: rec.faces![0], label: 0, key: "a"),
+                       TrainSample(image: rec.image!, face: rec.faces![0], label: 1, key: "b")]
+        var index = PRLEIndex()
+        index.entries[rec.image!] = PRLEEntry(map: dir + "/map.png", crop: recipe.trainCrop, box: nil)
+        let trainer = try Trainer(recipe: recipe, seed: 5, train: samples, val: samples, out: dir + "/run", threads: 1, pretrained: nil, prle: index)
+        XCTAssertEqual(trainer.transforms.map(\.name), ["prle"])
+        let small = PRLEMap(image: try map.image()).resized(width: 64, height: 64)
+        var masked = 0
+        for e in 0..<12 {
+            let a = trainer.assemble([.single(0), .single(1)], from: samples, tag: "e\(e)", train: true)
+            XCTAssertEqual(a.failures, [])
+            for (k, img) in a.images.enumerated() {
+                let s = samples[a.samples[k]]
+                var expected = try trainer.cropFace(s, crop: recipe.trainCrop)
+                var rng = SampleRNG(seed: 5, key: "\(s.key)#e\(e)#prle")
+                if rng.chance(0.5) {
+                    masked += 1
+                    expected = try PRLEExploit.zeroing(expected, pixels: PRLEExploit.selected(small, alpha: 1 - rng.unit()))
+                }
+                XCTAssertEqual(try img.withBytes { Array($0) }, try expected.withBytes { Array($0) }, "epoch \(e), sample \(s.key)")
+            }
+        }
+        XCTAssertTrue((4...20).contains(masked), "\(masked) of 24 masked")
+        let val = trainer.assemble([.single(0)], from: samples, tag: "val", train: false)
+        XCTAssertEqual(try val.images[0].withBytes { Array($0) }, try trainer.cropFace(samples[0], crop: recipe.testCrop).withBytes { Array($0) })
+        // With augmentation, PRLE still comes first; maps made on another crop are refused.
+        try recipe.set("data.augment", "deepfakebench", source: "test")
+        XCTAssertEqual(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run2", threads: 1, pretrained: nil, prle: index)
+            .transforms.map(\.name), ["prle", "augment"])
+        try recipe.set("input.train_crop", "sbi", source: "test")
+        XCTAssertThrowsError(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run3", threads: 1, pretrained: nil, prle: index))
     }
 
     // MARK: The tool
