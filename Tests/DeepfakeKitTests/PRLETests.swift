@@ -235,6 +235,44 @@ final class PRLETests: XCTestCase {
     }
 
 
+
+    /// The landmark ablation hides the hull of the nose, both eyes or the mouth, mapped from frame to crop pixels.
+    func testLandmarkRegionsAblation() throws {
+        // 68 points in the frame region [100, 200) x [50, 150), which the 50 px training image shows at half scale.
+        var pts = [Point](repeating: Point(150, 100), count: 68)
+        for i in 27...35 { pts[i] = Point(100 + 45 + Double(i % 3) * 5, 50 + 40 + Double(i % 4) * 5) }
+        for i in 36...41 { pts[i] = Point(100 + 20 + Double(i % 3) * 5, 50 + 25 + Double(i % 2) * 6) }
+        for i in 42...47 { pts[i] = Point(100 + 70 + Double(i % 3) * 5, 50 + 25 + Double(i % 2) * 6) }
+        for i in 48...67 { pts[i] = Point(100 + 35 + Double(i % 6) * 6, 50 + 70 + Double(i % 3) * 5) }
+        let face = Face(box: Box(left: 100, top: 50, right: 200, bottom: 150), landmarks: pts)
+        let s = TrainSample(image: "f.png", face: face, label: 1)
+        var index = PRLEIndex()
+        index.entries["f.png"] = PRLEEntry(map: nil, crop: "margin:0.125:retina-approx", box: [100, 50, 200, 150])
+        var o = PRLEOptions()
+        o.enabled = true; o.p = 1; o.mask = .landmarks
+        let t = try PRLETransform(options: o, index: index, samples: [s], trainCrop: "margin:0.125:retina-approx")
+        let img = try [UInt8](repeating: 200, count: 50 * 50 * 3).withUnsafeBytes { try Image(width: 50, height: 50, channels: 3, data: $0.baseAddress) }
+        var seen = Set<String>()
+        for k in 0..<30 {
+            var rng = SampleRNG(seed: 2, key: "k\(k)")
+            let out = try t.apply(img, sample: s, rng: &rng)
+            let z = (0..<2500).filter { out.byte(x: $0 % 50, y: $0 / 50) == 0 }
+            XCTAssertFalse(z.isEmpty)
+            let ys = Set(z.map { $0 / 50 }), xs = Set(z.map { $0 % 50 })
+            // In image pixels: nose rows 20-27.5, columns 22.5-27.5; eyes rows 12.5-15.5, columns 10-15 and 35-40
+            // (two hulls); mouth rows 35-40, columns 17.5-32.5.
+            if ys.isSubset(of: Set(19...29)) { seen.insert("nose"); XCTAssertTrue(xs.isSubset(of: Set(21...29)), "\(xs.sorted())") }
+            else if ys.isSubset(of: Set(11...17)) {
+                seen.insert("eyes")
+                XCTAssertTrue(xs.contains(12) && xs.contains(37) && !xs.contains(25), "\(xs.sorted())")
+            } else if ys.isSubset(of: Set(34...41)) { seen.insert("mouth"); XCTAssertTrue(xs.isSubset(of: Set(16...34)), "\(xs.sorted())") }
+            else { XCTFail("zeroed rows \(ys.sorted()) are no facial region") }
+        }
+        XCTAssertEqual(seen, ["nose", "eyes", "mouth"])
+        // Without a box (maps not made by prle-cam-fuse) the recipe is refused.
+        XCTAssertThrowsError(try PRLETransform(options: o, index: PRLEIndex(), samples: [s], trainCrop: "margin:0.125:retina-approx"))
+    }
+
     // MARK: Wiring in the trainer
 
     /// The trainer masks labelled training faces with their maps before augmentation, exactly as Algorithm 1 with
