@@ -257,6 +257,16 @@ public struct PRLEIndex: Sendable {
     public var entries: [String: PRLEEntry] = [:]
     public init() {}
 
+    /// A hash of the samples' map paths (which name the zoo and fusion settings) and boxes: part of a run's identity.
+    public func hash(_ samples: [TrainSample]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for s in samples {
+            let e = entries[s.image]
+            for b in "\(e?.map ?? "-")|\(e?.crop ?? "-")|\(e?.box ?? []);".utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        }
+        return String(h, radix: 16)
+    }
+
     public static func from(records: [(source: String, record: Record)], mapField: String) -> PRLEIndex {
         var ix = PRLEIndex()
         for (_, r) in records {

@@ -112,7 +112,8 @@ public final class Trainer {
         hooks += stepHooks
         self.hooks = hooks
         context = StepContext(model: backbone, optimizer: optimizer, hooks: hooks)
-        recordsHash = TrainSample.hash(train)
+        // PRLE's maps belong to the training data: other maps (another zoo or fusion) make another run.
+        recordsHash = TrainSample.hash(train) + (recipe.prle.enabled ? "-" + (prle ?? PRLEIndex()).hash(train) : "")
         var s = DetectorSpec(backbone: backbone.name, size: recipe.size, mean: recipe.mean, std: recipe.std, testCrop: recipe.testCrop)
         s.recipe = recipe.name; s.seed = String(seed); s.recordsHash = recordsHash
         spec = s

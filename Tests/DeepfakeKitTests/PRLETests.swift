@@ -314,6 +314,17 @@ final class PRLETests: XCTestCase {
         XCTAssertTrue((4...20).contains(masked), "\(masked) of 24 masked")
         let val = trainer.assemble([.single(0)], from: samples, tag: "val", train: false)
         XCTAssertEqual(try val.images[0].withBytes { Array($0) }, try trainer.cropFace(samples[0], crop: recipe.testCrop).withBytes { Array($0) })
+        // The maps are part of the run's identity: one epoch, then the same run with other maps is refused.
+        try recipe.set("epochs", "1", source: "test")
+        let one = try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run1", threads: 1, pretrained: nil, prle: index)
+        try one.run { _ in }
+        XCTAssertNoThrow(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run1", threads: 1, pretrained: nil, prle: index))
+        var other = index
+        try FileManager.default.copyItem(atPath: dir + "/map.png", toPath: dir + "/map2.png")
+        other.entries[rec.image!]?.map = dir + "/map2.png"
+        XCTAssertThrowsError(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run1", threads: 1, pretrained: nil, prle: other)) {
+            XCTAssertTrue("\($0)".contains("training records differ"), "\($0)")
+        }
         // With augmentation, PRLE still comes first; maps made on another crop are refused.
         try recipe.set("data.augment", "deepfakebench", source: "test")
         XCTAssertEqual(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run2", threads: 1, pretrained: nil, prle: index)
