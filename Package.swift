@@ -36,6 +36,7 @@ let package = Package(
         .executable(name: "metrics", targets: ["metrics"]),
         .executable(name: "train", targets: ["train"]),
         .executable(name: "index-dataset", targets: ["index-dataset"]),
+        .executable(name: "prle-cam-fuse", targets: ["prle-cam-fuse"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -93,6 +94,8 @@ let package = Package(
         .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKTool"]),
         .executableTarget(name: "index-dataset", dependencies: ["DFKDatasets", "DFKTool"]),
         .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKEval", "DFKTool"]),
+        // PRLE's static localization: Grad-CAM of a detector zoo per face, fused maps (libtorch and OpenCV).
+        .executableTarget(name: "prle-cam-fuse", dependencies: ["DFKTrain", "DFKDetect", "DFKModels", "DFKTensor", "DFKSynthesis", "DFKImaging", "DFKTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
         .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKModels", "DFKTrain", "DFKCore"]),
         .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels", "DFKTrain", "DFKDatasets"]),

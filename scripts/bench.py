@@ -14,6 +14,8 @@
 Sections can be chosen: bench.py --only train-step --models convnext_base (see --help).
 (e) Training throughput with online pseudo-fake synthesis against the same training on pre-generated batches
     (cpu-demo recipe), and score-video in videos per minute.
+(f) prle-cam-fuse faces/s with a 3-model zoo (Xception, EfficientNet-B4, VGG-16-BN at 256 px, one training step
+    each: the speed does not depend on the weights), against the paper's ~10 images/s on GPUs, for scale only.
 Runs alternate between tool and anchor; medians are reported. Timings are wall-clock on this machine.
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
@@ -185,7 +187,50 @@ def bench_training_pipeline(tmp, video):
     return rows
 
 
-SECTIONS = ("extract", "landmarks", "synthesis", "train-step", "step-cost", "pipeline")
+PRLE_ZOO = ("prle-zoo-xception", "prle-zoo-efficientnet-b4", "prle-zoo-vgg16")
+
+
+def bench_prle(tmp, video, faces_n=32):
+    """prle-cam-fuse over `faces_n` faces with the paper's 3-model zoo; a GPU row too when libtorch sees one."""
+    _, frames, _ = run([f"{BIN}/extract-frames", "-q", "--frames", str(faces_n), "--out", fresh(f"{tmp}/pframes"), video])
+    _, faces, _ = run([f"{BIN}/landmarks", "-q"], input=frames)
+    recs = [json.loads(l) for l in faces.splitlines()]
+    recs = [r for r in recs if r.get("faces")]
+    for i, r in enumerate(recs):   # labels only so that `train` accepts the records; a zoo member is any checkpoint
+        r["label"] = i % 2
+    path = f"{tmp}/pfaces.ndjson"
+    with open(path, "w") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in recs))
+    few = f"{tmp}/pfaces-zoo.ndjson"   # the zoo's one training epoch: 4 faces (2 steps) are enough for a checkpoint
+    with open(few, "w") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in recs[:4]))
+    zoo = []
+    for recipe in PRLE_ZOO:
+        out = f"{tmp}/zoo-{recipe}"
+        run([f"{BIN}/train", few, "-q", "--recipe", recipe, "--epochs", "1", "--batch", "2", "--frames-per-video", "0",
+             "--set", "data.augment=none", "--out", out])
+        zoo += ["--zoo", f"{out}/last.safetensors"]
+    rows = []
+    for device in ("cpu", "cuda"):
+        rates = []
+        for _ in range(max(1, REPEATS // 2)):
+            p = subprocess.run([f"{BIN}/prle-cam-fuse", "--device", device, "--batch", "16", "--out", fresh(f"{tmp}/maps"), *zoo, path],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if p.returncode != 0:
+                if device == "cuda":
+                    break
+                sys.exit(f"bench: prle-cam-fuse failed: {p.stderr}")
+            # Steady-state rate from the tool's own summary (after the three checkpoints have loaded).
+            done = [l for l in p.stderr.splitlines() if " done in " in l][-1]
+            secs = float(done.split(" done in ")[-1].split()[0])
+            rates.append(len(recs) / secs)
+        if rates:
+            rows.append([f"prle-cam-fuse, 3-model zoo 256 px, {device} ({len(recs)} faces, batch 16)", f"{statistics.median(rates):.2f} faces/s",
+                         "paper: ~10 images/s (GPU), for scale", "10 images/s", f"{10 / statistics.median(rates):.2f}", ""])
+    return rows
+
+
+SECTIONS = ("extract", "landmarks", "synthesis", "train-step", "step-cost", "pipeline", "prle")
 
 
 def main():
@@ -222,6 +267,8 @@ def main():
             rows += bench_step_cost()
         if "pipeline" in only:
             rows += bench_training_pipeline(tmp, os.path.join(MEDIA, "single_face.mp4"))
+        if "prle" in only:
+            rows += bench_prle(tmp, os.path.join(MEDIA, "single_face.mp4"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     head = ["measured", "ours", "anchor", "anchor's", "ratio", "target"]

@@ -133,6 +133,9 @@ public struct Recipe: Sendable, Equatable {
     public var nrsEnabled = false
     public var nrs = NRSOptions()
 
+    // PRLE dynamic exploitation (prle-primary-region-regularization.txt; PRLE.swift)
+    public var prle = PRLEOptions()
+
     public init() {}
 
     public var maskMode: MaskMode {
@@ -286,6 +289,12 @@ extension Recipe {
         field("nrs.memory", int: \.nrs.memory, min: 1),
         field("nrs.selection", choice: \.nrs.selection),
         field("nrs.distance", choice: \.nrs.distance),
+        field("prle.enabled", bool: \.prle.enabled),
+        field("prle.p", double: \.prle.p, min: 0, max: 1),
+        field("prle.alpha", double: \.prle.alpha, min: 0, max: 1),
+        field("prle.mask", choice: \.prle.mask),
+        field("prle.map_field", string: \.prle.mapField, check: { $0.isEmpty ? "must name a record field" : nil }),
+        field("prle.random_area", double: \.prle.randomArea, min: 0, max: 1),
     ]
     static let byPath: [String: Field] = Dictionary(uniqueKeysWithValues: fields.map { ($0.path, $0) })
 

@@ -60,7 +60,8 @@ public final class Trainer {
     let recordsHash: String
 
     public init(recipe: Recipe, seed: UInt64, train: [TrainSample], val: [TrainSample], out: String, threads: Int,
-                pretrained: String?, hooks extraHooks: [TrainingHook] = [], transforms extraTransforms: [SampleTransform] = []) throws {
+                pretrained: String?, hooks extraHooks: [TrainingHook] = [], transforms extraTransforms: [SampleTransform] = [],
+                prle: PRLEIndex? = nil) throws {
         guard !train.isEmpty else { throw TrainError("no usable training faces (records need an image and 68/81 landmarks)") }
         if recipe.source != .labelled, !train.contains(where: { $0.label == 0 }) {
             throw TrainError("recipe '\(recipe.name)' makes pseudo-fakes from real faces, but no training record is real (label 0)")
@@ -84,6 +85,13 @@ public final class Trainer {
         if let nrs = recipe.nrsOptions { hooks.insert(NRSHook(options: nrs, seed: seed), at: 0) }
         var transforms = extraTransforms
         if let a = AugmentTransform(recipe.augment) { transforms.insert(a, at: 0) }
+        // PRLE masks the training crop the maps were made on, so it runs before any (geometric) augmentation.
+        if recipe.prle.enabled {
+            if recipe.prle.mask != .random, recipe.source != .labelled {
+                throw TrainError("prle.mask \(recipe.prle.mask.rawValue) needs labelled faces (data.source: labelled): its maps are made on the faces' crops")
+            }
+            transforms.insert(try PRLETransform(options: recipe.prle, index: prle ?? PRLEIndex(), samples: train, trainCrop: recipe.trainCrop), at: 0)
+        }
         self.transforms = transforms
 
         func makeOptimizer(_ params: [Tensor], lr: Double) -> Optimizer {
@@ -105,7 +113,8 @@ public final class Trainer {
         hooks += stepHooks
         self.hooks = hooks
         context = StepContext(model: backbone, optimizer: optimizer, hooks: hooks)
-        recordsHash = TrainSample.hash(train)
+        // PRLE's maps belong to the training data: other maps (another zoo or fusion) make another run.
+        recordsHash = TrainSample.hash(train) + (recipe.prle.enabled ? "-" + (prle ?? PRLEIndex()).hash(train) : "")
         var s = DetectorSpec(backbone: backbone.name, size: recipe.size, mean: recipe.mean, std: recipe.std, testCrop: recipe.testCrop)
         s.recipe = recipe.name; s.seed = String(seed); s.recordsHash = recordsHash
         spec = s

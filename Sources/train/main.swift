@@ -131,7 +131,11 @@ struct Train: ParsableCommand {
     }
 
     func samples(_ path: String?, recipe r: Recipe, what: String) throws -> [TrainSample] {
-        let loaded = TrainSample.from(records: try Train.load(path), labelled: r.source != .pseudoFakes)
+        try samples(try Train.load(path), recipe: r, what: what)
+    }
+
+    func samples(_ records: [(source: String, record: Record)], recipe r: Recipe, what: String) throws -> [TrainSample] {
+        let loaded = TrainSample.from(records: records, labelled: r.source != .pseudoFakes)
         for p in loaded.problems { Diagnostics.fail(p.source, p.message) }
         if loaded.withoutFace > 0 { Diagnostics.info("\(loaded.withoutFace) \(what) records without a usable face skipped") }
         if loaded.fakesIgnored > 0 {
@@ -144,12 +148,16 @@ struct Train: ParsableCommand {
         let r = try resolvedRecipe()
         if printRecipe { print(r.yaml, terminator: ""); return }
         let out = out!
-        var train = try samples(records, recipe: r, what: "training")
+        let trainRecords = try Train.load(records)
+        var train = try samples(trainRecords, recipe: r, what: "training")
+        // PRLE: each training face's map (prle-cam-fuse's "prle_map", or the recipe's prle.map_field).
+        let prle = r.prle.enabled ? PRLEIndex.from(records: trainRecords, mapField: r.prle.mapField) : nil
         if r.framesPerVideo > 0, r.frameSelection == .even { train = TrainSample.evenFrames(train, perVideo: r.framesPerVideo) }
         let valSamples = try val.map { try samples($0, recipe: r, what: "validation") } ?? []
         let trainer: Trainer
         do {
-            trainer = try Trainer(recipe: r, seed: seed, train: train, val: valSamples, out: out, threads: threads, pretrained: pretrained)
+            trainer = try Trainer(recipe: r, seed: seed, train: train, val: valSamples, out: out, threads: threads, pretrained: pretrained,
+                              prle: prle)
         } catch { throw ToolError("\(error)") }
         if trainer.startEpoch >= r.epochs {
             Diagnostics.info("\(out): all \(r.epochs) epochs already trained")
