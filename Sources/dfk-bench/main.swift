@@ -104,29 +104,38 @@ do {
         times.sort()
         print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"steps\":%d,\"median_s\":%.4f}", name, size, batch, steps, times[times.count / 2]))
     case "step-cost":
-        // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step pim|dualflat]
+        // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step pim|dualflat|did]
         // A method's training step against an ERM step of the same backbone, alternated, median seconds each.
         let name = option("--model", "resnet50"), size = Int(option("--size", "224"))!
         let batch = Int(option("--batch", "8"))!, steps = Int(option("--steps", "3"))!
         let method = option("--step", "pim")
         Torch.setThreads(Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!)
         guard Backbone.entry(name) != nil else { fail("unknown model \(name) (known: \(Backbone.names.joined(separator: ", ")))") }
-        let recipe = try Recipe.load(method == "dualflat" ? "dualflat" : "pim")
+        guard ["pim", "dualflat", "did"].contains(method) else { fail("unknown --step \(method) (known: pim, dualflat, did)") }
+        let recipe = try Recipe.load(method)
+        // DID's domains: real + 4 methods (FF++), the fakes spread over them.
+        let domainCount = 5
         func setup(_ step: String) throws -> (TrainingStep, StepContext) {
             Init.reset(seed: 0)
             let b = try Backbone.make(name, classes: 2, imageSize: size)
             b.module.train()
-            let opt = SGD(b.module.parameters, lr: 1e-3, momentum: 0.9)
             var r = recipe
             try r.set("step.name", step, source: "bench")
-            let (s, hooks) = try TrainingSteps.make(r, optimizer: opt, model: b)
-            return (s, StepContext(model: b, optimizer: opt, hooks: hooks))
+            // Hooks with parameters (DID's modules) get their own group, as the trainer does.
+            let owned = try TrainingSteps.parameterHooks(r, model: b, domains: domainCount)
+            let groups = owned.flatMap(\.parameterGroups)
+            let claimed = Set(groups.flatMap { $0.parameters.map(ObjectIdentifier.init) })
+            let base = SGD(b.module.parameters.filter { !claimed.contains(ObjectIdentifier($0)) }, lr: 1e-3, momentum: 0.9)
+            let opt: Optimizer = groups.isEmpty ? base
+                : GroupedOptimizer([(base, 1)] + groups.map { (SGD($0.parameters, lr: 1e-3 * $0.lrScale, momentum: 0.9), $0.lrScale) })
+            let (s, hooks) = try TrainingSteps.make(r, optimizer: opt, model: b, hooks: owned)
+            return (s, StepContext(model: b, optimizer: opt, hooks: owned + hooks))
         }
         let erm = try setup("erm"), other = try setup(method)
         let x = try Tensor.randn([batch, 3, size, size], seed: 1)
         let labels = (0..<batch).map { $0 % 2 }
         let b = Batch(input: x, target: try Tensor(int64: labels.map(Int64.init), shape: [batch]), labels: labels,
-                      domains: labels, isPseudoFake: labels.map { _ in false }, samples: Array(0..<batch))
+                      domains: labels.indices.map { labels[$0] == 0 ? 0 : 1 + ($0 / 2) % (domainCount - 1) }, isPseudoFake: labels.map { _ in false }, samples: Array(0..<batch))
         var times: [String: [Double]] = [:]
         for i in 0...steps {
             for (k, (s, ctx)) in [("erm", erm), (method, other)] {
