@@ -3,6 +3,7 @@
 import DFKDetect
 import DFKImaging
 import DFKModels
+import DFKRecords
 import DFKTensor
 @testable import DFKTrain
 import Foundation
@@ -211,5 +212,58 @@ final class DIDTests: XCTestCase {
         XCTAssertThrowsError(try Detector(checkpoint: dir + "/d.safetensors")) {
             XCTAssertTrue("\($0)".contains("unknown inserted module 'mystery'"), "\($0)")
         }
+    }
+
+    /// The `train` tool with recipe `did` on labelled faces (two "methods"): a run killed after its first epoch
+    /// resumes to the weights (backbone and every DID module) of an uninterrupted run; its checkpoint carries A_df and
+    /// the grayscale flag, and score-video scores with it.
+    func testTrainingResumesExactlyAndTheCheckpointScores() throws {
+        let faces = try TrainTests.faces()
+        let dir = Fixtures.tempDir("did-train")
+        var lines: [String] = []
+        for (i, line) in try String(contentsOfFile: faces.train, encoding: .utf8).split(separator: "\n").enumerated() {
+            var o = try JSON.parse(String(line)).objectValue!
+            o["label"] = .int(i % 2)
+            o["method"] = .string(i % 2 == 0 ? "real" : (i % 4 == 1 ? "m1" : "m2"))
+            lines.append(JSON.serialize(.object(o)))
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/train.ndjson", atomically: true, encoding: .utf8)
+        let lite0 = Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path
+        func args(_ out: String) -> [String] {
+            [dir + "/train.ndjson", "-q", "--recipe", "did", "--backbone", "efficientnet-lite0", "--pretrained", lite0, "--out", out,
+             "--epochs", "3", "--size", "64", "--batch", "6", "--seed", "7", "--val", dir + "/train.ndjson"]
+        }
+        let a = dir + "/a", b = dir + "/b"
+        let full = try runTool("train", args(a))
+        XCTAssertEqual(full.status, 0, full.stderr)
+        let p = Process()
+        p.executableURL = Fixtures.products.appendingPathComponent("train")
+        p.arguments = args(b)
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        try p.run()
+        while !FileManager.default.fileExists(atPath: b + "/last.safetensors") && p.isRunning { Thread.sleep(forTimeInterval: 0.05) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let done = (try? String(contentsOfFile: b + "/train-log.ndjson"))?.split(separator: "\n").count ?? 0
+        XCTAssertLessThan(done, 3, "the run finished before it could be killed")
+        let resumed = try runTool("train", args(b))
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let ca = try Checkpoint.read(a + "/last.safetensors"), cb = try Checkpoint.read(b + "/last.safetensors")
+        for prefix in ["model.", "insert.", "did."] {
+            let x = ca.group(prefix), y = cb.group(prefix)
+            XCTAssertFalse(x.isEmpty, prefix)
+            XCTAssertEqual(x.map(\.name), y.map(\.name))
+            for (u, v) in zip(x, y) where u.tensor.dtype == .float32 { XCTAssertEqual(try u.tensor.floats(), try v.tensor.floats(), u.name) }
+        }
+        XCTAssertFalse(ca.group("did.adom.").isEmpty); XCTAssertFalse(ca.group("did.t.").isEmpty)
+        let log = try String(contentsOfFile: a + "/train-log.ndjson").split(separator: "\n").map { try JSON.parse(String($0)).objectValue! }
+        XCTAssertEqual(log.map { $0["did_beta"]!.doubleValue! }, (0..<3).map { (DID.beta(epoch: $0, epochs: 3) * 1e6).rounded() / 1e6 })
+        let best = try Checkpoint.read(a + "/best.safetensors")
+        XCTAssertEqual(best.metadata["grayscale"], "true")
+        XCTAssertEqual(best.metadata["inserts"], "head=did-attention:1280:16")
+        XCTAssertTrue(best.group("did.").isEmpty)   // A_dom, C_dom and T are not part of the detector
+        let s = try runTool("score-video", ["-q", "--checkpoint", a + "/best.safetensors", "--frames", "2", try Fixtures.media("single_face.mp4")])
+        XCTAssertEqual(s.status, 0, s.stderr)
+        XCTAssertTrue(s.stdout.contains("score"), s.stdout)
     }
 }
