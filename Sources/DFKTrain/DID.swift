@@ -8,8 +8,10 @@
 // predicts the domain (real + one class per manipulation method). The MI estimator T sees (I_df, I_os) pairs: joint
 // pairs from the same face, marginal pairs with I_os from another face of the batch (a random derangement).
 //
-// Losses: L_cls = a BCE + (1 - a) L_AUC, L_AUC = mean over (fake i, real j) of max(0, gamma - (C_i - C_j))^p (eq. 2,
-// zero when the batch lacks reals or fakes); L_dom = cross-entropy of C_dom; L_dec = -I_JSD (the discriminator loss
+// Losses: L_cls = a BCE + (1 - a) L_AUC, L_AUC = mean over (fake i, real j) of max(0, gamma - (P_i - P_j))^p (eq. 2,
+// zero when the batch lacks reals or fakes) on the fake probabilities P = sigma(C): the paper bounds gamma by 1
+// (0 < gamma <= 1, p > 1: Yan et al.'s approximation of the Wilcoxon-Mann-Whitney statistic, defined on outputs in
+// [0, 1]); on raw logits the squared hinge would be unbounded and swamp BCE; L_dom = cross-entropy of C_dom; L_dec = -I_JSD (the discriminator loss
 // of T, with I_JSD = E_joint[log sigma(T)] + E_marg[log(1 - sigma(T))]); L = l_dec L_dec + l_cls L_cls + l_dom L_dom.
 // T minimises L_dec (maximises the bound); a gradient-reversal layer with weight beta = 2 / (1 + exp(-5 p)) - 1,
 // p = epoch / epochs, between the features and T makes G and A_df maximise L_dec, i.e. minimise the MI estimate
@@ -62,6 +64,7 @@ public enum DID {
     }
 
     /// Eq. 2: mean over (fake i, real j) of max(0, gamma - (s_i - s_j))^p; 0 when `labels` lack either class.
+    /// The step passes fake probabilities sigma(C) as `scores`.
     public static func aucLoss(_ scores: Tensor, labels: [Int], gamma: Double, power: Double) throws -> Tensor {
         let fakes = labels.indices.filter { labels[$0] == 1 }, reals = labels.indices.filter { labels[$0] == 0 }
         guard !fakes.isEmpty, !reals.isEmpty else { return try (try scores.sum()) * 0 }
@@ -222,7 +225,7 @@ public final class DIDHook: TrainingHook {
         let s = try DID.fakeLogit(logits)
         let y = try Tensor(b.labels.map { Float($0) }, shape: [b.count]).to(device: s.device)
         let bce = try F.bceWithLogits(s, y)
-        let auc = try DID.aucLoss(s, labels: b.labels, gamma: o.gamma, power: o.power)
+        let auc = try DID.aucLoss(try s.sigmoid(), labels: b.labels, gamma: o.gamma, power: o.power)
         var total = try (try (try bce * o.alpha) + (try auc * (1 - o.alpha))) * o.lambdaCls
         if let bad = b.domains.first(where: { $0 < 0 || $0 >= domainClasses }) {
             throw TrainError("did: domain label \(bad) outside 0..<\(domainClasses)")

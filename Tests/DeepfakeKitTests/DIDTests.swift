@@ -142,6 +142,15 @@ final class DIDTests: XCTestCase {
     func testStepTrainsEveryModuleAndLogsTheTerms() throws {
         let (b, hook, step, ctx) = try setup()
         try hook.beginEpoch(2)
+        // The AUC term is eq. 2 on the fake probabilities sigma(z_fake - z_real); the BCE term is the 2-class CE.
+        ctx.beginStep()
+        let f = try ctx.forward(try batch())
+        let terms = try hook.terms(logits: f.logits, try batch())
+        let p = try DID.fakeLogit(f.logits).sigmoid()
+        XCTAssertEqual(terms.auc, try DID.aucLoss(p, labels: try batch().labels, gamma: 0.15, power: 2).item(), accuracy: 1e-6)
+        XCTAssertEqual(terms.bce, try F.crossEntropy(f.logits, try batch().target).item(), accuracy: 1e-5)
+        XCTAssertLessThanOrEqual(terms.auc, pow(1.15, 2))
+        hook.current = nil
         let before = try hook.modules.map { ($0.0, try $0.1.parameters[0].clone()) }
         let backboneBefore = try b.module.parameters[0].clone()
         ctx.beginStep()
