@@ -4,7 +4,7 @@
 #
 #   make demo RECIPE=erm [SIZE=128] [BATCH=16] [EPOCHS=3] [BACKBONE=efficientnet-lite0] [SEED=5] [OUT=out/demo-erm[-BACKBONE]]
 #
-# Defaults are CPU-sized; BACKBONE empty keeps the recipe's own. ImageNet weights are passed for EfficientNet-Lite0
+# Defaults are CPU-sized; BACKBONE empty keeps the recipe's own (did: EfficientNet-Lite0, below). ImageNet weights are passed for EfficientNet-Lite0
 # (the only backbone whose weights ship in .cache/models). Every step is a file target under $(OUT).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -16,7 +16,10 @@ SIZE ?= 128
 BATCH ?= 16
 EPOCHS ?= 3
 SEED ?= 5
-BACKBONE ?=
+# Recipes whose own backbone has no shipped weights and does not train from scratch in a demo's few steps get a
+# small ImageNet-initialised one (did: EfficientNetV2-L from scratch collapses to one score; docs/training.md, DID).
+DEMO_BACKBONE_did := efficientnet-lite0
+BACKBONE ?= $(DEMO_BACKBONE_$(RECIPE))
 LITE0 := .cache/models/efficientnet-lite0-57934424.pth
 PRETRAINED := $(if $(filter efficientnet-lite0,$(BACKBONE)),--pretrained $(LITE0))
 

@@ -16,6 +16,8 @@ public struct DetectorSpec: Sendable, Equatable {
     public var std: [Double]
     /// Crop rule used at test time (e.g. "margin:0.125:retina-approx", SBI's 12.5%).
     public var testCrop: String
+    /// Faces converted to grayscale (replicated to 3 channels) before normalisation (CrossDF/DID).
+    public var grayscale = false
     public var recipe = ""
     public var seed = ""
     public var epoch = ""
@@ -28,7 +30,7 @@ public struct DetectorSpec: Sendable, Equatable {
     public var metadata: [String: String] {
         ["format": DetectorSpec.format, "backbone": backbone, "classes": String(classes), "size": String(size),
          "mean": mean.map { String($0) }.joined(separator: ","), "std": std.map { String($0) }.joined(separator: ","),
-         "test_crop": testCrop, "recipe": recipe, "seed": seed, "epoch": epoch, "records_hash": recordsHash]
+         "test_crop": testCrop, "grayscale": grayscale ? "true" : "false", "recipe": recipe, "seed": seed, "epoch": epoch, "records_hash": recordsHash]
     }
 
     public init(metadata m: [String: String], source: String) throws {
@@ -49,6 +51,11 @@ public struct DetectorSpec: Sendable, Equatable {
         }
         self.init(backbone: try need("backbone"), size: size, mean: try numbers("mean"), std: try numbers("std"), testCrop: try need("test_crop"))
         self.classes = classes
+        switch m["grayscale"] ?? "false" {
+        case "true": grayscale = true
+        case "false", "": grayscale = false
+        default: throw TensorError("\(source): checkpoint has a malformed \"grayscale\" (expected true or false)")
+        }
         recipe = m["recipe"] ?? ""; seed = m["seed"] ?? ""; epoch = m["epoch"] ?? ""; recordsHash = m["records_hash"] ?? ""
     }
 }
@@ -56,6 +63,8 @@ public struct DetectorSpec: Sendable, Equatable {
 public final class Detector: @unchecked Sendable {
     public let spec: DetectorSpec
     public let backbone: Backbone
+    /// Modules the network runs at named taps (DID's A_df), rebuilt from the checkpoint's "inserts" metadata.
+    public let inserts: [InferenceInsert]
     public let crop: CropRule
     public let path: String
     private let lock = NSLock()
@@ -68,24 +77,61 @@ public final class Detector: @unchecked Sendable {
         crop = rule
         backbone = try Backbone.make(spec.backbone, classes: spec.classes, imageSize: spec.size)
         do { try backbone.module.load(ck.group("model."), strict: true) } catch { throw TensorError("\(path): \(error)") }
-        if device != .cpu { try backbone.module.to(device: device) }
+        var inserts: [InferenceInsert] = []
+        do {
+            for e in try InferenceInsert.parse(ck.metadata["inserts"] ?? "") {
+                guard backbone.stageTaps.contains(e.tap) || e.tap == backbone.mapTap || e.tap == "features" else {
+                    throw TensorError("inserted module at '\(e.tap)', which is not a tap of \(backbone.name)")
+                }
+                let i = try InferenceInsert.make(tap: e.tap, kind: e.kind, config: e.config)
+                let w = ck.group(i.prefix)
+                guard !w.isEmpty else { throw TensorError("no weights for the inserted module at \(e.tap) (\(i.prefix)*)") }
+                try i.module.load(w, strict: true)
+                inserts.append(i)
+            }
+        } catch { throw TensorError("\(path): \(error)") }
+        self.inserts = inserts
+        if device != .cpu {
+            try backbone.module.to(device: device)
+            for i in inserts { try i.module.to(device: device) }
+        }
         backbone.module.eval()
+        for i in inserts { i.module.eval() }
     }
 
     /// Writes a detector checkpoint (model weights plus spec, and any extra tensors such as optimizer state).
-    public static func save(_ module: Module, spec: DetectorSpec, extra: [(String, Tensor)] = [], metadata: [String: String] = [:],
-                            to path: String) throws {
+    /// `inserts`: modules the network runs at named taps; their weights go under "insert.TAP." and their kind and
+    /// settings into the "inserts" metadata, so `init(checkpoint:)` rebuilds them.
+    public static func save(_ module: Module, spec: DetectorSpec, inserts: [InferenceInsert] = [], extra: [(String, Tensor)] = [],
+                            metadata: [String: String] = [:], to path: String) throws {
         var meta = spec.metadata
+        if !inserts.isEmpty { meta["inserts"] = InferenceInsert.metadata(inserts) }
         for (k, v) in metadata { meta[k] = v }
-        try Checkpoint(tensors: module.stateDict().map { ("model." + $0.0, $0.1) } + extra, metadata: meta).write(to: path)
+        let insertTensors = inserts.flatMap { i in i.module.stateDict().map { (i.prefix + $0.0, $0.1) } }
+        try Checkpoint(tensors: module.stateDict().map { ("model." + $0.0, $0.1) } + insertTensors + extra, metadata: meta).write(to: path)
+    }
+
+    /// One face crop of exactly `size` x `size` as the network input [1, 3, S, S]: RGB, or grayscale (ITU-R 601 luma,
+    /// 0.299 R + 0.587 G + 0.114 B, as OpenCV's RGB2GRAY) replicated to 3 channels; then (value - mean) / std.
+    public static func input(_ img: Image, mean: [Double], std: [Double], grayscale: Bool) throws -> Tensor {
+        try img.withBytes { bytes in
+            guard grayscale else {
+                return try Tensor.fromPixels(bytes, width: img.width, height: img.height, channels: 3, rowBytes: img.rowBytes,
+                                             reverseChannels: true, mean: mean, std: std)
+            }
+            let rgb = try Tensor.fromPixels(bytes, width: img.width, height: img.height, channels: 3, rowBytes: img.rowBytes,
+                                            reverseChannels: true, mean: [0, 0, 0], std: [1, 1, 1])
+            let luma = try (rgb * (try Tensor([0.299, 0.587, 0.114] as [Float], shape: [1, 3, 1, 1]))).sum(dims: [1], keepDim: true)
+            let gray = try luma.expand([1, 3, img.height, img.width])
+            return try (gray - (try Tensor(mean.map(Float.init), shape: [1, 3, 1, 1]))) / (try Tensor(std.map(Float.init), shape: [1, 3, 1, 1]))
+        }
     }
 
     /// The network input for a batch of face crops (any size; resized bilinearly to spec.size, BGR to RGB).
     public func batch(_ crops: [Image]) throws -> Tensor {
         let ts = try crops.map { img -> Tensor in
             let r = img.width == spec.size && img.height == spec.size ? img : try img.resized(width: spec.size, height: spec.size, interpolation: .linear)
-            return try r.withBytes { try Tensor.fromPixels($0, width: spec.size, height: spec.size, channels: 3, rowBytes: r.rowBytes,
-                                                            reverseChannels: true, mean: spec.mean, std: spec.std) }
+            return try Detector.input(r, mean: spec.mean, std: spec.std, grayscale: spec.grayscale)
         }
         return try Tensor.cat(ts, dim: 0)
     }
@@ -99,7 +145,7 @@ public final class Detector: @unchecked Sendable {
             let x = try batch(chunk)
             let p = try Autograd.noGrad { () -> [Double] in
                 lock.lock(); defer { lock.unlock() }
-                return try F.softmax(try backbone(x), dim: 1).doubles()
+                return try F.softmax(try backbone(x, inserts: inserts), dim: 1).doubles()
             }
             for k in 0..<chunk.count { out.append(p[k * spec.classes + 1]) }
             i += batchSize

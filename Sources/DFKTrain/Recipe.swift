@@ -61,6 +61,9 @@ public struct Recipe: Sendable, Equatable {
         case roga
         /// SAGM: RoGA's update with the whole batch as one domain.
         case sagm
+        /// CrossDF's deep information decomposition (DID.swift): attention split of the last feature map, domain
+        /// head, MI estimator behind gradient reversal, BCE + AUC loss.
+        case did
     }
     public enum Augmentation: String, Sendable, CaseIterable {
         case none
@@ -81,6 +84,8 @@ public struct Recipe: Sendable, Equatable {
     /// Crop of labelled faces at training time (a crop rule of `landmarks --crop`).
     public var trainCrop = "margin:0.125:retina-approx"
     public var testCrop = "margin:0.125:retina-approx"
+    /// Faces converted to grayscale and replicated to 3 channels (training and scoring; stored in checkpoints).
+    public var grayscale = false
 
     // data
     public var source: Source = .pseudoFakes
@@ -128,6 +133,8 @@ public struct Recipe: Sendable, Equatable {
     public var rogaRho = 0.1
     /// The paper's "optimal" 0.001 (Sec. V-C4); its training details say 0.0002 (docs/training.md, RoGA).
     public var rogaAlpha = 0.001
+    // DID (crossdf-deep-information-decomposition.txt)
+    public var did = DIDOptions()
 
     // NRS (BBMG/NRS paper, eqs. 5-9)
     public var nrsEnabled = false
@@ -252,6 +259,7 @@ extension Recipe {
         field("input.std", doubles: \.std, count: 3),
         field("input.train_crop", string: \.trainCrop, check: { CropRule.parse($0) == nil ? "unknown crop rule '\($0)'" : nil }),
         field("input.test_crop", string: \.testCrop, check: { CropRule.parse($0) == nil ? "unknown crop rule '\($0)'" : nil }),
+        field("input.grayscale", bool: \.grayscale),
         field("data.source", choice: \.source),
         field("data.sampler", choice: \.sampler),
         field("data.frames_per_video", int: \.framesPerVideo, min: 0),
@@ -281,6 +289,18 @@ extension Recipe {
         field("roga.reals", choice: \.rogaReals),
         field("roga.rho", double: \.rogaRho, min: 0),
         field("roga.alpha", double: \.rogaAlpha, min: 0),
+        field("did.alpha", double: \.did.alpha, min: 0, max: 1),
+        field("did.gamma", double: \.did.gamma, min: 0),
+        field("did.power", double: \.did.power, min: 1),
+        field("did.lambda_dec", double: \.did.lambdaDec, min: 0),
+        field("did.lambda_cls", double: \.did.lambdaCls, min: 0),
+        field("did.lambda_dom", double: \.did.lambdaDom, min: 0),
+        field("did.domain_attention", bool: \.did.domainAttention),
+        field("did.decorrelation", bool: \.did.decorrelation),
+        field("did.reduction", int: \.did.reduction, min: 1),
+        field("did.estimator_width", int: \.did.estimatorWidth, min: 1),
+        field("did.domain_hidden", int: \.did.domainHidden, min: 1),
+        field("did.lr_scale", double: \.did.lrScale, min: 0),
         field("nrs.enabled", bool: \.nrsEnabled),
         field("nrs.start_epoch", int: \.nrs.startEpoch, min: 0),
         field("nrs.lambda", double: \.nrs.lambda, min: 0),

@@ -129,10 +129,26 @@ public final class SAMStep: TrainingStep {
 
 /// Steps by recipe name. A new objective adds its type here (and its settings to `Recipe.fields`).
 public enum TrainingSteps {
-    /// The recipe's step and the hooks it needs (added to the trainer's hooks).
-    public static func make(_ recipe: Recipe, optimizer: Optimizer, model: Backbone) throws -> (TrainingStep, [TrainingHook]) {
+    /// Hooks of the recipe's step that own trainable parameters: made before the optimizer (their
+    /// `parameterGroups` become its groups) and passed back to `make`. `domains`: the number of domain classes
+    /// (real + one per manipulation method, `EpochPlan.domains.count`).
+    public static func parameterHooks(_ recipe: Recipe, model: Backbone, domains: Int) throws -> [TrainingHook] {
+        switch recipe.step {
+        case .did: return [try DIDHook(options: recipe.did, model: model, domains: domains, epochs: recipe.epochs)]
+        default: return []
+        }
+    }
+
+    /// The recipe's step and the hooks it needs (added to the trainer's hooks). `hooks`: those `parameterHooks` made.
+    public static func make(_ recipe: Recipe, optimizer: Optimizer, model: Backbone,
+                            hooks: [TrainingHook] = []) throws -> (TrainingStep, [TrainingHook]) {
         switch recipe.step {
         case .erm: return (ERMStep(), [])
+        case .did:
+            guard let hook = hooks.lazy.compactMap({ $0 as? DIDHook }).first else {
+                throw TrainError("step did: its hook was not made (TrainingSteps.parameterHooks) before the optimizer")
+            }
+            return (DIDStep(hook: hook), [])
         case .sam: return (SAMStep(optimizer: optimizer, rho: recipe.rho), [])
         case .roga, .sagm:
             // Per-sample weights (NRS) are decided on a step's first pass over the whole batch; RoGA's passes are
@@ -167,7 +183,11 @@ public protocol TrainingHook: AnyObject {
     /// Per-sample loss weights, asked on the first pass of each step; nil leaves every weight at 1.
     func weights(_ f: ForwardPass, _ b: Batch, ctx: StepContext) throws -> [Float]?
     /// Extra trainable parameters (heads, discriminators) and the factor applied to the recipe's learning rate.
+    /// A group may claim backbone parameters (e.g. the classifier head): they then leave the backbone's group.
     var parameterGroups: [(parameters: [Tensor], lrScale: Double)] { get }
+    /// Modules this hook inserts at taps that stay in the network at inference: validation and checkpoints (and
+    /// so scoring) run them.
+    var inserts: [InferenceInsert] { get }
     func beginEpoch(_ epoch: Int) throws
     /// After each step, with the step's first pass.
     func afterStep(_ first: ForwardPass, _ b: Batch, ctx: StepContext) throws
@@ -184,6 +204,7 @@ extension TrainingHook {
     public func transform(tap: String, _ t: Tensor, pass: Int, ctx: StepContext) throws -> Tensor { t }
     public func weights(_ f: ForwardPass, _ b: Batch, ctx: StepContext) throws -> [Float]? { nil }
     public var parameterGroups: [(parameters: [Tensor], lrScale: Double)] { [] }
+    public var inserts: [InferenceInsert] { [] }
     public func beginEpoch(_ epoch: Int) throws {}
     public func afterStep(_ first: ForwardPass, _ b: Batch, ctx: StepContext) throws {}
     public func endEpoch(_ epoch: Int) throws {}

@@ -101,14 +101,19 @@ public final class Trainer {
             case .adamw: return Adam.adamW(params, lr: lr, betas: (recipe.betas[0], recipe.betas[1]), weightDecay: recipe.weightDecay)
             }
         }
+        let parameterHooks = try TrainingSteps.parameterHooks(recipe, model: backbone, domains: plan.domains.count)
+        hooks += parameterHooks
         let groups = hooks.flatMap(\.parameterGroups)
         if groups.isEmpty {
             optimizer = makeOptimizer(backbone.module.parameters, lr: recipe.lr)
         } else {
-            optimizer = GroupedOptimizer([(makeOptimizer(backbone.module.parameters, lr: recipe.lr), 1)]
+            // Backbone parameters a hook's group claims (a head trained at another rate) leave the backbone's group.
+            let claimed = Set(groups.flatMap { $0.parameters.map(ObjectIdentifier.init) })
+            let own = backbone.module.parameters.filter { !claimed.contains(ObjectIdentifier($0)) }
+            optimizer = GroupedOptimizer([(makeOptimizer(own, lr: recipe.lr), 1)]
                                          + groups.map { (makeOptimizer($0.parameters, lr: recipe.lr * $0.lrScale), $0.lrScale) })
         }
-        let (step, stepHooks) = try TrainingSteps.make(recipe, optimizer: optimizer, model: backbone)
+        let (step, stepHooks) = try TrainingSteps.make(recipe, optimizer: optimizer, model: backbone, hooks: parameterHooks)
         self.step = step
         hooks += stepHooks
         self.hooks = hooks
@@ -116,6 +121,7 @@ public final class Trainer {
         // PRLE's maps belong to the training data: other maps (another zoo or fusion) make another run.
         recordsHash = TrainSample.hash(train) + (recipe.prle.enabled ? "-" + (prle ?? PRLEIndex()).hash(train) : "")
         var s = DetectorSpec(backbone: backbone.name, size: recipe.size, mean: recipe.mean, std: recipe.std, testCrop: recipe.testCrop)
+        s.grayscale = recipe.grayscale
         s.recipe = recipe.name; s.seed = String(seed); s.recordsHash = recordsHash
         spec = s
         try Paths.makeDirectory(out)
@@ -245,8 +251,7 @@ public final class Trainer {
         try Tensor.cat(try images.map { img in
             let r = img.width == recipe.size && img.height == recipe.size ? img
                 : try img.resized(width: recipe.size, height: recipe.size, interpolation: .linear)
-            return try r.withBytes { try Tensor.fromPixels($0, width: r.width, height: r.height, channels: 3, rowBytes: r.rowBytes,
-                                                          reverseChannels: true, mean: recipe.mean, std: recipe.std) }
+            return try Detector.input(r, mean: recipe.mean, std: recipe.std, grayscale: recipe.grayscale)
         }, dim: 0)
     }
 
@@ -330,8 +335,10 @@ public final class Trainer {
     /// crop) for pseudo-fake recipes, the labelled faces themselves (test crop, no augmentation) otherwise.
     func validate() throws -> Double? {
         guard !val.isEmpty else { return nil }
+        let inserts = hooks.flatMap(\.inserts)
         backbone.module.eval()
-        defer { backbone.module.train() }
+        for i in inserts { i.module.eval() }
+        defer { backbone.module.train(); for i in inserts { i.module.train() } }
         var items: [BatchItem] = []
         if recipe.source != .labelled { items += val.indices.filter { val[$0].label == 0 }.map { .pair($0) } }
         if recipe.source != .pseudoFakes { items += val.indices.map { .single($0) } }
@@ -341,7 +348,7 @@ public final class Trainer {
             let a = assemble(Array(items[start..<min(start + per, items.count)]), from: val, tag: "val", train: false)
             guard !a.images.isEmpty else { continue }
             let x = try tensor(a.images)
-            let p = try Autograd.noGrad { try F.softmax(try backbone(x), dim: 1).doubles() }
+            let p = try Autograd.noGrad { try F.softmax(try backbone(x, inserts: inserts), dim: 1).doubles() }
             for i in 0..<a.labels.count { scores.append(p[i * 2 + 1]); labels.append(a.labels[i]) }
         }
         return try? Metrics.auc(scores: scores, labels: labels)
@@ -353,11 +360,12 @@ public final class Trainer {
         var extra = try optimizer.state().map { ("optim." + $0.0, $0.1) }
         for h in hooks { extra += try h.state().map { ("\(h.name).\($0.0)", $0.1) } }
         let meta = ["val_auc": valAUC.map { String($0) } ?? "", "recipe_json": recipeJSON, "init": initialization]
-        try Detector.save(backbone.module, spec: s, extra: extra, metadata: meta, to: lastPath)
+        let inserts = hooks.flatMap(\.inserts)
+        try Detector.save(backbone.module, spec: s, inserts: inserts, extra: extra, metadata: meta, to: lastPath)
         // Keep the five best epochs by validation AUC (never selected on a test set).
         guard let auc = valAUC else { return }
         let best = out + String(format: "/best-epoch%03d.safetensors", epoch)
-        try Detector.save(backbone.module, spec: s, metadata: meta, to: best)
+        try Detector.save(backbone.module, spec: s, inserts: inserts, metadata: meta, to: best)
         let files = (try? FileManager.default.contentsOfDirectory(atPath: out))?.filter { $0.hasPrefix("best-epoch") } ?? []
         let ranked = files.compactMap { f -> (String, Double)? in
             guard let ck = try? Checkpoint.read(out + "/" + f), let a = Double(ck.metadata["val_auc"] ?? "") else { return nil }
@@ -366,7 +374,7 @@ public final class Trainer {
         for (f, _) in ranked.dropFirst(5) { unlink(out + "/" + f) }
         // best.safetensors: the checkpoint with the highest validation AUC so far (what evaluation uses).
         if ranked.first?.0 == (best as NSString).lastPathComponent || ranked.first?.1 == auc {
-            try Detector.save(backbone.module, spec: s, metadata: meta, to: out + "/best.safetensors")
+            try Detector.save(backbone.module, spec: s, inserts: inserts, metadata: meta, to: out + "/best.safetensors")
         }
     }
 }

@@ -104,29 +104,35 @@ do {
         times.sort()
         print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"steps\":%d,\"median_s\":%.4f}", name, size, batch, steps, times[times.count / 2]))
     case "step-cost":
-        // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step pim|dualflat|roga|sagm] [--domains K]
+        // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step pim|dualflat|roga|sagm|did] [--domains K]
         // A method's training step against an ERM step of the same backbone, alternated, median seconds each. The batch
         // is laid out as the domain-balanced sampler makes it: row i has domain i mod (K + 1), 0 real (K = --domains,
         // default 4, FF++'s methods; --domains 1 is the half-real, half-fake batch PIM is timed on). RoGA runs one
-        // sub-batch per fake domain, the reals shared.
+        // sub-batch per fake domain, the reals shared; DID classifies the K + 1 domains.
         let name = option("--model", "resnet50"), size = Int(option("--size", "224"))!
         let batch = Int(option("--batch", "8"))!, steps = Int(option("--steps", "3"))!
         let method = option("--step", "pim")
         let domainCount = Int(option("--domains", "4"))!
-        guard ["pim", "dualflat", "roga", "sagm"].contains(method) else { fail("--step must be pim, dualflat, roga or sagm") }
+        guard ["pim", "dualflat", "roga", "sagm", "did"].contains(method) else { fail("--step must be pim, dualflat, roga, sagm or did") }
         guard domainCount >= 1 else { fail("--domains must be at least 1") }
         Torch.setThreads(Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!)
         guard Backbone.entry(name) != nil else { fail("unknown model \(name) (known: \(Backbone.names.joined(separator: ", ")))") }
-        let recipe = try Recipe.load(method == "dualflat" ? "dualflat" : method == "roga" || method == "sagm" ? "roga" : "pim")
+        let recipe = try Recipe.load(method == "dualflat" ? "dualflat" : method == "roga" || method == "sagm" ? "roga" : method == "did" ? "did" : "pim")
         func setup(_ step: String) throws -> (TrainingStep, StepContext) {
             Init.reset(seed: 0)
             let b = try Backbone.make(name, classes: 2, imageSize: size)
             b.module.train()
-            let opt = SGD(b.module.parameters, lr: 1e-3, momentum: 0.9)
             var r = recipe
             try r.set("step.name", step, source: "bench")
-            let (s, hooks) = try TrainingSteps.make(r, optimizer: opt, model: b)
-            return (s, StepContext(model: b, optimizer: opt, hooks: hooks))
+            // Hooks with parameters (DID's modules) get their own group, as the trainer does.
+            let owned = try TrainingSteps.parameterHooks(r, model: b, domains: domainCount + 1)
+            let groups = owned.flatMap(\.parameterGroups)
+            let claimed = Set(groups.flatMap { $0.parameters.map(ObjectIdentifier.init) })
+            let base = SGD(b.module.parameters.filter { !claimed.contains(ObjectIdentifier($0)) }, lr: 1e-3, momentum: 0.9)
+            let opt: Optimizer = groups.isEmpty ? base
+                : GroupedOptimizer([(base, 1)] + groups.map { (SGD($0.parameters, lr: 1e-3 * $0.lrScale, momentum: 0.9), $0.lrScale) })
+            let (s, hooks) = try TrainingSteps.make(r, optimizer: opt, model: b, hooks: owned)
+            return (s, StepContext(model: b, optimizer: opt, hooks: owned + hooks))
         }
         let erm = try setup("erm"), other = try setup(method)
         let x = try Tensor.randn([batch, 3, size, size], seed: 1)
