@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release
 
-.PHONY: all setup build test demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga
+.PHONY: all setup build test demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga reproduce-prle
 all: build
 
 help:
@@ -12,6 +12,7 @@ help:
 	@echo "make demo-set - the labelled demo set (real, face-swap, reenact, blend) in out/demo-set"
 	@echo "make demo RECIPE=erm - train a recipe on the demo set, score its test videos (SIZE, BATCH, EPOCHS, BACKBONE, SEED)"
 	@echo "make reproduce-pim FFPP=... - PIM's Tables IV and V (demo-sized without datasets)"
+	@echo "make reproduce-prle FFPP=... - PRLE's Table II (+ ablations): zoo, fused maps, training (demo-sized without datasets)"
 	@echo "make reproduce-roga FFPP=... - RoGA's Tables I, II and IV, DeepfakeBench protocol (demo-sized without datasets)"
 	@echo "make demo RECIPE=prle - PRLE on the demo set: zoo, prle-cam-fuse maps, training, table (ZOO, BACKBONE, SIZE, EPOCHS)"
 	@echo "make test   - set up, build and run the test suite"
@@ -94,6 +95,22 @@ reproduce-roga: build
 	    OPTIMIZERS="sgd sam roga" TRAIN_FLAGS="--backbone resnet18 --epochs 2 --size 96 --batch 16" tables; \
 	else $(MAKE) --no-print-directory -f pipelines/reproduce-roga.mk BIN=$(BIN) FFPP="$(FFPP)" CDF1="$(CDF1)" CDF="$(CDF)" \
 	  UADFV="$(UADFV)" DFDC="$(DFDC)" DFDCP="$(DFDCP)" tables; fi
+
+# Table II of the PRLE paper (and its ablations with ABLATIONS="random landmarks average no-exploitation"):
+# make reproduce-prle FFPP=... DFDC=... DF1=... CDF=... [BACKBONES=...] [PRETRAINED_<backbone>=FILE] (docs/reproduce.md).
+# Without FFPP: says what to provide, then runs it demo-sized (a small zoo, EfficientNet-Lite0, 128 px, 3 epochs).
+reproduce-prle: build
+	@if [ -z "$(FFPP)" ]; then \
+	  echo "No FFPP given. Provide the benchmarks you have (docs/reproduce.md says where each is obtained):"; \
+	  echo "  make $@ FFPP=<FaceForensics++ root, c23, with FaceShifter and splits/> DFDC=<DFDC test set> DF1=<DeeperForensics-1.0> CDF=<Celeb-DF v2>"; \
+	  echo "  BACKBONES=\"xception efficientnet-b4 vgg16_bn resnet50\" for all of Table II; PRETRAINED_<backbone>=<ImageNet weights .pth> for each."; \
+	  echo "Running the demo-sized version instead (toy data):"; \
+	  $(MAKE) --no-print-directory demo-set && \
+	  $(MAKE) --no-print-directory -f pipelines/reproduce-prle.mk BIN=$(BIN) DEMO=1 OUT=out/reproduce-prle-demo \
+	    BACKBONES=efficientnet-lite0 ZOO="efficientnet-lite0 resnet18 vgg16_bn" ABLATIONS="random" \
+	    PRETRAINED_efficientnet-lite0=.cache/models/efficientnet-lite0-57934424.pth TRAIN_FLAGS="--epochs 3 --size 128 --batch 16" tables; \
+	else $(MAKE) --no-print-directory -f pipelines/reproduce-prle.mk BIN=$(BIN) FFPP="$(FFPP)" DFDC="$(DFDC)" DF1="$(DF1)" \
+	  CDF="$(CDF)" tables; fi
 
 bench:
 	@scripts/setup.sh --bench
