@@ -24,7 +24,7 @@ ZOO ?= xception efficientnet-b4 vgg16_bn
 # Ablations, on the first backbone: random (rectangles, Table IV), landmarks (Table IV), average (average fusion only,
 # Table V), no-exploitation (alpha fixed at 1, Table VII).
 ABLATIONS ?=
-METHODS ?= Deepfakes,Face2Face,FaceSwap,FaceShifter,NeuralTextures
+METHODS ?= Deepfakes Face2Face FaceSwap FaceShifter NeuralTextures
 DF1_VARIANT ?= end_to_end
 TRAIN_FLAGS ?=
 SCORE_FLAGS ?=

@@ -117,6 +117,38 @@ final class ReproduceTests: XCTestCase {
         }
     }
 
+    /// PRLE's Table II: a zoo, prle-cam-fuse maps of the training faces, the plain and the PRLE detector, an ablation.
+    func testPRLETablesOnFixtureBenchmarks() throws {
+        let fx = try fixtures()
+        let lite0 = Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path
+        let run = try make(["tables", "OUT=\(fx)/out-prle", "FFPP=\(fx)/FF++", "DFDC=\(fx)/dfdc", "CDF=\(fx)/Celeb-DF-v2",
+                            "METHODS=Deepfakes Face2Face FaceSwap NeuralTextures", "FRAMES=4", "ZOO=efficientnet-lite0",
+                            "BACKBONES=efficientnet-lite0", "ABLATIONS=random", "PRETRAINED_efficientnet-lite0=\(lite0)",
+                            "TRAIN_FLAGS=--size 96 --epochs 1 --batch 8", "SCORE_FLAGS=--frames 3", "FUSE_FLAGS=--size 64"],
+                       file: "pipelines/reproduce-prle.mk")
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let t2 = try String(contentsOfFile: "\(fx)/out-prle/table2.md")
+        let rows = t2.split(separator: "\n").map(String.init)
+        for kind in ["backbone (ours)", "+PRLE (ours)"] {
+            let r = try XCTUnwrap(rows.first { $0.hasPrefix("| efficientnet-lite0 | \(kind) |") }, t2)
+            let cells = r.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            // DFDC ACC/AUC scored, DF-1.0 not given, Celeb-DF scored; AVG needs all three.
+            XCTAssertNotNil(Double(cells[2]), r); XCTAssertNotNil(Double(cells[3]), r)
+            XCTAssertEqual(cells[4], "not provided", r); XCTAssertNotNil(Double(cells[7]), r)
+            XCTAssertEqual(cells[8], "not provided", r)
+            XCTAssertEqual(cells[10], "pretrained:efficientnet-lite0-57934424.pth", r)
+        }
+        // Every training face got a map, and the PRLE model was trained on them.
+        let maps = try String(contentsOfFile: "\(fx)/out-prle/maps-union.ndjson").split(separator: "\n")
+        XCTAssertFalse(maps.isEmpty)
+        XCTAssertTrue(maps.allSatisfy { $0.contains(#""prle_map":"#) || $0.contains(#""faces":[]"#) })
+        let meta = try Checkpoint.read("\(fx)/out-prle/models/prle-efficientnet-lite0/best.safetensors").metadata
+        XCTAssertTrue(meta["recipe_json"]!.contains(#""prle.enabled":true"#), meta["recipe_json"]!)
+        let abl = try String(contentsOfFile: "\(fx)/out-prle/ablations.md")
+        XCTAssertTrue(abl.contains("| Random rectangles (Table IV), ours |"), abl)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(fx)/out-prle/overlay.png"))
+    }
+
     func testTables8To10OnFixtureBenchmarks() throws {
         let fx = try fixtures()
         let lite0 = Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path
