@@ -4,7 +4,9 @@
 Reads the CSVs written by `metrics` under OUT/metrics/<model>/<set>.csv, where <model> is pim-base-<backbone>[-<aug>],
 pim-<backbone>[-<aug>] or pim-sbi-convnext_base (pipelines/reproduce-pim.mk), and each checkpoint's "init" field.
 """
-import argparse, csv, json, os, struct
+import argparse, os
+
+from tablelib import AUC, fmt, init_of, metric, write
 
 SETS = [("cdf", "CDF", "CDF"), ("dfdcp", "DFDCP", "DFDCP"), ("dfdc", "DFDC", "DFDC"), ("wdf", "WDF", "WDF")]
 BACKBONES = {"resnet50": "ResNet-50", "xception": "Xception", "efficientnet-b4": "EfficientNet-B4", "convnext_base": "ConvNeXt-B"}
@@ -50,38 +52,8 @@ def protocols(out):
 
 
 def auc(path, group, level="video"):
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        for row in csv.reader(f):
-            if row and not row[0].startswith("#") and row[0] == group and row[1] == level and row[5]:
-                return float(row[5]) * 100
-    return None
-
-
-def init_of(out, model):
-    """The "init" metadata of a model's best checkpoint (safetensors header), or "?"."""
-    path = os.path.join(out, "models", model, "best.safetensors")
-    try:
-        with open(path, "rb") as f:
-            n = struct.unpack("<Q", f.read(8))[0]
-            meta = json.loads(f.read(n)).get("__metadata__", {})
-        return meta.get("init", "?")
-    except (OSError, ValueError, struct.error):
-        return "?"
-
-
-def fmt(v):
-    return "not provided" if v is None else f"{v:.2f}"
-
-
-def write(out, name, lines, rows):
-    md = "\n".join(lines) + "\n"
-    print(md)
-    with open(os.path.join(out, name + ".md"), "w") as f:
-        f.write(md)
-    with open(os.path.join(out, name + ".csv"), "w", newline="") as f:
-        csv.writer(f).writerows(rows)
+    v = metric(path, group, level, AUC)
+    return None if v is None else v * 100
 
 
 def table4(a):

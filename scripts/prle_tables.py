@@ -4,7 +4,9 @@
 Reads the CSVs written by `metrics` under OUT/metrics/<model>/<set>.csv (pipelines/reproduce-prle.mk): <model> is
 erm-<backbone> (the plain supervised detector), prle-<backbone>, or prle-<ablation>@<backbone>.
 """
-import argparse, csv, json, os, struct
+import argparse, os
+
+from tablelib import fmt, init_of, metric, write
 
 SETS = [("dfdc", "DFDC", "DFDC"), ("df1", "DF-1.0", "DF-1.0"), ("cdf", "Celeb-DF", "CDF")]
 NAMES = {"xception": "Xception", "efficientnet-b4": "EfficientNet", "vgg16_bn": "VGG", "resnet50": "ResNet-50"}
@@ -31,35 +33,8 @@ DEMO = ("Demo set (toy data: a handful of identities; the numbers show the pipel
 
 
 def value(path, group, column):
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        for row in csv.reader(f):
-            if row and not row[0].startswith("#") and row[0] == group and row[1] == "frame" and row[column]:
-                return float(row[column]) * 100
-    return None
-
-
-def init_of(out, model):
-    try:
-        with open(os.path.join(out, "models", model, "best.safetensors"), "rb") as f:
-            n = struct.unpack("<Q", f.read(8))[0]
-            return json.loads(f.read(n)).get("__metadata__", {}).get("init", "?")
-    except (OSError, ValueError, struct.error):
-        return "?"
-
-
-def fmt(v):
-    return "not provided" if v is None else f"{v:.2f}"
-
-
-def write(out, name, lines, rows):
-    md = "\n".join(lines) + "\n"
-    print(md)
-    with open(os.path.join(out, name + ".md"), "w") as f:
-        f.write(md)
-    with open(os.path.join(out, name + ".csv"), "w", newline="") as f:
-        csv.writer(f).writerows(rows)
+    v = metric(path, group, "frame", column)
+    return None if v is None else v * 100
 
 
 def ours(a, model, cols):

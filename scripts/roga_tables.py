@@ -5,7 +5,10 @@ Reads the CSVs written by `metrics --per-method` under OUT/metrics/<model>/<set>
 where <model> is all-<optimiser> (trained on every manipulation) or no-<method>-<optimiser> (that manipulation left
 out). The DeepfakeBench protocol reports frame-level AUC; video-level AUC (frames grouped by video) is given too.
 """
-import argparse, csv, os
+import argparse, os
+
+import tablelib
+from tablelib import metric, write
 
 SETS = [("cdf1", "CDF-v1", "CDF-v1"), ("cdf", "CDF-v2", "CDF"), ("uadfv", "UADFV", "UADFV"), ("dfdc", "DFDC", "DFDC"),
         ("dfdcp", "DFDCP", "DFDCP")]
@@ -29,27 +32,12 @@ DEMO = ("Demo set (toy data: a handful of identities; the numbers show the pipel
 
 
 def value(path, group, level, column):
-    """A metric (5 = AUC, 8 = ACC) of a group at a level from a metrics CSV, as a fraction, or None."""
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        for row in csv.reader(f):
-            if row and not row[0].startswith("#") and row[0] == group and row[1] == level and row[column]:
-                return float(row[column])
-    return None
+    """A metric (AUC or ACC) as a fraction, or None."""
+    return metric(path, group, level, column)
 
 
 def fmt(v, scale=1, digits=3):
-    return "not provided" if v is None else f"{v * scale:.{digits}f}"
-
-
-def write(out, name, lines, rows):
-    md = "\n".join(lines) + "\n"
-    print(md)
-    with open(os.path.join(out, name + ".md"), "w") as f:
-        f.write(md)
-    with open(os.path.join(out, name + ".csv"), "w", newline="") as f:
-        csv.writer(f).writerows(rows)
+    return tablelib.fmt(v, scale, digits)
 
 
 def table1(a):

@@ -5,6 +5,9 @@ Reads the per-score-file CSVs written by `metrics` under OUT/metrics/<recipe>/<s
 """
 import argparse, csv, os
 
+import tablelib
+from tablelib import write
+
 SETS = [("cdf", "CDF"), ("dfdc", "DFDC"), ("dfdcp", "DFDCP"), ("ffiw", "FFIW")]
 NAMES = {"sbi": "SBI* (ours)", "bbmg-nrs": "BBMG + NRS (ours)"}
 PAPER8 = {"sbi": ("SBI* (paper)", [91.23, 72.10, 86.25, 83.68], 83.32), "bbmg-nrs": ("BBMG + NRS (paper)", [91.37, 72.98, 85.89, 87.77], 84.50)}
@@ -41,17 +44,7 @@ def groups(path):
 
 
 def fmt(v):
-    return "not provided" if v is None else f"{v:.2f}"
-
-
-def write(out, name, lines, rows):
-    os.makedirs(out, exist_ok=True)
-    md = "\n".join(lines) + "\n"
-    print(md)
-    with open(os.path.join(out, name + ".md"), "w") as f:
-        f.write(md)
-    with open(os.path.join(out, name + ".csv"), "w", newline="") as f:
-        csv.writer(f).writerows(rows)
+    return tablelib.fmt(v)
 
 
 def table8(a):
