@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release
 
-.PHONY: all setup build test demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga reproduce-prle
+.PHONY: all setup build test demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga reproduce-prle reproduce-did
 all: build
 
 help:
@@ -13,6 +13,7 @@ help:
 	@echo "make demo RECIPE=erm - train a recipe on the demo set, score its test videos (SIZE, BATCH, EPOCHS, BACKBONE, SEED)"
 	@echo "make reproduce-pim FFPP=... - PIM's Tables IV and V (demo-sized without datasets)"
 	@echo "make reproduce-prle FFPP=... - PRLE's Table II (+ ablations): zoo, fused maps, training (demo-sized without datasets)"
+	@echo "make reproduce-did FFPP=... CDF=... - CrossDF/DID's Tables I and III (demo-sized without datasets)"
 	@echo "make reproduce-roga FFPP=... - RoGA's Tables I, II and IV, DeepfakeBench protocol (demo-sized without datasets)"
 	@echo "make demo RECIPE=prle - PRLE on the demo set: zoo, prle-cam-fuse maps, training, table (ZOO, BACKBONE, SIZE, EPOCHS)"
 	@echo "make test   - set up, build and run the test suite"
@@ -111,6 +112,20 @@ reproduce-prle: build
 	    PRETRAINED_efficientnet-lite0=.cache/models/efficientnet-lite0-57934424.pth TRAIN_FLAGS="--epochs 3 --size 128 --batch 16" tables; \
 	else $(MAKE) --no-print-directory -f pipelines/reproduce-prle.mk BIN=$(BIN) FFPP="$(FFPP)" DFDC="$(DFDC)" DF1="$(DF1)" \
 	  CDF="$(CDF)" tables; fi
+
+# Tables I and III of the CrossDF paper (DID, a BCE baseline, ablations): make reproduce-did FFPP=... CDF=...
+# [PRETRAINED=<EfficientNetV2-L ImageNet weights>] [ABLATIONS=...] (docs/reproduce.md). Without FFPP: says what to
+# provide, then runs it demo-sized (EfficientNet-Lite0 with its shipped ImageNet weights, 128 px, 3 epochs).
+reproduce-did: build
+	@if [ -z "$(FFPP)" ]; then \
+	  echo "No FFPP given. Provide the benchmarks you have (docs/reproduce.md says where each is obtained):"; \
+	  echo "  make $@ FFPP=<FaceForensics++ root, c23, with splits/> CDF=<Celeb-DF v2> PRETRAINED=<EfficientNetV2-L ImageNet weights .pth>"; \
+	  echo "Running the demo-sized version instead (toy data):"; \
+	  $(MAKE) --no-print-directory demo-set && \
+	  $(MAKE) --no-print-directory -f pipelines/reproduce-did.mk BIN=$(BIN) DEMO=1 OUT=out/reproduce-did-demo \
+	    PRETRAINED=.cache/models/efficientnet-lite0-57934424.pth \
+	    TRAIN_FLAGS="--backbone efficientnet-lite0 --epochs 3 --size 128 --batch 16" tables; \
+	else $(MAKE) --no-print-directory -f pipelines/reproduce-did.mk BIN=$(BIN) FFPP="$(FFPP)" CDF="$(CDF)" tables; fi
 
 bench:
 	@scripts/setup.sh --bench

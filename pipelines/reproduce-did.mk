@@ -1,0 +1,92 @@
+# Tables I and III of the CrossDF paper (crossdf-deep-information-decomposition.txt): DID against a BCE baseline
+# trained the same way, and the ablations.
+#
+#   make reproduce-did FFPP=/data/FF++ CDF=/data/Celeb-DF-v2 [PRETRAINED=EfficientNetV2-L ImageNet weights]
+#        [ABLATIONS="no-adom no-t a-0 a-0.25 a-0.75 a-1"]
+#
+# Steps, each a file target under $(OUT) (an interrupted run resumes):
+#   index-dataset (FF++ c23: real + Deepfakes, Face2Face, FaceSwap, NeuralTextures; the methods are the domains) ->
+#   extract-frames (32 per video) -> landmarks -> train (`did`; `bce`: the same recipe with a plain ERM step, i.e. one
+#   cross-entropy loss on the same grayscale faces, backbone, optimiser and epochs; the ablations) -> score-video (32
+#   frames) on the FF++ c23 test split and Celeb-DF v2 -> metrics (frame level) -> scripts/did_tables.py.
+# Checkpoints are chosen on the FF++ val split, never on a test set. DEMO=1 runs the same pipeline on the labelled demo
+# set, whose manipulations (face-swap, reenact, blend) are the domains.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+BIN ?= .build/release
+OUT ?= out/reproduce-did
+COMPRESSION ?= c23
+FRAMES ?= 32
+SEED ?= 5
+ABLATIONS ?= no-adom no-t a-0 a-1
+PRETRAINED ?=
+TRAIN_FLAGS ?=
+SCORE_FLAGS ?=
+DEMO ?=
+SET ?= out/demo-set
+FFPP ?=
+CDF ?=
+
+ifeq ($(DEMO),1)
+TESTSETS := demo
+else
+TESTSETS := ffpp-test $(if $(CDF),cdf)
+endif
+
+# How each model is trained: the `did` recipe with these overrides.
+flags_did :=
+flags_bce := --step erm
+flags_no-adom := --set did.domain_attention=false
+flags_no-t := --set did.decorrelation=false
+
+.PHONY: tables check
+.SECONDARY:
+.SECONDEXPANSION:
+
+check:
+	@if [ -z "$(FFPP)$(DEMO)" ]; then echo "reproduce-did: FFPP=<FaceForensics++ root> is required (training uses its videos)" >&2; exit 2; fi
+
+ifeq ($(DEMO),1)
+$(OUT)/faces/%.ndjson: $(SET)/%.ndjson
+	@mkdir -p $(dir $@); cp $< $@
+$(OUT)/videos/demo.ndjson: $(SET)/test-videos.ndjson
+	@mkdir -p $(dir $@); cp $< $@
+else
+$(OUT)/faces/%.ndjson: | check
+	@mkdir -p $(OUT)/faces
+	$(BIN)/index-dataset ffpp $(FFPP) --split $* --compression $(COMPRESSION) \
+	  | $(BIN)/extract-frames -q --frames $(FRAMES) --out $(OUT)/frames \
+	  | $(BIN)/landmarks -q --out $(OUT)/crops > $@.tmp
+	@mv $@.tmp $@
+$(OUT)/videos/ffpp-test.ndjson: | check
+	@mkdir -p $(OUT)/videos
+	$(BIN)/index-dataset ffpp $(FFPP) --split test --compression $(COMPRESSION) > $@.tmp || test -s $@.tmp
+	@mv $@.tmp $@
+$(OUT)/videos/cdf.ndjson:
+	@mkdir -p $(OUT)/videos
+	$(BIN)/index-dataset cdf $(CDF) > $@.tmp || test -s $@.tmp
+	@mv $@.tmp $@
+endif
+
+# flags of a model: flags_<name>, or the a-<value> sweep
+model_flags = $(if $(filter a-%,$(1)),--set did.alpha=$(patsubst a-%,%,$(1)),$(flags_$(1)))
+$(OUT)/models/%/best.safetensors: $(OUT)/faces/train.ndjson $(OUT)/faces/val.ndjson
+	$(BIN)/train $< -q --recipe did $(call model_flags,$*) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) \
+	  --val $(OUT)/faces/val.ndjson --seed $(SEED) --out $(OUT)/models/$* $(TRAIN_FLAGS)
+	@test -f $@ || cp $(OUT)/models/$*/last.safetensors $@
+
+model_of = $(patsubst %/,%,$(dir $(1)))
+$(OUT)/scores/%.ndjson: $(OUT)/models/$$(call model_of,$$*)/best.safetensors $(OUT)/videos/$$(notdir $$*).ndjson
+	@mkdir -p $(dir $@)
+	$(BIN)/score-video -q --checkpoint $< --frames 32 $(SCORE_FLAGS) < $(OUT)/videos/$(notdir $*).ndjson > $@.tmp || test -s $@.tmp
+	@mv $@.tmp $@
+
+$(OUT)/metrics/%.csv: $(OUT)/scores/%.ndjson
+	@mkdir -p $(dir $@)
+	$(BIN)/metrics --csv $@ $< > /dev/null || test -s $@
+
+MODELS := did bce $(ABLATIONS)
+CSVS := $(foreach m,$(MODELS),$(foreach s,$(TESTSETS),$(OUT)/metrics/$(m)/$(s).csv))
+
+tables: $(CSVS) | check
+	python3 scripts/did_tables.py --out $(OUT) --sets "$(TESTSETS)" --ablations "$(ABLATIONS)" $(if $(filter 1,$(DEMO)),--demo)
