@@ -149,6 +149,35 @@ final class ReproduceTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(fx)/out-prle/overlay.png"))
     }
 
+    /// CrossDF's Tables I and III: DID, the BCE baseline trained the same way, an ablation; in-domain and cross-dataset.
+    func testDIDTablesOnFixtureBenchmarks() throws {
+        let fx = try fixtures()
+        let lite0 = Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path
+        let run = try make(["tables", "OUT=\(fx)/out-did", "FFPP=\(fx)/FF++", "CDF=\(fx)/Celeb-DF-v2", "FRAMES=4",
+                            "ABLATIONS=no-t", "PRETRAINED=\(lite0)", "TRAIN_FLAGS=--backbone efficientnet-lite0 --size 96 --epochs 1",
+                            "SCORE_FLAGS=--frames 3"], file: "pipelines/reproduce-did.mk")
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let t1 = try String(contentsOfFile: "\(fx)/out-did/table1.md")
+        XCTAssertTrue(t1.contains("| DID (paper) | 0.970 | 0.779 | |"), t1)
+        for name in ["DID (ours)", "BCE baseline (ours)"] {
+            let r = try XCTUnwrap(t1.split(separator: "\n").first { $0.hasPrefix("| \(name) |") }, t1)
+            let cells = r.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            XCTAssertNotNil(Double(cells[1]), String(r)); XCTAssertNotNil(Double(cells[2]), String(r))
+            XCTAssertEqual(cells[3], "pretrained:efficientnet-lite0-57934424.pth")
+        }
+        let t3 = try String(contentsOfFile: "\(fx)/out-did/table3.md")
+        XCTAssertTrue(t3.contains("| without T (paper) | 0.759 | 0.305 |"), t3)
+        XCTAssertFalse(t3.split(separator: "\n").first { $0.hasPrefix("| without T (ours)") }!.contains("not provided"), t3)
+        // The three models: DID with and without T, and the BCE baseline (a plain step; grayscale like DID).
+        for (model, step, t) in [("did", "did", "true"), ("no-t", "did", "false"), ("bce", "erm", "true")] {
+            let meta = try Checkpoint.read("\(fx)/out-did/models/\(model)/best.safetensors").metadata
+            let recipe = try XCTUnwrap(meta["recipe_json"])
+            XCTAssertTrue(recipe.contains(#""step.name":"\#(step)""#), recipe)
+            XCTAssertTrue(recipe.contains(#""did.decorrelation":\#(t)"#), recipe)
+            XCTAssertTrue(recipe.contains(#""input.grayscale":true"#), recipe)
+        }
+    }
+
     func testTables8To10OnFixtureBenchmarks() throws {
         let fx = try fixtures()
         let lite0 = Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path
