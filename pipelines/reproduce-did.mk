@@ -32,6 +32,7 @@ TESTSETS := demo
 else
 TESTSETS := ffpp-test $(if $(CDF),cdf)
 endif
+root_cdf := $(CDF)
 
 # How each model is trained: the `did` recipe with these overrides.
 flags_did :=
@@ -62,10 +63,6 @@ $(OUT)/videos/ffpp-test.ndjson: | check
 	@mkdir -p $(OUT)/videos
 	$(BIN)/index-dataset ffpp $(FFPP) --split test --compression $(COMPRESSION) > $@.tmp || test -s $@.tmp
 	@mv $@.tmp $@
-$(OUT)/videos/cdf.ndjson:
-	@mkdir -p $(OUT)/videos
-	$(BIN)/index-dataset cdf $(CDF) > $@.tmp || test -s $@.tmp
-	@mv $@.tmp $@
 endif
 
 # flags of a model: flags_<name>, or the a-<value> sweep
@@ -75,15 +72,7 @@ $(OUT)/models/%/best.safetensors: $(OUT)/faces/train.ndjson $(OUT)/faces/val.ndj
 	  --val $(OUT)/faces/val.ndjson --seed $(SEED) --out $(OUT)/models/$* $(TRAIN_FLAGS)
 	@test -f $@ || cp $(OUT)/models/$*/last.safetensors $@
 
-model_of = $(patsubst %/,%,$(dir $(1)))
-$(OUT)/scores/%.ndjson: $(OUT)/models/$$(call model_of,$$*)/best.safetensors $(OUT)/videos/$$(notdir $$*).ndjson
-	@mkdir -p $(dir $@)
-	$(BIN)/score-video -q --checkpoint $< --frames 32 $(SCORE_FLAGS) < $(OUT)/videos/$(notdir $*).ndjson > $@.tmp || test -s $@.tmp
-	@mv $@.tmp $@
-
-$(OUT)/metrics/%.csv: $(OUT)/scores/%.ndjson
-	@mkdir -p $(dir $@)
-	$(BIN)/metrics --csv $@ $< > /dev/null || test -s $@
+include $(dir $(lastword $(MAKEFILE_LIST)))reproduce-common.mk
 
 MODELS := did bce $(ABLATIONS)
 CSVS := $(foreach m,$(MODELS),$(foreach s,$(TESTSETS),$(OUT)/metrics/$(m)/$(s).csv))

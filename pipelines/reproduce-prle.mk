@@ -96,24 +96,12 @@ abl_of = $(if $(findstring @,$(1)),$(firstword $(subst @, ,$(1))))
 bb_of = $(lastword $(subst @, ,$(1)))
 
 # --- test sets ---------------------------------------------------------------------------------------
-$(OUT)/videos/%.ndjson:
-	@mkdir -p $(OUT)/videos
-	$(BIN)/index-dataset $* $(root_$*) > $@.tmp || test -s $@.tmp
-	@mv $@.tmp $@
 $(OUT)/videos/df1.ndjson: | check
 	@mkdir -p $(OUT)/videos
 	$(BIN)/index-dataset df1 $(DF1) --real-root $(FFPP) --split test --variant $(DF1_VARIANT) > $@.tmp || test -s $@.tmp
 	@mv $@.tmp $@
 
-model_of = $(patsubst %/,%,$(dir $(1)))
-$(OUT)/scores/%.ndjson: $(OUT)/models/$$(call model_of,$$*)/best.safetensors $(OUT)/videos/$$(notdir $$*).ndjson
-	@mkdir -p $(dir $@)
-	$(BIN)/score-video -q --checkpoint $< --frames 32 $(SCORE_FLAGS) < $(OUT)/videos/$(notdir $*).ndjson > $@.tmp || test -s $@.tmp
-	@mv $@.tmp $@
-
-$(OUT)/metrics/%.csv: $(OUT)/scores/%.ndjson
-	@mkdir -p $(dir $@)
-	$(BIN)/metrics --csv $@ $< > /dev/null || test -s $@
+include $(dir $(lastword $(MAKEFILE_LIST)))reproduce-common.mk
 
 # --- tables ------------------------------------------------------------------------------------------
 MODELS := $(foreach b,$(BACKBONES),erm-$(b) prle-$(b)) $(foreach a,$(ABLATIONS),prle-$(a)@$(MAIN))

@@ -99,21 +99,8 @@ opt_of = $(lastword $(subst -, ,$(1)))
 data_of = $(patsubst %-$(call opt_of,$(1)),%,$(1))
 
 # --- test sets ---------------------------------------------------------------------------------------
-$(OUT)/videos/%.ndjson:
-	@mkdir -p $(OUT)/videos
-	$(BIN)/index-dataset $* $(root_$*) > $@.tmp || test -s $@.tmp
-	@mv $@.tmp $@
-
-# (a `%` written in a pattern rule's prerequisites is the stem, hence the helper functions)
-model_of = $(patsubst %/,%,$(dir $(1)))
-$(OUT)/scores/%.ndjson: $(OUT)/models/$$(call model_of,$$*)/best.safetensors $(OUT)/videos/$$(notdir $$*).ndjson
-	@mkdir -p $(dir $@)
-	$(BIN)/score-video -q --checkpoint $< --frames 32 $(SCORE_FLAGS) < $(OUT)/videos/$(notdir $*).ndjson > $@.tmp || test -s $@.tmp
-	@mv $@.tmp $@
-
-$(OUT)/metrics/%.csv: $(OUT)/scores/%.ndjson
-	@mkdir -p $(dir $@)
-	$(BIN)/metrics --csv $@ --per-method $< > /dev/null || test -s $@
+METRICS_FLAGS := --per-method
+include $(dir $(lastword $(MAKEFILE_LIST)))reproduce-common.mk
 
 # --- tables ------------------------------------------------------------------------------------------
 T1 := $(foreach o,roga sgd sam,$(foreach s,$(TESTSETS) $(INDOMAIN),$(OUT)/metrics/all-$(o)/$(s).csv))
