@@ -14,11 +14,27 @@ let nativeFlags: [String] = ["-I\(opencvInclude)", "-O2", "-DNDEBUG", "-UDEBUG",
 
 // libtorch: Debian's libtorch-dev by default; a user with a GPU points LIBTORCH at a CUDA libtorch prefix
 // (the directory holding include/ and lib/, e.g. an unpacked libtorch archive).
+// The libtorch inside a PyTorch 2.x wheel has the same layout: LIBTORCH=$(python3 -c 'import torch, os;
+// print(os.path.dirname(torch.__file__))'). Its headers want C++20 from 2.x on; a CUDA build also ships
+// libtorch_cuda and libc10_cuda, which must stay linked (they register the CUDA kernels when loaded).
 let libtorch = env["LIBTORCH"]
 let torchIncludes = libtorch.map { ["\($0)/include", "\($0)/include/torch/csrc/api/include"] }
     ?? ["/usr/include/torch/csrc/api/include"]
-let torchFlags = torchIncludes.map { "-I\($0)" } + ["-O2", "-DNDEBUG", "-std=c++17", "-D_GLIBCXX_USE_CXX11_ABI=1"]
-let torchLink: [LinkerSetting] = (libtorch.map { [LinkerSetting.unsafeFlags(["-L\($0)/lib", "-Xlinker", "-rpath", "-Xlinker", "\($0)/lib"])] } ?? [])
+func torchMajor(_ includes: [String]) -> Int {
+    for dir in includes {
+        guard let text = try? String(contentsOfFile: dir + "/torch/version.h", encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n") where line.hasPrefix("#define TORCH_VERSION_MAJOR ") {
+            return Int(line.split(separator: " ").last ?? "") ?? 1
+        }
+    }
+    return 1
+}
+let torchStandard = torchMajor(torchIncludes) >= 2 ? "-std=c++20" : "-std=c++17"
+let torchFlags = torchIncludes.map { "-I\($0)" } + ["-O2", "-DNDEBUG", torchStandard, "-D_GLIBCXX_USE_CXX11_ABI=1"]
+let torchCUDA = libtorch.map { FileManager.default.fileExists(atPath: "\($0)/lib/libtorch_cuda.so") } ?? false
+let torchLink: [LinkerSetting] = (libtorch.map { [LinkerSetting.unsafeFlags(["-L\($0)/lib", "-Xlinker", "-rpath", "-Xlinker", "\($0)/lib",
+                                                                             "-Xlinker", "--no-as-needed"])] } ?? [])
+    + (torchCUDA ? [.linkedLibrary("torch_cuda"), .linkedLibrary("c10_cuda")] : [])
     + [.linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .linkedLibrary("stdc++")]
 
 let package = Package(
@@ -84,21 +100,25 @@ let package = Package(
         .target(name: "DFKTool", dependencies: [
             "DFKCore", "DFKRecords", "DFKImaging", "DFKSynthesis", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // What the tools that run a network share: --device, --precision, --channels-last.
+        .target(name: "DFKNetTool", dependencies: [
+            "DFKModels", "DFKTensor", "DFKTool", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "extract-frames", dependencies: ["DFKImaging", "DFKTool"]),
         .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKTool"]),
         .executableTarget(name: "synth-sbi", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "face-swap", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
-        .executableTarget(name: "score-video", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool"]),
-        .executableTarget(name: "score-frames", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool"]),
+        .executableTarget(name: "score-video", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool", "DFKNetTool"]),
+        .executableTarget(name: "score-frames", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool", "DFKNetTool"]),
         .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKTool"]),
         .executableTarget(name: "index-dataset", dependencies: ["DFKDatasets", "DFKTool"]),
-        .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKEval", "DFKTool"]),
+        .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKEval", "DFKTool", "DFKNetTool"]),
         // PRLE's static localization: Grad-CAM of a detector zoo per face, fused maps (libtorch and OpenCV).
-        .executableTarget(name: "prle-cam-fuse", dependencies: ["DFKTrain", "DFKDetect", "DFKModels", "DFKTensor", "DFKSynthesis", "DFKImaging", "DFKTool"]),
+        .executableTarget(name: "prle-cam-fuse", dependencies: ["DFKTrain", "DFKDetect", "DFKModels", "DFKTensor", "DFKSynthesis", "DFKImaging", "DFKTool", "DFKNetTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
-        .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKModels", "DFKTrain", "DFKCore"]),
-        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels", "DFKTrain", "DFKDatasets"]),
+        .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKModels", "DFKTrain", "DFKCore", "DFKNetTool"]),
+        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels", "DFKTrain", "DFKDatasets", "DFKNetTool"]),
         .testTarget(name: "EngineTests", dependencies: ["DFKTensor", "DFKModels", "DFKImaging"]),
     ],
     swiftLanguageModes: [.v5]

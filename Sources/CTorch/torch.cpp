@@ -3,6 +3,7 @@
 #include "CTorch.h"
 
 #include <torch/torch.h>
+#include <ATen/autocast_mode.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +56,7 @@ torch::ScalarType scalar(int d) {
     case DFK_T_BOOL: return torch::kBool;
     case DFK_T_UINT8: return torch::kUInt8;
     case DFK_T_FLOAT64: return torch::kFloat64;
+    case DFK_T_BFLOAT16: return torch::kBFloat16;
     default: return torch::kFloat32;
   }
 }
@@ -65,10 +67,61 @@ int code(torch::ScalarType s) {
     case torch::kBool: return DFK_T_BOOL;
     case torch::kUInt8: return DFK_T_UINT8;
     case torch::kFloat64: return DFK_T_FLOAT64;
+    case torch::kBFloat16: return DFK_T_BFLOAT16;
     default: return DFK_T_FLOAT32;
   }
 }
-torch::Device device(int d) { return d == DFK_DEV_CUDA ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU); }
+torch::Device device(int d) {
+  const int kind = d & 0xff;
+  const auto index = static_cast<c10::DeviceIndex>(d >> 8);
+  switch (kind) {
+    case DFK_DEV_CUDA: return torch::Device(torch::kCUDA, index);
+    case DFK_DEV_MPS: return torch::Device(torch::kMPS);
+    case DFK_DEV_META: return torch::Device(torch::kMeta);
+    default: return torch::Device(torch::kCPU);
+  }
+}
+int device_code(const torch::Device &d) {
+  if (d.is_cuda()) return DFK_DEV_CUDA | (std::max<int>(0, d.index()) << 8);
+  if (d.is_mps()) return DFK_DEV_MPS;
+  if (d.is_meta()) return DFK_DEV_META;
+  return DFK_DEV_CPU;
+}
+torch::DeviceType device_type(int kind) {
+  return kind == DFK_DEV_CUDA ? torch::kCUDA : kind == DFK_DEV_MPS ? torch::kMPS : torch::kCPU;
+}
+
+// Autocast state per device kind: libtorch 2.4 replaced the per-device functions with ones taking a device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+bool autocast_on(torch::DeviceType t) { return at::autocast::is_autocast_enabled(t); }
+void autocast_enable(torch::DeviceType t, bool on) { at::autocast::set_autocast_enabled(t, on); }
+void autocast_dtype(torch::DeviceType t, torch::ScalarType s) { at::autocast::set_autocast_dtype(t, s); }
+#else
+bool autocast_on(torch::DeviceType t) {
+  return t == torch::kCUDA ? at::autocast::is_enabled() : t == torch::kCPU ? at::autocast::is_cpu_enabled() : false;
+}
+void autocast_enable(torch::DeviceType t, bool on) {
+  if (t == torch::kCUDA) at::autocast::set_enabled(on);
+  else if (t == torch::kCPU) at::autocast::set_cpu_enabled(on);
+  else if (on) throw std::runtime_error("autocast on this device needs libtorch 2.4 or later");
+}
+void autocast_dtype(torch::DeviceType t, torch::ScalarType s) {
+  if (t == torch::kCUDA) at::autocast::set_autocast_gpu_dtype(s);
+  else if (t == torch::kCPU) at::autocast::set_autocast_cpu_dtype(s);
+}
+#endif
+// Backward runs with autocast off (the casts were recorded by the forward), restored afterwards.
+struct NoAutocast {
+  bool cpu, cuda;
+  NoAutocast() : cpu(autocast_on(torch::kCPU)), cuda(autocast_on(torch::kCUDA)) {
+    if (cpu) autocast_enable(torch::kCPU, false);
+    if (cuda) autocast_enable(torch::kCUDA, false);
+  }
+  ~NoAutocast() {
+    if (cpu) autocast_enable(torch::kCPU, true);
+    if (cuda) autocast_enable(torch::kCUDA, true);
+  }
+};
 std::vector<int64_t> vec(const int64_t *p, int n) { return std::vector<int64_t>(p, p + n); }
 torch::Tensor opt(const dfk_tensor *t) { return t ? t->t : torch::Tensor(); }
 torch::Reduction::Reduction reduction(int r) {
@@ -93,6 +146,96 @@ struct GradReverse : public torch::autograd::Function<GradReverse> {
 };
 }  // namespace
 
+// Shape-only ("meta") kernels that libtorch's C++ build lacks (PyTorch registers them from Python): convolution,
+// batch norm, adaptive average pooling, ReLU and hardtanh, registered only where no Meta kernel exists. With them the engine can run a whole network
+// on the meta device, which the tests use to find tensors a module makes on another device than its input's.
+namespace meta_kernels {
+std::vector<int64_t> ints(const c10::IValue &v) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (!v.isIntList()) {
+    std::vector<int64_t> r;
+    for (const auto &s : v.toSymIntVector()) r.push_back(s.expect_int());
+    return r;
+  }
+#endif
+  return v.toIntVector();
+}
+int64_t integer(const c10::IValue &v) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (v.isSymInt()) return v.toSymInt().expect_int();
+#endif
+  return v.toInt();
+}
+void convolution(const c10::OperatorHandle &, torch::jit::Stack *stack) {
+  auto a = torch::jit::last(*stack, 9);
+  auto input = a[0].toTensor(), weight = a[1].toTensor();
+  auto stride = ints(a[3]), padding = ints(a[4]), dilation = ints(a[5]);
+  bool transposed = a[6].toBool();
+  auto outpad = ints(a[7]);
+  int64_t groups = integer(a[8]);
+  std::vector<int64_t> shape{input.size(0), transposed ? weight.size(1) * groups : weight.size(0)};
+  for (size_t i = 0; i + 2 < static_cast<size_t>(input.dim()); ++i) {
+    int64_t in = input.size(static_cast<int64_t>(i) + 2), k = weight.size(static_cast<int64_t>(i) + 2);
+    int64_t s = stride[std::min(i, stride.size() - 1)], p = padding[std::min(i, padding.size() - 1)];
+    int64_t d = dilation[std::min(i, dilation.size() - 1)];
+    shape.push_back(transposed ? (in - 1) * s - 2 * p + d * (k - 1) + outpad[std::min(i, outpad.size() - 1)] + 1
+                               : (in + 2 * p - d * (k - 1) - 1) / s + 1);
+  }
+  torch::jit::drop(*stack, 9);
+  torch::jit::push(*stack, torch::empty(shape, input.options()));
+}
+void batch_norm(const c10::OperatorHandle &, torch::jit::Stack *stack) {
+  auto a = torch::jit::last(*stack, 8);
+  auto input = a[0].toTensor();
+  bool training = a[5].toBool();
+  int64_t c = input.dim() > 1 ? input.size(1) : 1;
+  auto stats = input.options().dtype(torch::kFloat32);
+  torch::jit::drop(*stack, 8);
+  torch::jit::push(*stack, torch::empty_like(input), torch::empty({training ? c : 0}, stats), torch::empty({training ? c : 0}, stats));
+}
+void adaptive_avg_pool2d(const c10::OperatorHandle &, torch::jit::Stack *stack) {
+  auto a = torch::jit::last(*stack, 2);
+  auto input = a[0].toTensor();
+  auto out = ints(a[1]);
+  std::vector<int64_t> shape(input.sizes().begin(), input.sizes().end() - 2);
+  shape.insert(shape.end(), out.begin(), out.end());
+  torch::jit::drop(*stack, 2);
+  torch::jit::push(*stack, torch::empty(shape, input.options()));
+}
+void like_first(const c10::OperatorHandle &op, torch::jit::Stack *stack) {
+  auto n = op.schema().arguments().size();
+  auto input = torch::jit::peek(*stack, 0, n).toTensor();
+  torch::jit::drop(*stack, n);
+  torch::jit::push(*stack, torch::empty_like(input));
+}
+struct Registration {
+  std::unique_ptr<torch::Library> lib;
+  Registration() {
+    try {
+      auto missing = [](const char *name, const char *overload) {
+        auto op = c10::Dispatcher::singleton().findSchema({name, overload});
+        return op.has_value() && !op->hasKernelForDispatchKey(c10::DispatchKey::Meta);
+      };
+      bool conv = missing("aten::convolution_overrideable", ""), bn = missing("aten::native_batch_norm", "");
+      bool pool = missing("aten::_adaptive_avg_pool2d", "");
+      // Element-wise ops whose result is shaped like their input.
+      std::vector<const char *> like;
+      for (const char *name : {"hardtanh", "relu"})
+        if (missing((std::string("aten::") + name).c_str(), "")) like.push_back(name);
+      if (!conv && !bn && !pool && like.empty()) return;
+      lib = std::make_unique<torch::Library>(torch::Library::IMPL, "aten", c10::DispatchKey::Meta, __FILE__, __LINE__);
+      if (conv) lib->impl("convolution_overrideable", torch::CppFunction::makeFromBoxedFunction<&convolution>());
+      if (bn) lib->impl("native_batch_norm", torch::CppFunction::makeFromBoxedFunction<&batch_norm>());
+      if (pool) lib->impl("_adaptive_avg_pool2d", torch::CppFunction::makeFromBoxedFunction<&adaptive_avg_pool2d>());
+      for (const char *name : like) lib->impl(name, torch::CppFunction::makeFromBoxedFunction<&like_first>());
+    } catch (...) {
+      lib.reset();   // shape-only kernels are a convenience: never stop the library from loading
+    }
+  }
+};
+Registration registration;
+}  // namespace meta_kernels
+
 extern "C" {
 
 void dfk_torch_string_free(char *s) { std::free(s); }
@@ -103,6 +246,31 @@ void dfk_torch_set_threads(int n) {
 }
 int dfk_torch_threads(void) { return torch::get_num_threads(); }
 int dfk_torch_cuda_available(void) { return torch::cuda::is_available() ? 1 : 0; }
+int dfk_torch_cuda_device_count(void) {
+  try { return static_cast<int>(torch::cuda::device_count()); } catch (...) { return 0; }
+}
+int dfk_torch_mps_available(void) {
+  try { return at::hasMPS() ? 1 : 0; } catch (...) { return 0; }
+}
+int dfk_torch_synchronize(int dev, char **err) {
+  return status(err, [&]() {
+    auto d = device(dev);
+    if (d.is_cuda()) torch::cuda::synchronize(d.index());
+  });
+}
+int dfk_autocast_set(int kind, int enabled, int dtype, char **err) {
+  return status(err, [&]() {
+    auto t = device_type(kind);
+    if (enabled) autocast_dtype(t, scalar(dtype));
+    autocast_enable(t, enabled != 0);
+  });
+}
+int dfk_autocast_enabled(int kind) {
+  try { return autocast_on(device_type(kind)) ? 1 : 0; } catch (...) { return 0; }
+}
+void dfk_autocast_clear_cache(void) {
+  try { at::autocast::clear_cache(); } catch (...) {}
+}
 const char *dfk_torch_version(void) { return TORCH_VERSION; }
 void dfk_torch_manual_seed(uint64_t seed) {
   try { torch::manual_seed(seed); } catch (...) {}
@@ -121,14 +289,16 @@ dfk_tensor *dfk_tensor_full(const int64_t *shape, int ndim, double value, int dt
 }
 dfk_tensor *dfk_tensor_randn(const int64_t *shape, int ndim, int64_t seed, int dev, char **err) {
   return make(err, [&]() {
-    auto t = seed >= 0 ? torch::randn(vec(shape, ndim), generator(seed)) : torch::randn(vec(shape, ndim));
-    return t.to(device(dev));
+    // A seeded draw comes from the CPU generator (the same values on every device); an unseeded one is drawn on the
+    // device itself, so nothing is copied.
+    if (seed < 0) return torch::randn(vec(shape, ndim), torch::TensorOptions().device(device(dev)));
+    return torch::randn(vec(shape, ndim), generator(seed)).to(device(dev));
   });
 }
 dfk_tensor *dfk_tensor_rand(const int64_t *shape, int ndim, int64_t seed, int dev, char **err) {
   return make(err, [&]() {
-    auto t = seed >= 0 ? torch::rand(vec(shape, ndim), generator(seed)) : torch::rand(vec(shape, ndim));
-    return t.to(device(dev));
+    if (seed < 0) return torch::rand(vec(shape, ndim), torch::TensorOptions().device(device(dev)));
+    return torch::rand(vec(shape, ndim), generator(seed)).to(device(dev));
   });
 }
 
@@ -137,7 +307,7 @@ void dfk_tensor_shape(const dfk_tensor *t, int64_t *out) {
   for (int64_t i = 0; i < t->t.dim(); ++i) out[i] = t->t.size(i);
 }
 int dfk_tensor_dtype(const dfk_tensor *t) { return code(t->t.scalar_type()); }
-int dfk_tensor_device(const dfk_tensor *t) { return t->t.is_cuda() ? DFK_DEV_CUDA : DFK_DEV_CPU; }
+int dfk_tensor_device(const dfk_tensor *t) { return device_code(t->t.device()); }
 int64_t dfk_tensor_numel(const dfk_tensor *t) { return t->t.numel(); }
 
 int dfk_tensor_copy_out(const dfk_tensor *t, int dtype, void *out, char **err) {
@@ -148,6 +318,12 @@ int dfk_tensor_copy_out(const dfk_tensor *t, int dtype, void *out, char **err) {
 }
 dfk_tensor *dfk_tensor_to(const dfk_tensor *t, int dtype, int dev, char **err) {
   return make(err, [&]() { return t->t.to(device(dev), scalar(dtype)); });
+}
+dfk_tensor *dfk_tensor_to_async(const dfk_tensor *t, int dtype, int dev, int non_blocking, char **err) {
+  return make(err, [&]() { return t->t.to(device(dev), scalar(dtype), non_blocking != 0); });
+}
+dfk_tensor *dfk_tensor_pin_memory(const dfk_tensor *t, char **err) {
+  return make(err, [&]() { return torch::cuda::is_available() && t->t.is_cpu() ? t->t.pin_memory() : t->t; });
 }
 dfk_tensor *dfk_tensor_clone(const dfk_tensor *t, char **err) { return make(err, [&]() { return t->t.clone(); }); }
 dfk_tensor *dfk_tensor_detach(const dfk_tensor *t, char **err) { return make(err, [&]() { return t->t.detach(); }); }
@@ -247,6 +423,15 @@ dfk_tensor *dfk_reduce(int op, const dfk_tensor *a, const int64_t *dims, int ndi
 }
 dfk_tensor *dfk_matmul(const dfk_tensor *a, const dfk_tensor *b, char **err) {
   return make(err, [&]() { return torch::matmul(a->t, b->t); });
+}
+dfk_tensor *dfk_global_norm(const dfk_tensor *const *ts, int n, char **err) {
+  return make(err, [&]() -> torch::Tensor {
+    if (n <= 0) throw std::runtime_error("the norm of no tensors");
+    std::vector<torch::Tensor> squares;
+    squares.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) squares.push_back(ts[i]->t.detach().to(torch::kFloat32).square().sum());
+    return torch::stack(squares).sum().sqrt();
+  });
 }
 
 dfk_tensor *dfk_reshape(const dfk_tensor *a, const int64_t *shape, int ndim, char **err) {
@@ -367,7 +552,7 @@ int dfk_tensor_set_requires_grad(dfk_tensor *t, int on, char **err) {
 int dfk_tensor_requires_grad(const dfk_tensor *t) { return t->t.requires_grad() ? 1 : 0; }
 int dfk_tensor_retain_grad(dfk_tensor *t, char **err) { return status(err, [&]() { t->t.retain_grad(); }); }
 int dfk_backward(const dfk_tensor *t, const dfk_tensor *grad, int retain_graph, char **err) {
-  return status(err, [&]() { t->t.backward(opt(grad), retain_graph != 0); });
+  return status(err, [&]() { NoAutocast off; t->t.backward(opt(grad), retain_graph != 0); });
 }
 dfk_tensor *dfk_tensor_grad(const dfk_tensor *t) {
   try {
@@ -395,6 +580,7 @@ int dfk_autograd_grad(const dfk_tensor *const *outputs, int n_out, const dfk_ten
     for (int i = 0; i < n_in; ++i) ins.push_back(inputs[i]->t);
     if (grad_outputs)
       for (int i = 0; i < n_out; ++i) gos.push_back(opt(grad_outputs[i]));
+    NoAutocast off;
     auto gs = torch::autograd::grad(outs, ins, gos, retain_graph != 0, create_graph != 0, true);
     for (int i = 0; i < n_in; ++i) results[i] = gs[i].defined() ? wrap(gs[i]) : nullptr;
   });
@@ -404,10 +590,22 @@ int dfk_add_inplace(dfk_tensor *t, const dfk_tensor *other, double alpha, char *
   return status(err, [&]() { t->t.add_(other->t, alpha); });
 }
 int dfk_mul_scalar_inplace(dfk_tensor *t, double s, char **err) { return status(err, [&]() { t->t.mul_(s); }); }
+int dfk_mul_inplace(dfk_tensor *t, const dfk_tensor *other, char **err) { return status(err, [&]() { t->t.mul_(other->t); }); }
 int dfk_copy_inplace(dfk_tensor *t, const dfk_tensor *src, char **err) { return status(err, [&]() { t->t.copy_(src->t); }); }
 int dfk_zero_inplace(dfk_tensor *t, char **err) { return status(err, [&]() { t->t.zero_(); }); }
 int dfk_set_data(dfk_tensor *t, const dfk_tensor *src, char **err) {
-  return status(err, [&]() { t->t.set_data(src->t); });
+  return status(err, [&]() {
+    // set_data keeps the autograd identity, but only between dense backends (CPU, CUDA, MPS). To or from "meta"
+    // the handle takes the new tensor instead (a fresh leaf with the same requires_grad): every Swift owner of
+    // this parameter holds this one handle, so they all see it.
+    if (at::_has_compatible_shallow_copy_type(t->t, src->t)) {
+      t->t.set_data(src->t);
+    } else {
+      const bool rg = t->t.requires_grad();
+      t->t = src->t.detach();
+      if (rg) t->t.set_requires_grad(true);
+    }
+  });
 }
 dfk_tensor *dfk_relu_inplace(dfk_tensor *t, char **err) {
   return make(err, [&]() { return torch::relu_(t->t); });

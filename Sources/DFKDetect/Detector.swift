@@ -67,10 +67,18 @@ public final class Detector: @unchecked Sendable {
     public let inserts: [InferenceInsert]
     public let crop: CropRule
     public let path: String
+    /// Where and in which precision the network runs (`--device`, `--precision`, `--channels-last`).
+    public let execution: Execution
     private let lock = NSLock()
 
-    public init(checkpoint path: String, device: Device = .cpu) throws {
+    public convenience init(checkpoint path: String, device: Device = .cpu) throws {
+        try self.init(checkpoint: path, execution: Execution(device: device))
+    }
+
+    /// Loads a checkpoint (on the host: it loads onto any device) and moves the network where `execution` says.
+    public init(checkpoint path: String, execution: Execution) throws {
         self.path = path
+        self.execution = execution
         let ck = try Checkpoint.read(path)
         spec = try DetectorSpec(metadata: ck.metadata, source: path)
         guard let rule = CropRule.parse(spec.testCrop) else { throw TensorError("\(path): unknown crop rule \(spec.testCrop)") }
@@ -91,10 +99,8 @@ public final class Detector: @unchecked Sendable {
             }
         } catch { throw TensorError("\(path): \(error)") }
         self.inserts = inserts
-        if device != .cpu {
-            try backbone.module.to(device: device)
-            for i in inserts { try i.module.to(device: device) }
-        }
+        try execution.prepare(backbone.module)
+        for i in inserts { try execution.prepare(i.module) }
         backbone.module.eval()
         for i in inserts { i.module.eval() }
     }
@@ -142,10 +148,11 @@ public final class Detector: @unchecked Sendable {
         var i = 0
         while i < crops.count {
             let chunk = Array(crops[i..<min(i + batchSize, crops.count)])
-            let x = try batch(chunk)
+            let x = try execution.input(try batch(chunk))
             let p = try Autograd.noGrad { () -> [Double] in
                 lock.lock(); defer { lock.unlock() }
-                return try F.softmax(try backbone(x, inserts: inserts), dim: 1).doubles()
+                let logits = try execution.forward { try backbone(x, inserts: inserts) }
+                return try F.softmax(try logits.to(.float32), dim: 1).doubles()
             }
             for k in 0..<chunk.count { out.append(p[k * spec.classes + 1]) }
             i += batchSize

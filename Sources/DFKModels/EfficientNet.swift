@@ -120,7 +120,9 @@ public final class EfficientNet: Module {
             let (r0, k, s, e, inC0, outC0, se) = st
             // Lite keeps the first and last stages unscaled in depth.
             let r = config.lite && (i == 0 || i == 6) ? r0 : config.repeats(r0)
-            let inC = config.filters(inC0), outC = config.filters(outC0)
+            // Lite's stem is fixed at 32 channels, so its first stage takes 32 unscaled (lite3 and lite4 would
+            // otherwise expect 40 and 48: RangiLyu's EfficientNet-Lite and timm both keep it).
+            let inC = config.lite && i == 0 ? inC0 : config.filters(inC0), outC = config.filters(outC0)
             for j in 0..<r {
                 let rate = config.dropConnect * Double(list.count) / Double(total)
                 let stride = j == 0 ? s : 1

@@ -93,6 +93,14 @@ open class Module {
         }
     }
 
+    /// Stores every 4-d parameter and buffer (convolution weights) channels-last (NHWC), or back to contiguous
+    /// (NCHW), in place. With channels-last inputs, cuDNN and oneDNN pick their NHWC kernels.
+    public func to(channelsLast: Bool) throws {
+        try Autograd.noGrad {
+            for (_, t) in stateDict() where t.ndim == 4 { try t.setData(try t.contiguous(channelsLast: channelsLast)) }
+        }
+    }
+
     public func train(_ on: Bool = true) {
         training = on
         for (_, c) in children { c.train(on) }

@@ -56,7 +56,7 @@ public final class SGD: Optimizer {
             guard k.hasSuffix(".momentum_buffer"), let i = Int(k.split(separator: ".")[0]), i < buffers.count else {
                 throw TensorError("unknown SGD state \(k)")
             }
-            buffers[i] = try t.clone()
+            buffers[i] = try t.to(device: parameters[i].device).clone()
         }
     }
 }
@@ -115,8 +115,8 @@ public final class Adam: Optimizer {
             let parts = k.split(separator: ".")
             guard parts.count == 2, let i = Int(parts[0]), i < parameters.count else { throw TensorError("unknown Adam state \(k)") }
             switch parts[1] {
-            case "exp_avg": m[i] = try t.clone()
-            case "exp_avg_sq": v[i] = try t.clone()
+            case "exp_avg": m[i] = try t.to(device: parameters[i].device).clone()
+            case "exp_avg_sq": v[i] = try t.to(device: parameters[i].device).clone()
             case "step": steps[i] = Int(try t.item())
             default: throw TensorError("unknown Adam state \(k)")
             }
@@ -139,27 +139,29 @@ public final class SAM {
     }
     public var parameters: [Tensor] { base.parameters }
 
-    /// Moves the weights to the worst-case neighbour using the current gradients; returns the gradient norm.
+    /// Moves the weights to the worst-case neighbour using the current gradients; returns the gradient norm as a
+    /// scalar tensor on the parameters' device (read it only when needed: reading waits for a GPU).
     @discardableResult
-    public func firstStep() throws -> Double {
+    public func firstStep() throws -> Tensor? {
         try Autograd.noGrad {
-            var sq = 0.0
-            for p in parameters {
-                guard let g = p.grad else { continue }
-                let scaled = adaptive ? try g * (try p.abs()) : g
-                sq += try scaled.square().sum().item()
-            }
-            let norm = sq.squareRoot()
-            let scale = rho / (norm + 1e-12)
+            let present = parameters.filter { $0.grad != nil }
+            guard !present.isEmpty else { saved = parameters.map { _ in nil }; return nil }
+            let scaledGrads = try present.map { p in adaptive ? try p.grad! * (try p.abs()) : p.grad! }
+            let norm = try Tensor.globalNorm(scaledGrads)
+            let scale = try SAM.scale(rho: rho, norm: norm)
             saved = try parameters.map { p in p.grad == nil ? nil : try p.clone() }
-            for p in parameters {
-                guard let g = p.grad else { continue }
-                var e = try g * scale
+            for p in present {
+                var e = try p.grad! * scale
                 if adaptive { e = try e * (try p.square()) }
                 try p.addInPlace(e)
             }
             return norm
         }
+    }
+
+    /// rho / (||g|| + 1e-12), as a scalar tensor on the norm's device: the perturbation's scale, with no host sync.
+    public static func scale(rho: Double, norm: Tensor) throws -> Tensor {
+        try (try norm + 1e-12).reciprocal() * rho
     }
 
     /// Restores the original weights exactly, then updates them with the base optimizer using the current
@@ -212,15 +214,16 @@ public enum LRSchedule: Sendable, Equatable {
     }
 }
 
-/// Scales the gradients so that their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_).
-/// Returns the norm before clipping.
+/// Scales the gradients so that their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_, with its
+/// clamped coefficient, so nothing is read back to the host). Returns the norm before clipping, a scalar tensor.
 @discardableResult
-public func clipGradNorm(_ parameters: [Tensor], maxNorm: Double) throws -> Double {
+public func clipGradNorm(_ parameters: [Tensor], maxNorm: Double) throws -> Tensor? {
     try Autograd.noGrad {
         let grads = parameters.compactMap(\.grad)
-        let total = try grads.reduce(0.0) { $0 + (try $1.square().sum().item()) }.squareRoot()
-        let coef = maxNorm / (total + 1e-6)
-        if coef < 1 { for g in grads { try g.mulInPlace(coef) } }
+        guard !grads.isEmpty else { return nil }
+        let total = try Tensor.globalNorm(grads)
+        let coef = try (try (try total + 1e-6).reciprocal() * maxNorm).clampMax(1)
+        for g in grads { try g.mulInPlace(g.dtype == .float32 ? coef : try coef.to(g.dtype)) }
         return total
     }
 }

@@ -58,6 +58,7 @@ extension Tensor {
     public func softplus() throws -> Tensor { try unary(.softplus) }
     public func floor() throws -> Tensor { try unary(.floor) }
     public func logSigmoid() throws -> Tensor { try unary(.logSigmoid) }
+    public func reciprocal() throws -> Tensor { try unary(.reciprocal) }
 
     public func sum(dims: [Int] = [], keepDim: Bool = false) throws -> Tensor { try reduce(.sum, dims, keepDim: keepDim) }
     public func mean(dims: [Int] = [], keepDim: Bool = false) throws -> Tensor { try reduce(.mean, dims, keepDim: keepDim) }

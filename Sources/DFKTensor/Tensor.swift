@@ -25,8 +25,88 @@ func callStatus(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> 
     throw TensorError(msg)
 }
 
-public enum DType: Int32, Sendable { case float32 = 0, float16 = 1, int64 = 2, bool = 3, uint8 = 4, float64 = 5 }
-public enum Device: Int32, Sendable { case cpu = 0, cuda = 1 }
+public enum DType: Int32, Sendable { case float32 = 0, float16 = 1, int64 = 2, bool = 3, uint8 = 4, float64 = 5, bfloat16 = 6 }
+
+/// Where a tensor lives. `meta` tensors have shapes but no data (tests use them to catch a module that makes
+/// tensors on another device than its input's).
+public enum Device: Sendable, Hashable, CustomStringConvertible {
+    case cpu
+    case cuda(Int)
+    case mps
+    case meta
+
+    /// The first CUDA device.
+    public static let cuda0 = Device.cuda(0)
+
+    /// The device as CTorch encodes it: the kind in the low byte, the index above.
+    public var code: Int32 {
+        switch self {
+        case .cpu: return 0
+        case .cuda(let i): return 1 | Int32(i) << 8
+        case .mps: return 2
+        case .meta: return 3
+        }
+    }
+    public init(code: Int32) {
+        switch code & 0xff {
+        case 1: self = .cuda(Int(code >> 8))
+        case 2: self = .mps
+        case 3: self = .meta
+        default: self = .cpu
+        }
+    }
+    /// The kind alone (autocast is set per kind).
+    var kind: Int32 { code & 0xff }
+    public var isGPU: Bool { if case .cpu = self { return false }; if case .meta = self { return false }; return true }
+
+    public var description: String {
+        switch self {
+        case .cpu: return "cpu"
+        case .cuda(let i): return "cuda:\(i)"
+        case .mps: return "mps"
+        case .meta: return "meta"
+        }
+    }
+
+    /// Parses "cpu", "cuda", "cuda:N", "mps" or "meta" (as torch.device does); nil otherwise.
+    public init?(parsing text: String) {
+        let t = text.lowercased()
+        switch t {
+        case "cpu": self = .cpu
+        case "cuda": self = .cuda(0)
+        case "mps": self = .mps
+        case "meta": self = .meta
+        default:
+            guard t.hasPrefix("cuda:"), let i = Int(t.dropFirst(5)), i >= 0, i < 256 else { return nil }
+            self = .cuda(i)
+        }
+    }
+
+    /// Checks that libtorch can use this device here, with a one-line reason when it cannot.
+    public func checkAvailable() throws {
+        switch self {
+        case .cpu, .meta: return
+        case .cuda(let i):
+            let n = Torch.cudaDeviceCount
+            guard n > 0 else {
+                throw TensorError("device \(self): libtorch \(Torch.version) sees no CUDA device (a CPU-only build, or no GPU/driver here); build against a CUDA libtorch (docs/gpu.md) or use --device cpu")
+            }
+            guard i < n else { throw TensorError("device \(self): libtorch sees \(n) CUDA device\(n == 1 ? "" : "s") (cuda:0\(n > 1 ? "...cuda:\(n - 1)" : ""))") }
+        case .mps:
+            guard Torch.mpsAvailable else { throw TensorError("device mps: this libtorch has no MPS backend (Apple GPUs only)") }
+        }
+    }
+
+    /// "auto": the first CUDA device when libtorch sees one, then MPS, else the CPU.
+    public static var automatic: Device {
+        if Torch.cudaDeviceCount > 0 { return .cuda(0) }
+        if Torch.mpsAvailable { return .mps }
+        return .cpu
+    }
+
+    /// Waits until the work queued on this device has finished (timing; a no-op on the CPU).
+    public func synchronize() throws { try callStatus { dfk_torch_synchronize(code, $0) } }
+}
 
 /// Runtime settings of libtorch.
 public enum Torch {
@@ -34,6 +114,8 @@ public enum Torch {
     public static func setThreads(_ n: Int) { dfk_torch_set_threads(Int32(n)) }
     public static var threads: Int { Int(dfk_torch_threads()) }
     public static var cudaAvailable: Bool { dfk_torch_cuda_available() != 0 }
+    public static var cudaDeviceCount: Int { Int(dfk_torch_cuda_device_count()) }
+    public static var mpsAvailable: Bool { dfk_torch_mps_available() != 0 }
     public static var version: String { String(cString: dfk_torch_version()) }
     /// Seeds the global generator used by dropout and stochastic depth.
     public static func manualSeed(_ seed: UInt64) { dfk_torch_manual_seed(seed) }
@@ -81,7 +163,7 @@ public final class Tensor: @unchecked Sendable {
     }
     public static func full(_ shape: [Int], _ value: Double, dtype: DType = .float32, device: Device = .cpu) throws -> Tensor {
         let s = shape.map(Int64.init)
-        return try call { dfk_tensor_full(s, Int32(s.count), value, dtype.rawValue, device.rawValue, $0) }
+        return try call { dfk_tensor_full(s, Int32(s.count), value, dtype.rawValue, device.code, $0) }
     }
     public static func zeros(_ shape: [Int], dtype: DType = .float32, device: Device = .cpu) throws -> Tensor {
         try full(shape, 0, dtype: dtype, device: device)
@@ -92,11 +174,11 @@ public final class Tensor: @unchecked Sendable {
     /// Standard normal values; a seed makes them reproducible (a private generator), nil uses the global one.
     public static func randn(_ shape: [Int], seed: UInt64? = nil, device: Device = .cpu) throws -> Tensor {
         let s = shape.map(Int64.init)
-        return try call { dfk_tensor_randn(s, Int32(s.count), seed.map { Int64(bitPattern: $0 & 0x7fff_ffff_ffff_ffff) } ?? -1, device.rawValue, $0) }
+        return try call { dfk_tensor_randn(s, Int32(s.count), seed.map { Int64(bitPattern: $0 & 0x7fff_ffff_ffff_ffff) } ?? -1, device.code, $0) }
     }
     public static func rand(_ shape: [Int], seed: UInt64? = nil, device: Device = .cpu) throws -> Tensor {
         let s = shape.map(Int64.init)
-        return try call { dfk_tensor_rand(s, Int32(s.count), seed.map { Int64(bitPattern: $0 & 0x7fff_ffff_ffff_ffff) } ?? -1, device.rawValue, $0) }
+        return try call { dfk_tensor_rand(s, Int32(s.count), seed.map { Int64(bitPattern: $0 & 0x7fff_ffff_ffff_ffff) } ?? -1, device.code, $0) }
     }
 
     // MARK: information and data
@@ -107,7 +189,7 @@ public final class Tensor: @unchecked Sendable {
         return s.map(Int.init)
     }
     public var dtype: DType { DType(rawValue: dfk_tensor_dtype(handle)) ?? .float32 }
-    public var device: Device { Device(rawValue: dfk_tensor_device(handle)) ?? .cpu }
+    public var device: Device { Device(code: dfk_tensor_device(handle)) }
     public var count: Int { Int(dfk_tensor_numel(handle)) }
 
     func copyOut<T>(_ dtype: DType, _ zero: T) throws -> [T] {
@@ -126,7 +208,19 @@ public final class Tensor: @unchecked Sendable {
 
     public func to(_ dtype: DType? = nil, device: Device? = nil) throws -> Tensor {
         let d = dtype ?? self.dtype, v = device ?? self.device
-        return try call { dfk_tensor_to(handle, d.rawValue, v.rawValue, $0) }
+        return try call { dfk_tensor_to(handle, d.rawValue, v.code, $0) }
+    }
+    /// A copy on `device` that does not wait for it when the source is in pinned host memory (`pinned()`): the
+    /// copy overlaps with the work already queued there.
+    public func to(device: Device, nonBlocking: Bool) throws -> Tensor {
+        try call { dfk_tensor_to_async(handle, dtype.rawValue, device.code, nonBlocking ? 1 : 0, $0) }
+    }
+    /// A copy in page-locked host memory when a CUDA runtime is present (for `to(device:nonBlocking:)`), else self.
+    public func pinned() throws -> Tensor { try call { dfk_tensor_pin_memory(handle, $0) } }
+    /// sqrt of the sum of squares of all `tensors`, as a float32 scalar on their device, without a host round trip.
+    public static func globalNorm(_ tensors: [Tensor]) throws -> Tensor {
+        let hs: [OpaquePointer?] = tensors.map { $0.handle }
+        return try call { err in hs.withUnsafeBufferPointer { dfk_global_norm($0.baseAddress, Int32(hs.count), err) } }
     }
     public func clone() throws -> Tensor { try call { dfk_tensor_clone(handle, $0) } }
     public func detach() throws -> Tensor { try call { dfk_tensor_detach(handle, $0) } }
@@ -148,6 +242,8 @@ public final class Tensor: @unchecked Sendable {
     // MARK: in place (parameters, under no-grad)
     public func addInPlace(_ other: Tensor, alpha: Double = 1) throws { try callStatus { dfk_add_inplace(handle, other.handle, alpha, $0) } }
     public func mulInPlace(_ s: Double) throws { try callStatus { dfk_mul_scalar_inplace(handle, s, $0) } }
+    /// t *= other (broadcast; e.g. a scalar tensor, so that no value is read back to the host).
+    public func mulInPlace(_ other: Tensor) throws { try callStatus { dfk_mul_inplace(handle, other.handle, $0) } }
     public func copyInPlace(_ src: Tensor) throws { try callStatus { dfk_copy_inplace(handle, src.handle, $0) } }
     public func zeroInPlace() throws { try callStatus { dfk_zero_inplace(handle, $0) } }
     /// Replaces this tensor's data (e.g. with a copy on another device) while keeping its identity.

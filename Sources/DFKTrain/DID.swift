@@ -174,6 +174,7 @@ public final class DIDHook: TrainingHook {
 
     public var taps: Set<String> { [tap] }
     public var inserts: [InferenceInsert] { [InferenceInsert(tap: tap, gate: gate)] }
+    public func prepare(_ execution: Execution) throws { for (_, m) in modules { try execution.prepare(m) } }
     public var parameterGroups: [(parameters: [Tensor], lrScale: Double)] {
         [(modules.flatMap { $0.1.parameters } + head, options.lrScale)]
     }

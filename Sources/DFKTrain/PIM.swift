@@ -85,22 +85,21 @@ public final class PIMHook: TrainingHook {
     /// Turns the probe leaves' gradients into the perturbation d = r grad_d / ||grad_d|| (joint norm); returns the norm.
     /// `grads` gives the gradients per tap when they were taken with `Autograd.grad` (else the leaves' `.grad`).
     /// The norm sums the taps in their configured order, so a run is bit-reproducible.
+    /// The norm is a scalar tensor on the taps' device (nothing is read back to the host).
     @discardableResult
-    func setPerturbation(radius r: Double, grads: [String: (Tensor?, Tensor?)]? = nil) throws -> Double {
+    func setPerturbation(radius r: Double, grads: [String: (Tensor?, Tensor?)]? = nil) throws -> Tensor? {
         try Autograd.noGrad {
             let present = tapNames.filter { deltas[$0] != nil }
             let g: [String: (Tensor?, Tensor?)] = grads ?? deltas.mapValues { ($0.0.grad, $0.1.grad) }
-            var sq = 0.0
-            for k in present {
-                for t in [g[k]?.0, g[k]?.1].compactMap({ $0 }) { sq += try t.square().sum().item() }
-            }
-            let norm = sq.squareRoot()
+            let all = present.flatMap { k in [g[k]?.0, g[k]?.1].compactMap { $0 } }
+            let norm = all.isEmpty ? nil : try Tensor.globalNorm(all)
+            let scale = try norm.map { try SAM.scale(rho: r, norm: $0) }
             var next: [String: (Tensor, Tensor)] = [:]
             for k in present {
                 let (dm, ds) = deltas[k]!
                 func scaled(_ d: Tensor, _ grad: Tensor?) throws -> Tensor {
-                    guard let grad else { return try Tensor.zeros(d.shape, dtype: d.dtype, device: d.device) }
-                    return try grad * (r / (norm + 1e-12))
+                    guard let grad, let scale else { return try Tensor.zeros(d.shape, dtype: d.dtype, device: d.device) }
+                    return try grad * scale
                 }
                 next[k] = (try scaled(dm, g[k]?.0), try scaled(ds, g[k]?.1))
             }

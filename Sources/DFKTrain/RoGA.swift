@@ -112,9 +112,12 @@ public final class RoGAStep: TrainingStep {
                      isPseudoFake: rows.map { b.isPseudoFake[$0] }, samples: rows.map { b.samples[$0] })
     }
 
-    /// The L2 norm of a set of gradients, accumulated in Double as SAM.firstStep does.
-    static func norm(_ g: [Tensor?]) throws -> Double {
-        try Autograd.noGrad { try g.reduce(0.0) { s, t in s + (try t.map { try $0.square().sum().item() } ?? 0) }.squareRoot() }
+    /// The L2 norm of a set of gradients, a scalar tensor on their device, as SAM.firstStep computes it.
+    static func norm(_ g: [Tensor?]) throws -> Tensor {
+        try Autograd.noGrad {
+            let present = g.compactMap { $0 }
+            return present.isEmpty ? try Tensor.zeros([]) : try Tensor.globalNorm(present)
+        }
     }
 
     public func step(_ b: Batch, _ ctx: StepContext) throws -> Double {
@@ -170,18 +173,22 @@ public final class RoGAStep: TrainingStep {
             // Perturb: e_k, applied in place; the weights are copied to be restored exactly.
             let saved: [Tensor?] = try Autograd.noGrad { try zip(params, g).map { p, gi in gi == nil ? nil : try p.clone() } }
             let ownAlpha = variant == .decoupled ? alpha : 0
-            let scale = rho / (gNorm + 1e-12) - ownAlpha
-            var applied = 0.0
+            // rho / (||g|| + 1e-12) - alpha as a scalar tensor: nothing is read back to the host.
+            let scale = try Autograd.noGrad { try SAM.scale(rho: rho, norm: gNorm) - ownAlpha }
+            var applied: [Tensor] = []
             try Autograd.noGrad {
                 for (i, p) in params.enumerated() {
                     guard let gi = g[i] else { continue }
                     var e = try gi * scale
                     if let a = anchor?[i] { e = try e - (try a * alpha) }
-                    if observer != nil { applied += try e.square().sum().item() }
+                    if observer != nil { applied.append(e) }
                     try p.addInPlace(e)
                 }
             }
-            observer?(.perturbed(index: j, domain: subs[j].domain, norm: applied.squareRoot(), gradientNorm: gNorm))
+            if let observer {
+                let n = try applied.isEmpty ? 0 : Tensor.globalNorm(applied).item()
+                observer(.perturbed(index: j, domain: subs[j].domain, norm: n, gradientNorm: try gNorm.item()))
+            }
             // g~_k at theta + e_k, BatchNorm running statistics put back afterwards.
             let stats = try PIMStep.runningStatistics(ctx.model.module)
             ctx.optimizer.zeroGrad()

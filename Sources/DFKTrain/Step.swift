@@ -49,9 +49,18 @@ public final class StepContext {
     private var weights: Tensor?
     /// The first pass of the current step (what hooks see after the step).
     public private(set) var firstPass: ForwardPass?
+    /// The device and precision the model runs in (batches arrive there already).
+    public let execution: Execution
+    /// fp16's loss scaler (nil otherwise): `backward` scales the loss, the optimizer (a `ScaledOptimizer`) unscales.
+    public let scaler: LossScaler?
 
-    public init(model: Backbone, optimizer: Optimizer, hooks: [TrainingHook]) {
-        self.model = model; self.optimizer = optimizer; self.hooks = hooks
+    public init(model: Backbone, optimizer: Optimizer, hooks: [TrainingHook], execution: Execution = .cpu, scaler: LossScaler? = nil) {
+        self.model = model; self.optimizer = optimizer; self.hooks = hooks; self.execution = execution; self.scaler = scaler
+    }
+
+    /// Backpropagates a loss (scaled first under fp16 loss scaling). Steps that support fp16 call this.
+    public func backward(_ loss: Tensor) throws {
+        if let scaler { try (try loss * scaler.scale).backward() } else { try loss.backward() }
     }
 
     /// Called by the trainer before each step.
@@ -64,12 +73,16 @@ public final class StepContext {
         passes += 1
         var recorded: [String: Tensor] = [:]
         let wanted = hooks.reduce(into: Set<String>()) { $0.formUnion($1.taps) }
-        let logits = try model.forward(b.input) { name, t in
-            var t = t
-            for h in self.hooks where h.taps.contains(name) { t = try h.transform(tap: name, t, pass: index, ctx: self) }
-            if wanted.contains(name) { recorded[name] = t }
-            return t
+        var logits = try execution.forward {
+            try model.forward(b.input) { name, t in
+                var t = t
+                for h in self.hooks where h.taps.contains(name) { t = try h.transform(tap: name, t, pass: index, ctx: self) }
+                if wanted.contains(name) { recorded[name] = t }
+                return t
+            }
         }
+        // Losses are computed in float32 (what autocast does for them inside its region).
+        if logits.dtype != .float32 { logits = try logits.to(.float32) }
         let f = ForwardPass(logits: logits, taps: recorded, index: index)
         if index == 0 { firstPass = f }
         return f
@@ -85,7 +98,7 @@ public final class StepContext {
                 guard let hw = try h.weights(f, b, ctx: self) else { continue }
                 w = w.map { zip($0, hw).map { $0 * $1 } } ?? hw
             }
-            weights = try w.map { try Tensor($0, shape: [b.count]) }
+            weights = try w.map { try execution.place(try Tensor($0, shape: [b.count])) }
         }
         guard let weights else { return try per.mean() }
         return try (per * weights).mean()
@@ -106,7 +119,7 @@ public final class ERMStep: TrainingStep {
     public func step(_ b: Batch, _ ctx: StepContext) throws -> Double {
         ctx.optimizer.zeroGrad()
         let l = try ctx.loss(try ctx.forward(b), b)
-        try l.backward()
+        try ctx.backward(l)
         try ctx.optimizer.step()
         return try l.item()
     }
@@ -121,7 +134,7 @@ public final class SAMStep: TrainingStep {
     public func step(_ b: Batch, _ ctx: StepContext) throws -> Double {
         try sam.step {
             let l = try ctx.loss(try ctx.forward(b), b)
-            try l.backward()
+            try ctx.backward(l)
             return try l.item()
         }
     }
@@ -197,6 +210,8 @@ public protocol TrainingHook: AnyObject {
     /// State saved in checkpoints (names are prefixed by the trainer) and restored on resume.
     func state() throws -> [(String, Tensor)]
     func loadState(_ s: [(String, Tensor)]) throws
+    /// Moves the modules this hook owns (heads, inserts, estimators) to where the model runs.
+    func prepare(_ execution: Execution) throws
 }
 
 extension TrainingHook {
@@ -211,6 +226,7 @@ extension TrainingHook {
     public var epochLog: [(String, JSONValue)] { [] }
     public func state() throws -> [(String, Tensor)] { [] }
     public func loadState(_ s: [(String, Tensor)]) throws {}
+    public func prepare(_ execution: Execution) throws {}
 }
 
 /// Several optimizers over parameter groups, each with its own learning-rate factor; one `Optimizer` to a step.

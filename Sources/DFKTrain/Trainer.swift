@@ -58,10 +58,12 @@ public final class Trainer {
     public private(set) var startEpoch = 0
     let spec: DetectorSpec
     let recordsHash: String
+    /// Device, precision and memory format of the network (`--device`, `--precision`, `--channels-last`).
+    public let execution: Execution
 
     public init(recipe: Recipe, seed: UInt64, train: [TrainSample], val: [TrainSample], out: String, threads: Int,
                 pretrained: String?, hooks extraHooks: [TrainingHook] = [], transforms extraTransforms: [SampleTransform] = [],
-                prle: PRLEIndex? = nil) throws {
+                prle: PRLEIndex? = nil, execution: Execution = .cpu) throws {
         guard !train.isEmpty else { throw TrainError("no usable training faces (records need an image and 68/81 landmarks)") }
         if recipe.source != .labelled, !train.contains(where: { $0.label == 0 }) {
             throw TrainError("recipe '\(recipe.name)' makes pseudo-fakes from real faces, but no training record is real (label 0)")
@@ -70,6 +72,11 @@ public final class Trainer {
             throw TrainError("recipe '\(recipe.name)' trains on labelled faces, but the training records hold only \(train[0].label == 0 ? "real" : "fake") faces")
         }
         self.recipe = recipe; self.seed = seed; self.train = train; self.val = val; self.out = out; self.threads = threads
+        self.execution = execution
+        // fp16 needs loss scaling, which the one- and two-pass steps apply (StepContext.backward); bf16 needs none.
+        if execution.precision == .fp16, ![.erm, .sam].contains(recipe.step) {
+            throw TrainError("--precision fp16 needs loss scaling, which step \(recipe.step.rawValue) does not apply; use --precision bf16 (or fp32)")
+        }
         Init.reset(seed: seed)
         backbone = try Backbone.make(recipe.backbone, classes: 1000, imageSize: recipe.size)
         initialization = pretrained.map { "pretrained:" + URL(fileURLWithPath: $0).lastPathComponent } ?? "random"
@@ -104,20 +111,26 @@ public final class Trainer {
         let parameterHooks = try TrainingSteps.parameterHooks(recipe, model: backbone, domains: plan.domains.count)
         hooks += parameterHooks
         let groups = hooks.flatMap(\.parameterGroups)
+        // The model and the hooks' modules move to the device before anything holds their tensors' data.
+        try execution.prepare(backbone.module)
+        for h in hooks { try h.prepare(execution) }
+        let plain: Optimizer
         if groups.isEmpty {
-            optimizer = makeOptimizer(backbone.module.parameters, lr: recipe.lr)
+            plain = makeOptimizer(backbone.module.parameters, lr: recipe.lr)
         } else {
             // Backbone parameters a hook's group claims (a head trained at another rate) leave the backbone's group.
             let claimed = Set(groups.flatMap { $0.parameters.map(ObjectIdentifier.init) })
             let own = backbone.module.parameters.filter { !claimed.contains(ObjectIdentifier($0)) }
-            optimizer = GroupedOptimizer([(makeOptimizer(own, lr: recipe.lr), 1)]
-                                         + groups.map { (makeOptimizer($0.parameters, lr: recipe.lr * $0.lrScale), $0.lrScale) })
+            plain = GroupedOptimizer([(makeOptimizer(own, lr: recipe.lr), 1)]
+                                     + groups.map { (makeOptimizer($0.parameters, lr: recipe.lr * $0.lrScale), $0.lrScale) })
         }
+        let scaler = execution.precision == .fp16 ? LossScaler() : nil
+        optimizer = scaler.map { ScaledOptimizer(plain, scaler: $0) } ?? plain
         let (step, stepHooks) = try TrainingSteps.make(recipe, optimizer: optimizer, model: backbone, hooks: parameterHooks)
         self.step = step
         hooks += stepHooks
         self.hooks = hooks
-        context = StepContext(model: backbone, optimizer: optimizer, hooks: hooks)
+        context = StepContext(model: backbone, optimizer: optimizer, hooks: hooks, execution: execution, scaler: scaler)
         // PRLE's maps belong to the training data: other maps (another zoo or fusion) make another run.
         recordsHash = TrainSample.hash(train) + (recipe.prle.enabled ? "-" + (prle ?? PRLEIndex()).hash(train) : "")
         var s = DetectorSpec(backbone: backbone.name, size: recipe.size, mean: recipe.mean, std: recipe.std, testCrop: recipe.testCrop)
@@ -255,10 +268,28 @@ public final class Trainer {
         }, dim: 0)
     }
 
-    func batch(_ a: Assembled, set: [TrainSample]) throws -> Batch {
-        Batch(input: try tensor(a.images), target: try Tensor(int64: a.labels.map { Int64($0) }, shape: [a.labels.count]),
-              labels: a.labels, domains: zip(a.samples, a.pseudo).map { i, p in p ? 1 : (plan.domains[set[i].method] ?? 0) },
-              isPseudoFake: a.pseudo, samples: a.samples)
+    /// The batch's tensors on the host, in pinned memory when a GPU will read them (made on the prefetch threads).
+    func hostBatch(_ a: Assembled, set: [TrainSample]) throws -> Batch {
+        var input = try tensor(a.images), target = try Tensor(int64: a.labels.map { Int64($0) }, shape: [a.labels.count])
+        if execution.device.isGPU { input = try input.pinned(); target = try target.pinned() }
+        return Batch(input: input, target: target,
+                     labels: a.labels, domains: zip(a.samples, a.pseudo).map { i, p in p ? 1 : (plan.domains[set[i].method] ?? 0) },
+                     isPseudoFake: a.pseudo, samples: a.samples)
+    }
+
+    /// The batch on the device: copies from pinned memory that do not wait for the work already queued there.
+    func batch(_ a: Assembled, set: [TrainSample], host: Batch? = nil) throws -> Batch {
+        var b = try host ?? hostBatch(a, set: set)
+        b.input = try execution.input(b.input)
+        b.target = try execution.device == b.target.device ? b.target : b.target.to(device: execution.device, nonBlocking: execution.device.isGPU)
+        return b
+    }
+
+    /// A batch assembled on a prefetch thread: its images, and its host tensors when they could be made.
+    typealias Prepared = (assembled: Assembled, host: Batch?)
+    func prepare(_ items: [BatchItem], tag: String) -> Prepared {
+        let a = assemble(items, from: train, tag: tag, train: true)
+        return (a, a.images.isEmpty ? nil : try? hostBatch(a, set: train))
     }
 
     /// Trains from `startEpoch` to the recipe's last epoch; `log` receives one entry per epoch.
@@ -275,13 +306,13 @@ public final class Trainer {
             let plans = plan.batches(epoch: epoch)
             var lossSum = 0.0, images = 0, failed = 0, attempted = 0
             var failures: [String] = []
-            let batches = Prefetch(plans, depth: 2) { self.assemble($0, from: self.train, tag: "e\(epoch)", train: true) }
-            for a in batches {
+            let batches = Prefetch(plans, depth: 2) { self.prepare($0, tag: "e\(epoch)") }
+            for (a, host) in batches {
                 failed += a.failures.count
                 attempted += a.failures.count + a.samples.count - a.pseudo.filter { $0 }.count
                 failures += a.failures.prefix(max(0, 5 - failures.count))
                 guard !a.images.isEmpty else { continue }
-                let b = try batch(a, set: train)
+                let b = try batch(a, set: train, host: host)
                 context.beginStep()
                 let value = try step.step(b, context)
                 if let first = context.firstPass { for h in hooks { try h.afterStep(first, b, ctx: context) } }
@@ -324,10 +355,12 @@ public final class Trainer {
             let all = rest.map { assemble($0, from: train, tag: "e0", train: true) }
             let t0 = Date()
             for a in all { images += try run(a) }
+            try execution.device.synchronize()
             return Double(images) / Date().timeIntervalSince(t0)
         }
         let t0 = Date()
-        for a in Prefetch(rest, depth: 2, transform: { self.assemble($0, from: self.train, tag: "e0", train: true) }) { images += try run(a) }
+        for (a, _) in Prefetch(rest, depth: 2, transform: { self.prepare($0, tag: "e0") }) { images += try run(a) }
+        try execution.device.synchronize()
         return Double(images) / Date().timeIntervalSince(t0)
     }
 
@@ -347,8 +380,10 @@ public final class Trainer {
         for start in stride(from: 0, to: items.count, by: per) {
             let a = assemble(Array(items[start..<min(start + per, items.count)]), from: val, tag: "val", train: false)
             guard !a.images.isEmpty else { continue }
-            let x = try tensor(a.images)
-            let p = try Autograd.noGrad { try F.softmax(try backbone(x, inserts: inserts), dim: 1).doubles() }
+            let x = try execution.input(try tensor(a.images))
+            let p = try Autograd.noGrad {
+                try F.softmax(try execution.forward { try backbone(x, inserts: inserts) }.to(.float32), dim: 1).doubles()
+            }
             for i in 0..<a.labels.count { scores.append(p[i * 2 + 1]); labels.append(a.labels[i]) }
         }
         return try? Metrics.auc(scores: scores, labels: labels)
@@ -359,7 +394,9 @@ public final class Trainer {
         s.epoch = String(epoch)
         var extra = try optimizer.state().map { ("optim." + $0.0, $0.1) }
         for h in hooks { extra += try h.state().map { ("\(h.name).\($0.0)", $0.1) } }
-        let meta = ["val_auc": valAUC.map { String($0) } ?? "", "recipe_json": recipeJSON, "init": initialization]
+        let meta = ["val_auc": valAUC.map { String($0) } ?? "", "recipe_json": recipeJSON, "init": initialization,
+                    "precision": execution.precision.rawValue, "device": execution.device.description,
+                    "memory_format": execution.channelsLast ? "channels_last" : "contiguous"]
         let inserts = hooks.flatMap(\.inserts)
         try Detector.save(backbone.module, spec: s, inserts: inserts, extra: extra, metadata: meta, to: lastPath)
         // Keep the five best epochs by validation AUC (never selected on a test set).

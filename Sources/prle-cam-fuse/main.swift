@@ -3,6 +3,7 @@ import ArgumentParser
 import DFKDetect
 import DFKImaging
 import DFKModels
+import DFKNetTool
 import DFKRecords
 import DFKSynthesis
 import DFKTensor
@@ -54,12 +55,12 @@ struct PRLECamFuse: ParsableCommand {
     var sheetRows = 12
     @Option(help: "Faces per forward pass.")
     var batch = 16
-    @Option(help: "Device: cpu or cuda.")
-    var device = "cpu"
     @Option(help: "Threads (image reading in parallel; libtorch intra-op threads). Default: all cores.")
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
+    @OptionGroup(title: "Device and precision")
+    var engine: ExecutionOptions
 
     func validate() throws {
         guard !zoo.isEmpty else { throw ValidationError("give at least one --zoo checkpoint") }
@@ -68,7 +69,6 @@ struct PRLECamFuse: ParsableCommand {
         guard batch >= 1, threads >= 1, sheetRows >= 1 else { throw ValidationError("--batch, --threads and --sheet-rows must be at least 1") }
         guard !field.isEmpty else { throw ValidationError("--field must name a record field") }
         if let overlay, !overlay.hasSuffix(".png") { throw ValidationError("--overlay must name a .png file") }
-        guard ["cpu", "cuda"].contains(device) else { throw ValidationError("--device must be cpu or cuda") }
     }
 
     /// One input record and what became of it.
@@ -82,11 +82,10 @@ struct PRLECamFuse: ParsableCommand {
     func run() throws {
         Torch.setThreads(threads)
         Vision.setThreads(1)
-        let device: Device = self.device == "cuda" ? .cuda : .cpu
-        if device == .cuda && !Torch.cudaAvailable { throw ToolError("--device cuda: libtorch sees no CUDA device") }
+        let execution = try engine.resolve()
         var detectors: [Detector] = []
         for path in zoo {
-            do { detectors.append(try Detector(checkpoint: path, device: device)) } catch { throw ToolError("\(error)") }
+            do { detectors.append(try Detector(checkpoint: path, execution: execution)) } catch { throw ToolError("\(error)") }
         }
         let crops = Set(detectors.map(\.spec.testCrop))
         guard crops.count == 1 else {
@@ -177,9 +176,9 @@ struct PRLECamFuse: ParsableCommand {
             guard !todo.isEmpty else { return }
             var perModel: [[PRLEMap]] = []
             for d in detectors {
-                let x = try d.batch(todo.map(\.1))
-                let input = device == .cpu ? x : try x.to(device: device)
-                perModel.append(try GradCAM.maps(d.backbone, input: input).map { $0.minMaxNormalised().resized(width: size, height: size) })
+                let input = try execution.input(try d.batch(todo.map(\.1)))
+                let maps = try execution.forward { try GradCAM.maps(d.backbone, input: input) }
+                perModel.append(maps.map { $0.minMaxNormalised().resized(width: size, height: size) })
             }
             var thumbsLeft = wantSheet
             for (j, (i, c)) in todo.enumerated() {

@@ -4,6 +4,7 @@ import ArgumentParser
 import DFKDetect
 import DFKEval
 import DFKImaging
+import DFKNetTool
 import DFKRecords
 import DFKTensor
 import DFKTool
@@ -54,6 +55,8 @@ struct ScoreFrames: ParsableCommand {
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
+    @OptionGroup(title: "Device and precision")
+    var engine: ExecutionOptions
 
     func validate() throws {
         guard (0...1).contains(minFaceRatio) else { throw ValidationError("--min-face-ratio must be between 0 and 1") }
@@ -75,7 +78,8 @@ struct ScoreFrames: ParsableCommand {
         Torch.setThreads(threads)
         Vision.setThreads(1)
         let detector: Detector
-        do { detector = try Detector(checkpoint: checkpoint) } catch { throw ToolError("\(error)") }
+        let execution = try engine.resolve()
+        do { detector = try Detector(checkpoint: checkpoint, execution: execution) } catch { throw ToolError("\(error)") }
         if let crop, CropRule.parse(crop) != detector.crop {
             throw ToolError("--crop \(crop) differs from the crop the checkpoint was trained for (\(detector.spec.testCrop)); "
                             + "scoring with another crop gives meaningless numbers (omit --crop to use the checkpoint's)")

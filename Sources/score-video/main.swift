@@ -3,6 +3,7 @@ import ArgumentParser
 import DFKDetect
 import DFKEval
 import DFKImaging
+import DFKNetTool
 import DFKModels
 import DFKRecords
 import DFKTensor
@@ -44,6 +45,8 @@ struct ScoreVideo: ParsableCommand {
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
+    @OptionGroup(title: "Device and precision")
+    var engine: ExecutionOptions
 
     func validate() throws {
         guard frames >= 1 else { throw ValidationError("--frames must be at least 1") }
@@ -71,7 +74,8 @@ struct ScoreVideo: ParsableCommand {
         let distortFrame = distort.flatMap(ScoreVideo.distortion)
         Vision.setThreads(1)
         let detector: Detector
-        do { detector = try Detector(checkpoint: checkpoint) } catch { throw ToolError("\(error)") }
+        let execution = try engine.resolve()
+        do { detector = try Detector(checkpoint: checkpoint, execution: execution) } catch { throw ToolError("\(error)") }
         if let crop, CropRule.parse(crop) != detector.crop {
             throw ToolError("--crop \(crop) differs from the crop the checkpoint was trained for (\(detector.spec.testCrop)); "
                             + "scoring with another crop gives meaningless numbers (omit --crop to use the checkpoint's)")

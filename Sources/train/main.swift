@@ -3,6 +3,7 @@
 import ArgumentParser
 import DFKDetect
 import DFKEval
+import DFKNetTool
 import DFKRecords
 import DFKSynthesis
 import DFKTool
@@ -96,6 +97,8 @@ struct Train: ParsableCommand {
     var pretrained: String?
     @OptionGroup(title: "Recipe overrides")
     var overrides: RecipeOverrides
+    @OptionGroup(title: "Device and precision")
+    var engine: ExecutionOptions
     @Option(help: "Threads (libtorch and batch assembly). Default: all cores.")
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
@@ -154,11 +157,13 @@ struct Train: ParsableCommand {
         let prle = r.prle.enabled ? PRLEIndex.from(records: trainRecords, mapField: r.prle.mapField) : nil
         if r.framesPerVideo > 0, r.frameSelection == .even { train = TrainSample.evenFrames(train, perVideo: r.framesPerVideo) }
         let valSamples = try val.map { try samples($0, recipe: r, what: "validation") } ?? []
+        let execution = try engine.resolve()
         let trainer: Trainer
         do {
             trainer = try Trainer(recipe: r, seed: seed, train: train, val: valSamples, out: out, threads: threads, pretrained: pretrained,
-                              prle: prle)
+                              prle: prle, execution: execution)
         } catch { throw ToolError("\(error)") }
+        if !quiet { Diagnostics.info("training \(r.backbone) on \(execution)") }
         if trainer.startEpoch >= r.epochs {
             Diagnostics.info("\(out): all \(r.epochs) epochs already trained")
             return

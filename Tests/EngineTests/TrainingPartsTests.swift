@@ -98,7 +98,7 @@ final class OptimizerTests: XCTestCase {
             try (p * (try Tensor(g.map(Float.init), shape: s))).sum().backward()
             return p
         }
-        let n = try clipGradNorm(ps, maxNorm: 1)
+        let n = try clipGradNorm(ps, maxNorm: 1)!.item()
         XCTAssertEqual(n, j["norm"] as! Double, accuracy: 1e-4)
         for (p, c) in zip(ps, clipped) { for (a, b) in zip(try p.grad!.doubles(), c) { XCTAssertEqual(a, b, accuracy: 1e-5) } }
     }

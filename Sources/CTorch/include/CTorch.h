@@ -16,8 +16,11 @@ extern "C" {
 
 typedef struct dfk_tensor dfk_tensor;
 
-enum { DFK_T_FLOAT32 = 0, DFK_T_FLOAT16 = 1, DFK_T_INT64 = 2, DFK_T_BOOL = 3, DFK_T_UINT8 = 4, DFK_T_FLOAT64 = 5 };
-enum { DFK_DEV_CPU = 0, DFK_DEV_CUDA = 1 };
+enum { DFK_T_FLOAT32 = 0, DFK_T_FLOAT16 = 1, DFK_T_INT64 = 2, DFK_T_BOOL = 3, DFK_T_UINT8 = 4, DFK_T_FLOAT64 = 5,
+       DFK_T_BFLOAT16 = 6 };
+// A device is its kind in the low byte and its index above: cuda:1 is DFK_DEV_CUDA | 1 << 8. "meta" tensors have
+// shapes but no data (the tests use them to find tensors a module makes on the wrong device).
+enum { DFK_DEV_CPU = 0, DFK_DEV_CUDA = 1, DFK_DEV_MPS = 2, DFK_DEV_META = 3 };
 
 void dfk_torch_string_free(char *s);
 void dfk_tensor_free(dfk_tensor *t);
@@ -26,6 +29,15 @@ void dfk_tensor_free(dfk_tensor *t);
 void dfk_torch_set_threads(int n);
 int dfk_torch_threads(void);
 int dfk_torch_cuda_available(void);
+int dfk_torch_cuda_device_count(void);
+int dfk_torch_mps_available(void);
+// Waits until the device's queued work has finished (no-op on the CPU).
+int dfk_torch_synchronize(int device, char **err);
+// Automatic mixed precision on this thread for a device kind: ops autocast eligible run in `dtype` (DFK_T_FLOAT16 or
+// DFK_T_BFLOAT16). Nested regions restore what they found; clear_cache drops the weights cast inside a region.
+int dfk_autocast_set(int device_kind, int enabled, int dtype, char **err);
+int dfk_autocast_enabled(int device_kind);
+void dfk_autocast_clear_cache(void);
 const char *dfk_torch_version(void);
 int dfk_torch_grad_enabled(void);
 // Seeds libtorch's global generator (dropout, stochastic depth).
@@ -47,6 +59,10 @@ int64_t dfk_tensor_numel(const dfk_tensor *t);
 // Copies the values (converted to `dtype`) to `out`, which holds numel elements.
 int dfk_tensor_copy_out(const dfk_tensor *t, int dtype, void *out, char **err);
 dfk_tensor *dfk_tensor_to(const dfk_tensor *t, int dtype, int device, char **err);
+// As dfk_tensor_to; non_blocking copies from pinned host memory overlap with the device's work.
+dfk_tensor *dfk_tensor_to_async(const dfk_tensor *t, int dtype, int device, int non_blocking, char **err);
+// A copy in page-locked host memory (fast, asynchronous copies to a GPU); the tensor itself without a GPU runtime.
+dfk_tensor *dfk_tensor_pin_memory(const dfk_tensor *t, char **err);
 dfk_tensor *dfk_tensor_clone(const dfk_tensor *t, char **err);
 dfk_tensor *dfk_tensor_detach(const dfk_tensor *t, char **err);
 // A new handle to the same tensor (shares storage and autograd identity).
@@ -64,6 +80,9 @@ dfk_tensor *dfk_where(const dfk_tensor *cond, const dfk_tensor *a, const dfk_ten
 // (biased), 7 argmax (one dim), 8 logsumexp.
 dfk_tensor *dfk_reduce(int op, const dfk_tensor *a, const int64_t *dims, int ndims, int keepdim, char **err);
 dfk_tensor *dfk_matmul(const dfk_tensor *a, const dfk_tensor *b, char **err);
+// The L2 norm of all the tensors together, sqrt(sum of squares), as a float32 scalar on their device, computed
+// without reading anything back to the host (SAM's gradient norm, gradient clipping).
+dfk_tensor *dfk_global_norm(const dfk_tensor *const *ts, int n, char **err);
 
 // Shape
 dfk_tensor *dfk_reshape(const dfk_tensor *a, const int64_t *shape, int ndim, char **err);
@@ -116,7 +135,7 @@ dfk_tensor *dfk_grad_reverse(const dfk_tensor *x, double alpha, char **err);
 int dfk_tensor_set_requires_grad(dfk_tensor *t, int on, char **err);
 int dfk_tensor_requires_grad(const dfk_tensor *t);
 int dfk_tensor_retain_grad(dfk_tensor *t, char **err);
-// backward of `t` (a scalar unless `grad` is given).
+// backward of `t` (a scalar unless `grad` is given). Backward and grad run with autocast off, as PyTorch advises.
 int dfk_backward(const dfk_tensor *t, const dfk_tensor *grad, int retain_graph, char **err);
 // The accumulated .grad of a leaf (or retained) tensor; NULL when there is none.
 dfk_tensor *dfk_tensor_grad(const dfk_tensor *t);
@@ -129,9 +148,11 @@ int dfk_autograd_grad(const dfk_tensor *const *outputs, int n_out, const dfk_ten
 // In place (call under no-grad for parameters): t += alpha * other; t *= s; t = src; t = 0.
 int dfk_add_inplace(dfk_tensor *t, const dfk_tensor *other, double alpha, char **err);
 int dfk_mul_scalar_inplace(dfk_tensor *t, double s, char **err);
+int dfk_mul_inplace(dfk_tensor *t, const dfk_tensor *other, char **err);
 int dfk_copy_inplace(dfk_tensor *t, const dfk_tensor *src, char **err);
 int dfk_zero_inplace(dfk_tensor *t, char **err);
 // Replaces the tensor's data (device, dtype, shape) keeping its identity: how a module moves its parameters.
+// (To or from the meta device the handle is given the new tensor: the same handle, a new autograd leaf.)
 int dfk_set_data(dfk_tensor *t, const dfk_tensor *src, char **err);
 // In-place ReLU (as nn.ReLU(inplace=True)); returns a handle to the same tensor.
 dfk_tensor *dfk_relu_inplace(dfk_tensor *t, char **err);
