@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release
 
-.PHONY: all setup build test demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga reproduce-prle reproduce-did
+.PHONY: all setup build test test-libtorch2 demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga reproduce-prle reproduce-did
 all: build
 
 help:
@@ -17,6 +17,7 @@ help:
 	@echo "make reproduce-roga FFPP=... - RoGA's Tables I, II and IV, DeepfakeBench protocol (demo-sized without datasets)"
 	@echo "make demo RECIPE=prle - PRLE on the demo set: zoo, prle-cam-fuse maps, training, table (ZOO, BACKBONE, SIZE, EPOCHS)"
 	@echo "make test   - set up, build and run the test suite"
+	@echo "make test-libtorch2 - build against the libtorch of a PyTorch 2.x wheel (downloaded into .cache/), engine tests on the CPU"
 	@echo "make bench  - benchmarks side by side with their anchors (installs ffmpeg)"
 	@echo "make setup  - install system packages and fetch the sample media into .cache/ (idempotent)"
 
@@ -29,6 +30,16 @@ build: setup
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-swift-testing
+
+# The engine on today's libtorch: the libtorch inside a PyTorch 2.x CPU wheel (scripts/libtorch2.sh downloads and
+# unpacks it into .cache/), built in its own scratch path, engine tests on the CPU (docs/gpu.md). TORCH2_VERSION=...
+TORCH2_VERSION ?= 2.13.0+cpu
+test-libtorch2: setup
+	@lt=$$(scripts/libtorch2.sh "$(TORCH2_VERSION)") && \
+	  echo "building against $$lt" && \
+	  LIBTORCH="$$lt" $(SWIFT) build --build-tests --scratch-path .build/libtorch2 && \
+	  LIBTORCH="$$lt" DFK_EXPECT_TORCH_VERSION="$(firstword $(subst +, ,$(TORCH2_VERSION)))" \
+	    $(SWIFT) test --skip-build --scratch-path .build/libtorch2 --disable-swift-testing --filter EngineTests
 
 # Without RECIPE: the SBI demo below. With RECIPE=<name>: the demo set, then that recipe trained on it and scored
 # on its test videos (pipelines/demo-recipe.mk; SIZE, BATCH, EPOCHS, BACKBONE, SEED, OUT pass through).

@@ -21,8 +21,8 @@ let libtorch = env["LIBTORCH"]
 let torchIncludes = libtorch.map { ["\($0)/include", "\($0)/include/torch/csrc/api/include"] }
     ?? ["/usr/include/torch/csrc/api/include"]
 func torchMajor(_ includes: [String]) -> Int {
-    for dir in includes {
-        guard let text = try? String(contentsOfFile: dir + "/torch/version.h", encoding: .utf8) else { continue }
+    for file in includes.flatMap({ [$0 + "/torch/version.h", $0 + "/torch/headeronly/version.h"] }) {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
         for line in text.split(separator: "\n") where line.hasPrefix("#define TORCH_VERSION_MAJOR ") {
             return Int(line.split(separator: " ").last ?? "") ?? 1
         }
@@ -32,10 +32,14 @@ func torchMajor(_ includes: [String]) -> Int {
 let torchStandard = torchMajor(torchIncludes) >= 2 ? "-std=c++20" : "-std=c++17"
 let torchFlags = torchIncludes.map { "-I\($0)" } + ["-O2", "-DNDEBUG", torchStandard, "-D_GLIBCXX_USE_CXX11_ABI=1"]
 let torchCUDA = libtorch.map { FileManager.default.fileExists(atPath: "\($0)/lib/libtorch_cuda.so") } ?? false
-let torchLink: [LinkerSetting] = (libtorch.map { [LinkerSetting.unsafeFlags(["-L\($0)/lib", "-Xlinker", "-rpath", "-Xlinker", "\($0)/lib",
-                                                                             "-Xlinker", "--no-as-needed"])] } ?? [])
-    + (torchCUDA ? [.linkedLibrary("torch_cuda"), .linkedLibrary("c10_cuda")] : [])
-    + [.linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .linkedLibrary("stdc++")]
+// With LIBTORCH the libraries are linked by path: a -L would come after the system directory that Debian's
+// libtorch lives in. Their lib/ goes on the run path.
+let torchLink: [LinkerSetting] = libtorch.map { lt in
+    let libs = (torchCUDA ? ["torch_cuda", "c10_cuda"] : []) + ["torch", "torch_cpu", "c10"]
+    return [.unsafeFlags(["-Xlinker", "--no-as-needed"] + libs.map { "\(lt)/lib/lib\($0).so" }
+                         + ["-Xlinker", "-rpath", "-Xlinker", "\(lt)/lib"]),
+            .linkedLibrary("stdc++")]
+} ?? [.linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .linkedLibrary("stdc++")]
 
 let package = Package(
     name: "DeepfakeKit",

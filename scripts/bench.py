@@ -116,6 +116,8 @@ def bench_synthesis(tmp, video):
 
 
 TRAIN_STEP_MODELS = (("efficientnet-b4", 380, 3), ("resnet50", 224, 8), ("convnext_base", 224, 3))
+# bf16 autocast on the CPU (oneDNN's bf16 kernels): the same step with --precision bf16 against torch.autocast.
+TRAIN_STEP_BF16 = (("resnet50", 224, 8),)
 
 
 def bench_train_step(models=None):
@@ -141,6 +143,25 @@ def bench_train_step(models=None):
         rows.append([f"training step {model} {size} px, batch 8", f"{a:.3f} s", "same step in Python PyTorch 1.13",
                      f"{b:.3f} s", f"{a / b:.2f}", "<= 1.05"])
         rows.append([f"  peak memory", f"{ma / 1024:.0f} MB", "", f"{mb / 1024:.0f} MB", f"{ma / mb:.2f}", "<= 1.10"])
+    for model, size, steps in TRAIN_STEP_BF16:
+        if models and model not in models:
+            continue
+        ours, theirs = [], []
+        for _ in range(max(1, REPEATS // 2)):
+            p = subprocess.run([f"{BIN}/dfk-bench", "train-step", "--model", model, "--size", str(size), "--batch", "8",
+                                "--steps", str(steps), "--threads", threads, "--precision", "bf16"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if p.returncode != 0:   # libtorch without CPU bf16 autocast: say so instead of a number
+                rows.append([f"training step {model} {size} px, batch 8, bf16", "not supported here", "", "", "", p.stderr.strip()[:60]])
+                break
+            out = p.stdout
+            ours.append(json.loads(out.strip().splitlines()[-1])["median_s"])
+            _, out, _ = run([py, os.path.join(ROOT, "scripts", "train_step_anchor.py"), model, str(size), "8", str(steps), threads, "bf16"])
+            theirs.append(json.loads(out.strip().splitlines()[-1])["median_s"])
+        if ours:
+            a, b = statistics.median(ours), statistics.median(theirs)
+            rows.append([f"training step {model} {size} px, batch 8, bf16 autocast (CPU)", f"{a:.3f} s",
+                         "same step under torch.autocast in PyTorch 1.13", f"{b:.3f} s", f"{a / b:.2f}", "<= 1.05"])
     return rows
 
 

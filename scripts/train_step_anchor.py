@@ -4,12 +4,14 @@ python3-torch, the libtorch version the engine links): forward, cross-entropy, b
 Models: efficientnet_pytorch (efficientnet-b*), torchvision (resnet*, efficientnetv2_s/l), timm 0.6.13 (convnext_*,
 tf_efficientnetv2_*).
 
-usage: train_step_anchor.py MODEL SIZE BATCH STEPS THREADS
+usage: train_step_anchor.py MODEL SIZE BATCH STEPS THREADS [bf16]
+(bf16: the forward and the loss under torch.autocast("cpu", torch.bfloat16), as `dfk-bench train-step --precision bf16`.)
 """
 import json, sys, time
 import torch
 
 name, size, batch, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+bf16 = len(sys.argv) > 6 and sys.argv[6] == "bf16"
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 if name.startswith("efficientnet-"):
@@ -32,7 +34,9 @@ times = []
 for i in range(steps + 1):
     t = time.perf_counter()
     opt.zero_grad(set_to_none=True)  # as the engine: no zero fill, backward writes fresh gradients
-    torch.nn.functional.cross_entropy(model(x), y).backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(x)
+    torch.nn.functional.cross_entropy(logits.float(), y).backward()
     opt.step()
     if i > 0:
         times.append(time.perf_counter() - t)

@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 #include <ATen/autocast_mode.h>
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -235,6 +237,17 @@ struct Registration {
 };
 Registration registration;
 }  // namespace meta_kernels
+
+// A binary built against the CPU libtorch of a PyTorch version runs on the CUDA libtorch of the same version when
+// that one is on the library path (scripts/gpu-check.sh --packed): loading libtorch_cuda registers its CUDA kernels,
+// as `import torch` does. A build linked with libtorch_cuda has it loaded already; without one nothing happens.
+namespace {
+struct CudaPreload {
+  CudaPreload() {
+    if (!std::getenv("DFK_NO_CUDA_PRELOAD")) dlopen("libtorch_cuda.so", RTLD_NOW | RTLD_GLOBAL);
+  }
+} cuda_preload;
+}  // namespace
 
 extern "C" {
 

@@ -5,7 +5,9 @@
 //   dfk-bench sbi-pairs [--mask lal|sbi|bbmg] [--size 380] [--threads T] [--pairs N] FACES.ndjson
 //       in-memory SBI pair generation (no file I/O) over the frames and first faces of a `landmarks` output.
 //   dfk-bench train-step --model efficientnet-b4|resnet50|convnext_base|... (any registered backbone) [--size 380] [--batch 8] [--steps 3] [--threads T]
-//       one training step (forward, cross-entropy, backward, SGD) on random data; median seconds per step.
+//                        [--device cpu|cuda:N] [--precision fp32|bf16|fp16] [--channels-last] [--sam]
+//       one training step (forward, cross-entropy, backward, SGD; SAM's two passes with --sam) on random data; median seconds per step.
+//   dfk-bench device-parity --model M --device cuda: the same network on the CPU and on the device, largest logit difference.
 import DFKCore
 import DFKImaging
 import DFKModels
@@ -81,28 +83,72 @@ do {
         print(String(format: "{\"pairs\":%d,\"failed\":%d,\"threads\":%d,\"size\":%d,\"seconds\":%.4f,\"pairs_per_s\":%.2f}",
                      made, failed, threads, size, secs, Double(made) / secs))
     case "train-step":
+        // dfk-bench train-step --model M [--size 380] [--batch 8] [--steps 3] [--threads T] [--device cpu|cuda:N]
+        //                      [--precision fp32|bf16|fp16] [--channels-last] [--sam]
+        // One training step (forward, cross-entropy, backward, SGD; with --sam SAM's two passes) on random data,
+        // median seconds per step (the device synchronised before each clock reading).
         let name = option("--model", "efficientnet-b4"), size = Int(option("--size", "380"))!
         let batch = Int(option("--batch", "8"))!, steps = Int(option("--steps", "3"))!
         Torch.setThreads(Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!)
+        guard let device = Device(parsing: option("--device", "cpu")) else { fail("--device must be cpu, cuda, cuda:N or mps") }
+        guard let precision = Precision(rawValue: option("--precision", "fp32")) else { fail("--precision must be fp32, bf16 or fp16") }
+        let channelsLast = args.contains("--channels-last"), useSAM = args.contains("--sam")
+        try device.checkAvailable()
+        try precision.check(on: device)
+        let exec = Execution(device: device, precision: precision, channelsLast: channelsLast)
         Init.reset(seed: 0)
         guard Backbone.entry(name) != nil else { fail("unknown model \(name) (known: \(Backbone.names.joined(separator: ", ")))") }
         let backbone = try Backbone.make(name, classes: 2, imageSize: size)
         let model = backbone.module
-        let forward: (Tensor) throws -> Tensor = { try backbone($0) }
+        try exec.prepare(model)
         model.train()
-        let opt = SGD(model.parameters, lr: 1e-3, momentum: 0.9)
-        let x = try Tensor.randn([batch, 3, size, size], seed: 1)
-        let y = try Tensor(int64: (0..<batch).map { Int64($0 % 2) }, shape: [batch])
+        let sgd = SGD(model.parameters, lr: 1e-3, momentum: 0.9)
+        let scaler = precision == .fp16 ? LossScaler() : nil
+        let opt: Optimizer = scaler.map { ScaledOptimizer(sgd, scaler: $0) } ?? sgd
+        let sam = SAM(base: opt, rho: 0.05)
+        let x = try exec.input(try Tensor.randn([batch, 3, size, size], seed: 1))
+        let y = try exec.place(try Tensor(int64: (0..<batch).map { Int64($0 % 2) }, shape: [batch]))
+        func lossBackward() throws -> Double {
+            let l = try F.crossEntropy(try exec.forward { try backbone(x) }.to(.float32), y)
+            if let scaler { try (try l * scaler.scale).backward() } else { try l.backward() }
+            return 0
+        }
         var times: [Double] = []
         for i in 0...steps {
+            try device.synchronize()
             let t0 = Date()
-            opt.zeroGrad()
-            try F.crossEntropy(try forward(x), y).backward()
-            try opt.step()
+            if useSAM {
+                _ = try sam.step(lossBackward)
+            } else {
+                opt.zeroGrad()
+                _ = try lossBackward()
+                try opt.step()
+            }
+            try device.synchronize()
             if i > 0 { times.append(Date().timeIntervalSince(t0)) }   // the first step warms up
         }
         times.sort()
-        print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"steps\":%d,\"median_s\":%.4f}", name, size, batch, steps, times[times.count / 2]))
+        let median = times[times.count / 2]
+        print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"steps\":%d,\"device\":\"%@\",\"precision\":\"%@\",\"channels_last\":%@,\"sam\":%@,\"median_s\":%.4f,\"images_per_s\":%.2f}",
+                     name, size, batch, steps, device.description, precision.rawValue, channelsLast ? "true" : "false",
+                     useSAM ? "true" : "false", median, Double(batch) / median))
+    case "device-parity":
+        // dfk-bench device-parity --model M [--size 224] [--batch 2] --device cuda[:N]
+        // The same weights and images on the CPU and on the device (fp32, eval mode): the largest logit difference.
+        let name = option("--model", "efficientnet-b4"), size = Int(option("--size", "224"))!
+        let batch = Int(option("--batch", "2"))!
+        guard let device = Device(parsing: option("--device", "cuda")) else { fail("--device must be cpu, cuda, cuda:N or mps") }
+        try device.checkAvailable()
+        Init.reset(seed: 0)
+        let backbone = try Backbone.make(name, classes: 2, imageSize: size)
+        backbone.module.eval()
+        let x = try Tensor.randn([batch, 3, size, size], seed: 1)
+        let ref = try Autograd.noGrad { try backbone(x).floats() }
+        try backbone.module.to(device: device)
+        let got = try Autograd.noGrad { try backbone(try x.to(device: device)).floats() }
+        let diff = zip(ref, got).map { abs($0 - $1) }.max() ?? 0, scale = ref.map(abs).max() ?? 0
+        print(String(format: "{\"model\":\"%@\",\"size\":%d,\"device\":\"%@\",\"max_abs_diff\":%.3g,\"max_abs_logit\":%.3g,\"pass\":%@}",
+                     name, size, device.description, Double(diff), Double(scale), diff <= 1e-3 * Swift.max(1, scale) ? "true" : "false"))
     case "step-cost":
         // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step pim|dualflat|roga|sagm|did] [--domains K]
         // A method's training step against an ERM step of the same backbone, alternated, median seconds each. The batch

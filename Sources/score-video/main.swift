@@ -37,6 +37,8 @@ struct ScoreVideo: ParsableCommand {
     var minFaceRatio = 0.5
     @Option(help: "dlib detector upsampling (as in preprocessing).")
     var upsample = 1
+    @Option(help: "dlib shape predictor file (68 or 81 points).")
+    var predictor = LandmarkPredictor.defaultPath
     @Option(help: "Distort every frame first (robustness, Table 10): resize:S (down to SxS and back), blur:K (Gaussian), jpeg:Q.")
     var distort: String?
     @Option(help: "Faces per forward pass.")
@@ -85,6 +87,7 @@ struct ScoreVideo: ParsableCommand {
         proto.minFaceAreaRatio = minFaceRatio
         var opts = FaceAnalysisOptions()
         opts.upsample = upsample
+        opts.predictorPath = predictor
         let analyzer = try FaceAnalyzer(options: opts, workers: threads)
         let extractor = FrameExtractor(sampling: .evenly(frames))
         let writer = NDJSONWriter()

@@ -208,3 +208,56 @@ final class TrainingSetTests: XCTestCase {
         XCTAssertEqual(TrainSample.evenFrames(samples, perVideo: 40).count, samples.count)
     }
 }
+
+/// --device, --precision and --channels-last on the tools that run a network (issue 10). No GPU here: CUDA must be a
+/// one-line error, and bf16 autocast runs on the CPU.
+final class DeviceToolTests: XCTestCase {
+    func testNetworkToolsTakeADeviceAndCUDAWithoutAGPUIsOneLine() throws {
+        try XCTSkipIf(Torch.cudaDeviceCount > 0, "this machine has a GPU")
+        let data = try TrainTests.faces()
+        let dir = Fixtures.tempDir("device-tools")
+        // ResNet: libtorch 1.13 has CPU bf16 kernels for its ops (not for hardtanh's backward, EfficientNet-Lite's ReLU6).
+        let t = try runTool("train", [data.train, "-q", "--recipe", "cpu-demo", "--backbone", "resnet18", "--out", dir + "/m", "--epochs", "1",
+                                      "--size", "64", "--batch", "8", "--device", "cpu", "--precision", "bf16", "--channels-last", "--seed", "1"])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        let ck = try Checkpoint.read(dir + "/m/last.safetensors")
+        XCTAssertEqual(ck.metadata["precision"], "bf16")
+        XCTAssertEqual(ck.metadata["device"], "cpu")
+        XCTAssertEqual(ck.metadata["memory_format"], "channels_last")
+        let log = try String(contentsOfFile: dir + "/m/train-log.ndjson")
+        XCTAssertTrue(try JSON.parse(String(log.split(separator: "\n")[0])).objectValue!["loss"]!.doubleValue!.isFinite, log)
+        let video = try Fixtures.media("single_face.mp4")
+        let s = try runTool("score-video", ["-q", "--checkpoint", dir + "/m/last.safetensors", "--frames", "2", "--precision", "bf16", video])
+        XCTAssertEqual(s.status, 0, s.stderr)
+        XCTAssertNotNil(try JSON.parse(s.lines[0]).objectValue!["score"]?.doubleValue, s.stdout)
+
+        let ck0 = dir + "/m/last.safetensors"
+        let runs: [(String, [String])] = [
+            ("train", [data.train, "-q", "--recipe", "cpu-demo", "--out", dir + "/m2", "--size", "64"]),
+            ("score-video", ["-q", "--checkpoint", ck0, video]),
+            ("score-frames", ["-q", "--checkpoint", ck0, data.val]),
+            ("prle-cam-fuse", ["-q", "--zoo", ck0, "--out", dir + "/maps", data.val]),
+        ]
+        for (tool, args) in runs {
+            let help = try runTool(tool, ["--help"])
+            XCTAssertTrue(help.stdout.contains("--device") && help.stdout.contains("--precision") && help.stdout.contains("--channels-last"), tool)
+            for d in ["cuda", "cuda:1"] {
+                let r = try runTool(tool, args + ["--device", d])
+                XCTAssertEqual(r.status, 1, "\(tool) \(d): \(r.stderr)")
+                XCTAssertEqual(r.stderrLines.count, 1, "\(tool): \(r.stderr)")
+                XCTAssertTrue(r.stderr.contains("sees no CUDA device"), "\(tool): \(r.stderr)")
+            }
+            let bad = try runTool(tool, args + ["--device", "tpu"])
+            XCTAssertNotEqual(bad.status, 0, tool)
+            XCTAssertTrue(bad.stderr.contains("expected auto, cpu, cuda, cuda:N or mps"), "\(tool): \(bad.stderr)")
+            let badP = try runTool(tool, args + ["--precision", "fp8"])
+            XCTAssertNotEqual(badP.status, 0, tool)
+            XCTAssertTrue(badP.stderr.contains("fp32") && badP.stderr.contains("bf16"), "\(tool): \(badP.stderr)")
+        }
+        // fp16 needs loss scaling: refused where libtorch has no CPU fp16 autocast, and for steps that do not scale.
+        let f16 = try runTool("train", [data.train, "-q", "--recipe", "cpu-demo", "--out", dir + "/m3", "--size", "64", "--step", "roga",
+                                        "--precision", "fp16", "--device", "cpu"])
+        XCTAssertEqual(f16.status, 1, f16.stderr)
+        XCTAssertTrue(f16.stderr.contains("fp16"), f16.stderr)
+    }
+}

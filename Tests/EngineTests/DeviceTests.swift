@@ -18,6 +18,12 @@ final class DeviceTests: XCTestCase {
         XCTAssertEqual(t.device, .meta)
     }
 
+    /// `make test-libtorch2` sets DFK_EXPECT_TORCH_VERSION: the tests must run on the libtorch they were built against.
+    func testTheLinkedLibtorchIsTheOneAskedFor() throws {
+        guard let want = ProcessInfo.processInfo.environment["DFK_EXPECT_TORCH_VERSION"] else { throw XCTSkip("no version asked for") }
+        XCTAssertEqual(Torch.version, want)
+    }
+
     func testAutoIsTheCPUHereAndCUDAIsAOneLineError() throws {
         try XCTSkipIf(Torch.cudaDeviceCount > 0, "this machine has a GPU")
         XCTAssertEqual(try Execution.resolve(device: "auto", precision: nil, channelsLast: false).device, .cpu)
