@@ -33,12 +33,13 @@ test: setup
 
 # The engine on today's libtorch: the libtorch inside a PyTorch 2.x CPU wheel (scripts/libtorch2.sh downloads and
 # unpacks it into .cache/), built in its own scratch path, engine tests on the CPU (docs/gpu.md). TORCH2_VERSION=...
+# The parity references come from Python PyTorch 1.13: against 2.x's kernels the tolerances are 10x.
 TORCH2_VERSION ?= 2.13.0+cpu
 test-libtorch2: setup
 	@lt=$$(scripts/libtorch2.sh "$(TORCH2_VERSION)") && \
 	  echo "building against $$lt" && \
 	  LIBTORCH="$$lt" $(SWIFT) build --build-tests --scratch-path .build/libtorch2 && \
-	  LIBTORCH="$$lt" DFK_EXPECT_TORCH_VERSION="$(firstword $(subst +, ,$(TORCH2_VERSION)))" \
+	  LIBTORCH="$$lt" DFK_EXPECT_TORCH_VERSION="$(firstword $(subst +, ,$(TORCH2_VERSION)))" DFK_PARITY_TOLERANCE=10 \
 	    $(SWIFT) test --skip-build --scratch-path .build/libtorch2 --disable-swift-testing --filter EngineTests
 
 # Without RECIPE: the SBI demo below. With RECIPE=<name>: the demo set, then that recipe trained on it and scored

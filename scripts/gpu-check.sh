@@ -67,7 +67,7 @@ else
   cd "$ROOT"
   if [[ $DEVICE == cpu ]]; then
     BIN=".build/release"
-    [[ -x $BIN/dfk-bench && -x $BIN/train ]] || swift build -c release >&2
+    swift build -c release >&2
   else
     TD="$(torch_dir)" || true
     [[ -n "$TD" ]] || { say "no Python PyTorch here: install one (pip install torch) or use --pack/--packed"; exit 1; }

@@ -7,6 +7,11 @@ import DFKTensor
 import Foundation
 import XCTest
 
+
+/// Tolerance factor of the parity checks: 1 on the libtorch the Python references run (PyTorch 1.13). Against another
+/// libtorch (`make test-libtorch2` sets DFK_PARITY_TOLERANCE=10) the kernels round differently (other oneDNN versions).
+let parityTolerance = Double(ProcessInfo.processInfo.environment["DFK_PARITY_TOLERANCE"] ?? "") ?? 1
+
 final class ParityTests: XCTestCase {
     static let allCases: [(name: String, size: Int)] = [
         ("efficientnet-b0", 64), ("efficientnet-b4", 96), ("resnet18", 64), ("resnet34", 64), ("resnet50", 64),
@@ -111,11 +116,11 @@ final class ParityTests: XCTestCase {
             m.eval()
             let eval = try Autograd.noGrad { try forward(x) }
             let dEval = maxAbs(try eval.floats(), try w["expected.eval"]!.floats())
-            XCTAssertLessThanOrEqual(dEval, 1e-4, "\(name): eval logits differ by \(dEval)")
+            XCTAssertLessThanOrEqual(dEval, 1e-4 * parityTolerance, "\(name): eval logits differ by \(dEval)")
             m.train()
             let out = try forward(x)
             let dTrain = maxAbs(try out.floats(), try w["expected.train"]!.floats())
-            XCTAssertLessThanOrEqual(dTrain, 1e-4, "\(name): train logits differ by \(dTrain)")
+            XCTAssertLessThanOrEqual(dTrain, 1e-4 * parityTolerance, "\(name): train logits differ by \(dTrain)")
             try F.crossEntropy(out, target).backward()
             var worst: (Float, String) = (0, "")
             for (pname, p) in m.namedParameters() {
@@ -125,7 +130,7 @@ final class ParityTests: XCTestCase {
                 let d = maxAbs(got, want) / scale
                 if d > worst.0 { worst = (d, pname) }
             }
-            XCTAssertLessThanOrEqual(worst.0, 1e-3, "\(name): gradient of \(worst.1) differs (relative \(worst.0))")
+            XCTAssertLessThanOrEqual(worst.0, 1e-3 * parityTolerance, "\(name): gradient of \(worst.1) differs (relative \(worst.0))")
         }
     }
 }
@@ -168,6 +173,6 @@ final class LayoutTests: XCTestCase {
         m.eval()
         let y = try Autograd.noGrad { try m(io["x"]!) }
         let d = zip(try y.floats(), try io["y"]!.floats()).map { Swift.abs($0 - $1) }.max()!
-        XCTAssertLessThanOrEqual(d, 1e-4, "timm layout: logits differ by \(d)")
+        XCTAssertLessThanOrEqual(d, 1e-4 * parityTolerance, "timm layout: logits differ by \(d)")
     }
 }
