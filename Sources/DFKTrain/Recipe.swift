@@ -44,6 +44,13 @@ public struct Recipe: Sendable, Equatable {
         case random
     }
     public enum Mask: String, Sendable, CaseIterable { case sbi, lal, bbmg }
+    public enum ValidationPairs: String, Sendable, CaseIterable {
+        /// The same pseudo-fake per validation face every epoch (less noisy checkpoint selection; the default).
+        case fixed
+        /// New draws every epoch, as the reference's validation (it reseeds only NumPy before validating, so its
+        /// hull types, blur kernels and albumentations draws change from epoch to epoch).
+        case perEpoch = "per-epoch"
+    }
     public enum OptimizerName: String, Sendable, CaseIterable { case sgd, adam, adamw }
     public enum ScheduleName: String, Sendable, CaseIterable {
         case constant
@@ -99,6 +106,14 @@ public struct Recipe: Sendable, Equatable {
 
     // synthesis (pseudo-fakes)
     public var mask: Mask = .lal
+    /// BBMG's boundary blur (`--bbmg-blur`): one Gaussian (the paper's section 3.3) or SBI's two-stage blur.
+    public var bbmgBlur: BBMGBlur = .single
+    /// 8-bit conversion of the blend: the reference truncates.
+    public var blendCast: BlendCast = .truncate
+    /// Post-augmentation JPEG colours: the reference compresses with red and blue swapped.
+    public var jpegColors: JPEGColors = .swapped
+    /// Validation pseudo-fakes fixed across epochs, or drawn anew each epoch.
+    public var valPairs: ValidationPairs = .fixed
 
     // optimizer
     public var optimizer: OptimizerName = .sgd
@@ -146,7 +161,14 @@ public struct Recipe: Sendable, Equatable {
     public init() {}
 
     public var maskMode: MaskMode {
-        switch mask { case .sbi: return .sbi; case .lal: return .lal; case .bbmg: return .bbmg(BBMGOptions()) }
+        switch mask {
+        case .sbi: return .sbi
+        case .lal: return .lal
+        case .bbmg:
+            var b = BBMGOptions()
+            b.blurMode = bbmgBlur
+            return .bbmg(b)
+        }
     }
     public var nrsOptions: NRSOptions? { nrsEnabled ? nrs : nil }
 
@@ -266,7 +288,11 @@ extension Recipe {
         field("data.frame_selection", choice: \.frameSelection),
         field("data.augment", choice: \.augment),
         field("data.max_failed_fraction", double: \.maxFailedFraction, min: 0, max: 1),
+        field("data.val_pairs", choice: \.valPairs),
         field("synthesis.mask", choice: \.mask),
+        field("synthesis.bbmg_blur", choice: \.bbmgBlur),
+        field("synthesis.blend_cast", choice: \.blendCast),
+        field("synthesis.jpeg_colors", choice: \.jpegColors),
         field("optimizer.name", choice: \.optimizer),
         field("optimizer.lr", double: \.lr, min: 0),
         field("optimizer.momentum", double: \.momentum, min: 0, max: 1),

@@ -88,7 +88,7 @@ struct Train: ParsableCommand {
     var printRecipe = false
     @Option(help: "Output directory for checkpoints and the epoch log.")
     var out: String?
-    @Option(help: "Held-out face records for the validation AUC.")
+    @Option(help: "Held-out face records for the validation AUC (data.frames_per_video applies to them too).")
     var val: String?
     @Option(help: "Random seed (recorded in checkpoints; SBI uses 5).")
     var seed: UInt64 = 5
@@ -153,7 +153,9 @@ struct Train: ParsableCommand {
         // PRLE: each training face's map (prle-cam-fuse's "prle_map", or the recipe's prle.map_field).
         let prle = r.prle.enabled ? PRLEIndex.from(records: trainRecords, mapField: r.prle.mapField) : nil
         if r.framesPerVideo > 0, r.frameSelection == .even { train = TrainSample.evenFrames(train, perVideo: r.framesPerVideo) }
-        let valSamples = try val.map { try samples($0, recipe: r, what: "validation") } ?? []
+        var valSamples = try val.map { try samples($0, recipe: r, what: "validation") } ?? []
+        // The reference validates on the recipe's frames per video too (evenly spaced, whatever the training choice).
+        if r.framesPerVideo > 0 { valSamples = TrainSample.evenFrames(valSamples, perVideo: r.framesPerVideo) }
         let trainer: Trainer
         do {
             trainer = try Trainer(recipe: r, seed: seed, train: train, val: valSamples, out: out, threads: threads, pretrained: pretrained,
