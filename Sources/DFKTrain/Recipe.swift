@@ -44,6 +44,12 @@ public struct Recipe: Sendable, Equatable {
         case random
     }
     public enum Mask: String, Sendable, CaseIterable { case sbi, lal, bbmg }
+    public enum PretrainedPolicy: String, Sendable, CaseIterable {
+        /// The recipe's paper starts from ImageNet weights: `train` refuses to start without --pretrained unless
+        /// told --from-scratch.
+        case required
+        case optional
+    }
     public enum ValidationPairs: String, Sendable, CaseIterable {
         /// The same pseudo-fake per validation face every epoch (less noisy checkpoint selection; the default).
         case fixed
@@ -83,6 +89,8 @@ public struct Recipe: Sendable, Equatable {
     public var backbone = "efficientnet-b4"
     public var epochs = 100
     public var batch = 32
+    /// Whether the recipe needs ImageNet weights (init.pretrained).
+    public var pretrained: PretrainedPolicy = .optional
 
     // input
     public var size = 380
@@ -276,6 +284,7 @@ extension Recipe {
         }, get: { .string($0.backbone) }),
         field("epochs", int: \.epochs, min: 1),
         field("batch", int: \.batch, min: 2),
+        field("init.pretrained", choice: \.pretrained),
         field("input.size", int: \.size, min: 16),
         field("input.mean", doubles: \.mean, count: 3),
         field("input.std", doubles: \.std, count: 3),

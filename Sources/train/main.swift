@@ -92,8 +92,10 @@ struct Train: ParsableCommand {
     var val: String?
     @Option(help: "Random seed (recorded in checkpoints; SBI uses 5).")
     var seed: UInt64 = 5
-    @Option(help: "ImageNet weights (.pth or .safetensors) to start from, e.g. efficientnet-lite0-57934424.pth.")
+    @Option(help: "ImageNet weights (.pth or .safetensors) to start from, e.g. efficientnet-lite0-57934424.pth (scripts/fetch-weights.sh downloads the published ones).")
     var pretrained: String?
+    @Flag(help: "Start from random initialisation although the recipe's paper starts from ImageNet weights (init.pretrained: required).")
+    var fromScratch = false
     @OptionGroup(title: "Recipe overrides")
     var overrides: RecipeOverrides
     @Option(help: "Threads (libtorch and batch assembly). Default: all cores.")
@@ -105,6 +107,7 @@ struct Train: ParsableCommand {
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
         for s in overrides.set where !s.contains("=") { throw ValidationError("--set takes key=value, got '\(s)'") }
         if !printRecipe && out == nil { throw ValidationError("missing --out (the output directory)") }
+        if fromScratch && pretrained != nil { throw ValidationError("--from-scratch and --pretrained exclude each other") }
     }
 
     func resolvedRecipe() throws -> Recipe {
@@ -147,6 +150,10 @@ struct Train: ParsableCommand {
     func run() throws {
         let r = try resolvedRecipe()
         if printRecipe { print(r.yaml, terminator: ""); return }
+        if r.pretrained == .required && pretrained == nil && !fromScratch {
+            throw ToolError("recipe '\(r.name)' starts from ImageNet weights (\(r.backbone)), as its paper does: pass --pretrained FILE "
+                + "(scripts/fetch-weights.sh \(FetchWeights.name(for: r.backbone)) downloads the published file) or --from-scratch to train from random initialisation")
+        }
         let out = out!
         let trainRecords = try Train.load(records)
         var train = try samples(trainRecords, recipe: r, what: "training")
@@ -186,6 +193,13 @@ struct Train: ParsableCommand {
             }
         } catch let e as TrainError { throw ToolError(e.description) }
         progress.finish()
+    }
+}
+
+/// The names scripts/fetch-weights.sh knows the backbones' published ImageNet weights by.
+enum FetchWeights {
+    static func name(for backbone: String) -> String {
+        backbone == "efficientnet-b4" ? "efficientnet-b4-advprop" : backbone
     }
 }
 
