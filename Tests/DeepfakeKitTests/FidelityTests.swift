@@ -256,4 +256,24 @@ final class ReferenceTrainingTests: XCTestCase {
         let kept = TrainSample.evenFrames(loaded.samples, perVideo: 8)
         XCTAssertEqual(kept.count, 8)
     }
+
+    /// The paper recipes refuse to start without ImageNet weights unless told --from-scratch (issue 18 item 11).
+    func testPaperRecipesNeedPretrainedWeightsOrFromScratch() throws {
+        let dir = Fixtures.tempDir("fromscratch")
+        try "{\"image\":\"x.png\",\"faces\":[]}\n".write(toFile: dir + "/faces.ndjson", atomically: true, encoding: .utf8)
+        for recipe in ["sbi", "bbmg-nrs"] {
+            let run = try runTool("train", [dir + "/faces.ndjson", "-q", "--recipe", recipe, "--out", dir + "/m"])
+            XCTAssertEqual(run.status, 1)
+            XCTAssertTrue(run.stderr.contains("--pretrained") && run.stderr.contains("--from-scratch")
+                          && run.stderr.contains("fetch-weights.sh efficientnet-b4-advprop"), run.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/m/last.safetensors"))
+        }
+        // --from-scratch gets past the check (and then fails on the data: no usable face).
+        let scratch = try runTool("train", [dir + "/faces.ndjson", "-q", "--recipe", "sbi", "--from-scratch", "--out", dir + "/m"])
+        XCTAssertEqual(scratch.status, 1); XCTAssertTrue(scratch.stderr.contains("no usable training faces"), scratch.stderr)
+        let both = try runTool("train", [dir + "/faces.ndjson", "--recipe", "sbi", "--from-scratch", "--pretrained", "w.pth", "--out", dir + "/m"])
+        XCTAssertNotEqual(both.status, 0); XCTAssertTrue(both.stderr.contains("exclude each other"), both.stderr)
+        // A recipe without the requirement (the CPU demo's) trains from whatever it is given.
+        XCTAssertEqual(try runTool("train", ["--recipe", "cpu-demo", "--print-recipe"]).stdout.contains("pretrained: \"optional\""), true)
+    }
 }
