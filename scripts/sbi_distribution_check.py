@@ -133,7 +133,7 @@ def main():
         rows.append((name, f"{x:.4f}", f"{y:.4f}", f"{100 * d:.1f}%", "5%", "ok" if d <= 0.05 else "FAIL"))
 
     rel("mask area (fraction of the output, mask > 0.02)", oa.mean(), ra.mean())
-    rel("mean |real - fake| (grey levels)", od.mean(), rd.mean())
+    rel("mean abs(real - fake) (grey levels)", od.mean(), rd.mean())
     for q in RATIOS:
         fo, fr = float((orat == q).mean()), float((rrat == q).mean())
         d = abs(fo - fr)

@@ -106,6 +106,12 @@ public struct TrainSample: Sendable {
         return keep.sorted().map { s[$0] }
     }
 
+    /// The validation faces a recipe uses: `data.frames_per_video` evenly spaced frames per video whatever the
+    /// training frame choice (the reference validates on 8 frames per validation video); all with 0.
+    public static func validationFrames(_ s: [TrainSample], recipe: Recipe) -> [TrainSample] {
+        recipe.framesPerVideo > 0 ? evenFrames(s, perVideo: recipe.framesPerVideo) : s
+    }
+
     static func evenPick(count: Int, n: Int) -> [Int] {
         guard count > n else { return Array(0..<count) }
         let step = Double(count - 1) / Double(max(n - 1, 1))

@@ -363,6 +363,11 @@ public final class Trainer {
     /// Validation AUC (frame level) on the held-out faces: SBI pairs of real faces (test-time crop; the same
     /// pair every epoch, or new draws each epoch with data.val_pairs per-epoch) for pseudo-fake recipes, the
     /// labelled faces themselves (test crop, no augmentation) otherwise.
+    /// The key suffix of validation pairs: the same every epoch (`fixed`) or the epoch's own (`per-epoch`).
+    static func validationTag(_ mode: Recipe.ValidationPairs, epoch: Int) -> String {
+        mode == .fixed ? "val" : "val#e\(epoch)"
+    }
+
     func validate(epoch: Int) throws -> Double? {
         guard !val.isEmpty else { return nil }
         let inserts = hooks.flatMap(\.inserts)
@@ -375,7 +380,7 @@ public final class Trainer {
         var scores: [Double] = [], labels: [Int] = []
         let per = max(1, recipe.batch / 2)
         for start in stride(from: 0, to: items.count, by: per) {
-            let tag = recipe.valPairs == .fixed ? "val" : "val#e\(epoch)"
+            let tag = Trainer.validationTag(recipe.valPairs, epoch: epoch)
             let a = assemble(Array(items[start..<min(start + per, items.count)]), from: val, tag: tag, train: false)
             guard !a.images.isEmpty else { continue }
             let x = try tensor(a.images)

@@ -160,9 +160,8 @@ struct Train: ParsableCommand {
         // PRLE: each training face's map (prle-cam-fuse's "prle_map", or the recipe's prle.map_field).
         let prle = r.prle.enabled ? PRLEIndex.from(records: trainRecords, mapField: r.prle.mapField) : nil
         if r.framesPerVideo > 0, r.frameSelection == .even { train = TrainSample.evenFrames(train, perVideo: r.framesPerVideo) }
-        var valSamples = try val.map { try samples($0, recipe: r, what: "validation") } ?? []
         // The reference validates on the recipe's frames per video too (evenly spaced, whatever the training choice).
-        if r.framesPerVideo > 0 { valSamples = TrainSample.evenFrames(valSamples, perVideo: r.framesPerVideo) }
+        let valSamples = TrainSample.validationFrames(try val.map { try samples($0, recipe: r, what: "validation") } ?? [], recipe: r)
         let trainer: Trainer
         do {
             trainer = try Trainer(recipe: r, seed: seed, train: train, val: valSamples, out: out, threads: threads, pretrained: pretrained,

@@ -257,6 +257,22 @@ final class ReferenceTrainingTests: XCTestCase {
         XCTAssertEqual(kept.count, 8)
     }
 
+    /// --val faces get the recipe's frames per video (even), and validation pairs are fixed unless per-epoch.
+    func testValidationFramesAndPairs() throws {
+        var samples: [TrainSample] = []
+        for v in ["a.mp4", "b.mp4"] { for f in 0..<32 { samples.append(TrainSample(image: "\(v)/\(f).png", face: face(60, detector: 60), video: v, frame: f)) } }
+        var r = try Recipe.load("sbi")
+        XCTAssertEqual(r.framesPerVideo, 8)
+        XCTAssertEqual(TrainSample.validationFrames(samples, recipe: r).count, 16)
+        r.frameSelection = .random   // validation stays even
+        XCTAssertEqual(TrainSample.validationFrames(samples, recipe: r).map(\.frame), TrainSample.evenFrames(samples, perVideo: 8).map(\.frame))
+        r.framesPerVideo = 0
+        XCTAssertEqual(TrainSample.validationFrames(samples, recipe: r).count, 64)
+        XCTAssertEqual(r.valPairs, .fixed)
+        XCTAssertEqual(Trainer.validationTag(.fixed, epoch: 0), Trainer.validationTag(.fixed, epoch: 7))
+        XCTAssertNotEqual(Trainer.validationTag(.perEpoch, epoch: 0), Trainer.validationTag(.perEpoch, epoch: 7))
+    }
+
     /// The paper recipes refuse to start without ImageNet weights unless told --from-scratch (issue 18 item 11).
     func testPaperRecipesNeedPretrainedWeightsOrFromScratch() throws {
         let dir = Fixtures.tempDir("fromscratch")

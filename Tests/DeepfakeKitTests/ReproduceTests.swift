@@ -209,6 +209,10 @@ final class ReproduceTests: XCTestCase {
         XCTAssertTrue(ten.contains("| jpeg-50 | 92.48 | 81.95 | 93.35 | 83.04 |"), ten)
         let scores = try String(contentsOfFile: "\(fx)/out/scores/sbi/cdf@jpeg-50.ndjson")
         XCTAssertTrue(scores.contains("frames distorted: jpeg:50"))
+        // Without PREDICTOR81 the landmarks carry the 13 derived forehead points (landmarks --forehead), so LAL's
+        // facehull masks can include the forehead as the reference's 81-point masks do (issue 18 item 12).
+        let trainFaces = try String(contentsOfFile: "\(fx)/out/faces/ffpp-train.ndjson")
+        XCTAssertTrue(trainFaces.contains("\"layout\":\"ibug81\""), String(trainFaces.prefix(600)))
         // One model for every table: trained once.
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(fx)/out/models"), ["sbi"])
         // Without ImageNet weights (PRETRAINED, FROM_SCRATCH or --pretrained in TRAIN_FLAGS) the pipeline says what
