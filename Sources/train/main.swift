@@ -150,10 +150,6 @@ struct Train: ParsableCommand {
     func run() throws {
         let r = try resolvedRecipe()
         if printRecipe { print(r.yaml, terminator: ""); return }
-        if r.pretrained == .required && pretrained == nil && !fromScratch {
-            throw ToolError("recipe '\(r.name)' starts from ImageNet weights (\(r.backbone)), as its paper does: pass --pretrained FILE "
-                + "(scripts/fetch-weights.sh \(FetchWeights.name(for: r.backbone)) downloads the published file) or --from-scratch to train from random initialisation")
-        }
         let out = out!
         let trainRecords = try Train.load(records)
         var train = try samples(trainRecords, recipe: r, what: "training")
@@ -162,6 +158,11 @@ struct Train: ParsableCommand {
         if r.framesPerVideo > 0, r.frameSelection == .even { train = TrainSample.evenFrames(train, perVideo: r.framesPerVideo) }
         // The reference validates on the recipe's frames per video too (evenly spaced, whatever the training choice).
         let valSamples = TrainSample.validationFrames(try val.map { try samples($0, recipe: r, what: "validation") } ?? [], recipe: r)
+        // Before any training: a recipe whose paper starts from ImageNet weights needs them (or --from-scratch).
+        if r.pretrained == .required && pretrained == nil && !fromScratch {
+            throw ToolError("recipe '\(r.name)' starts from ImageNet weights (\(r.backbone)), as its paper does: pass --pretrained FILE "
+                + "(scripts/fetch-weights.sh \(FetchWeights.name(for: r.backbone)) downloads the published file) or --from-scratch to train from random initialisation")
+        }
         let trainer: Trainer
         do {
             trainer = try Trainer(recipe: r, seed: seed, train: train, val: valSamples, out: out, threads: threads, pretrained: pretrained,
