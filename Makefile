@@ -65,7 +65,8 @@ demo-set: build
 # Tables 8 / 9 / 10 of the BBMG/NRS paper: make reproduce-table8 FFPP=... CDF=... DFDC=... DFDCP=... FFIW=...
 # (docs/reproduce.md). Without any dataset: says what to provide, then runs the demo-sized version.
 DATASETS := $(strip $(FFPP)$(CDF)$(DFDC)$(DFDCP)$(FFIW))
-REPRO = $(MAKE) --no-print-directory -f pipelines/reproduce.mk BIN=$(BIN) FFPP="$(FFPP)" CDF="$(CDF)" DFDC="$(DFDC)" DFDCP="$(DFDCP)" FFIW="$(FFIW)"
+REPRO = $(MAKE) --no-print-directory -f pipelines/reproduce.mk BIN=$(BIN) FFPP="$(FFPP)" CDF="$(CDF)" DFDC="$(DFDC)" DFDCP="$(DFDCP)" FFIW="$(FFIW)" \
+  PRETRAINED="$(PRETRAINED)" FROM_SCRATCH="$(FROM_SCRATCH)" PREDICTOR81="$(PREDICTOR81)"
 reproduce-table8 reproduce-table9 reproduce-table10: build
 	@if [ -z "$(DATASETS)" ]; then \
 	  echo "No dataset given. Provide the roots of the benchmarks you have (docs/reproduce.md says where each is obtained):"; \
@@ -73,6 +74,8 @@ reproduce-table8 reproduce-table9 reproduce-table10: build
 	  echo "  FaceForensics++: request from its authors (download script; split lists in its repository's dataset/splits)"; \
 	  echo "  Celeb-DF v2: request form of its authors; DFDC and DFDC Preview: the DFDC challenge pages; FFIW-10K: its authors"; \
 	  echo "FFPP is required (training uses its real videos); a missing test set becomes a 'not provided' column."; \
+	  echo "  PRETRAINED=<AdvProp EfficientNet-B4 ImageNet weights> is required too (scripts/fetch-weights.sh efficientnet-b4-advprop), or FROM_SCRATCH=1;"; \
+	  echo "  PREDICTOR81=<shape_predictor_81_face_landmarks.dat> gives the reference's predicted forehead (else --forehead derives it)."; \
 	  echo "Running the demo-sized version instead (toy data):"; \
 	  $(MAKE) --no-print-directory demo; \
 	else $(REPRO) $(subst reproduce-,,$@); fi

@@ -21,7 +21,9 @@ SEED ?= 5
 DEMO_BACKBONE_did := efficientnet-lite0
 BACKBONE ?= $(DEMO_BACKBONE_$(RECIPE))
 LITE0 := .cache/models/efficientnet-lite0-57934424.pth
-PRETRAINED := $(if $(filter efficientnet-lite0,$(BACKBONE)),--pretrained $(LITE0))
+# Other backbones train from random initialisation in the demo (--from-scratch: recipes whose paper starts from
+# ImageNet weights, init.pretrained: required, refuse to start otherwise).
+PRETRAINED := $(if $(filter efficientnet-lite0,$(BACKBONE)),--pretrained $(LITE0),--from-scratch)
 
 .PHONY: all
 all: $(OUT)/metrics.md

@@ -7,6 +7,15 @@
 #   frames per video) -> score-video on each test set with each model's best validation checkpoint -> metrics -> tables.
 # A test set that is not given becomes a "not provided" column. TRAIN_FLAGS / SCORE_FLAGS override recipe settings
 # (the CI fixtures use a small backbone and few epochs).
+#
+# Inputs that change Table 8 the most (issue 18):
+#   PRETRAINED=<file>  the AdvProp ImageNet EfficientNet-B4 weights the reference starts from (adv-efficientnet-b4-
+#                      44fb3a87.pth; scripts/fetch-weights.sh efficientnet-b4-advprop downloads and checks it). Without
+#                      it (or --pretrained in TRAIN_FLAGS) the pipeline stops before any work; FROM_SCRATCH=1 trains
+#                      from random initialisation on purpose (the checkpoints record "init: random").
+#   PREDICTOR81=<file> dlib's 81-point predictor (shape_predictor_81_face_landmarks.dat), as the reference uses: LAL
+#                      masks then take in the predicted forehead. Without it the 68-point model runs with --forehead
+#                      (the 13 forehead points derived from the 68, marked as derived).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 BIN ?= .build/release
@@ -16,6 +25,11 @@ RECIPES ?= sbi bbmg-nrs
 SEED ?= 5
 TRAIN_FLAGS ?=
 SCORE_FLAGS ?=
+PRETRAINED ?=
+FROM_SCRATCH ?=
+PREDICTOR81 ?=
+INIT_FLAGS := $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(if $(FROM_SCRATCH),--from-scratch)
+LANDMARK_FLAGS := $(if $(PREDICTOR81),--predictor $(PREDICTOR81),--forehead)
 FFPP ?=
 CDF ?=
 DFDC ?=
@@ -34,17 +48,25 @@ DISTORTIONS := resize-128 resize-256 blur-3 blur-5 jpeg-50 jpeg-100
 
 check:
 	@if [ -z "$(FFPP)" ]; then echo "reproduce: FFPP=<FaceForensics++ root> is required (training uses its real videos)" >&2; exit 2; fi
+	@if [ -z "$(strip $(PRETRAINED)$(FROM_SCRATCH)$(findstring --pretrained,$(TRAIN_FLAGS))$(findstring --from-scratch,$(TRAIN_FLAGS)))" ]; then \
+	  echo "reproduce: missing the ImageNet weights the paper's recipes start from (nothing was run)." >&2; \
+	  echo "  The reference trains EfficientNet-B4 from the AdvProp ImageNet weights: give PRETRAINED=<adv-efficientnet-b4-44fb3a87.pth>." >&2; \
+	  echo "  scripts/fetch-weights.sh efficientnet-b4-advprop downloads and checks it (offline: it prints the URL and where to put the file)." >&2; \
+	  echo "  FROM_SCRATCH=1 trains from random initialisation instead (not the paper's setting)." >&2; \
+	  exit 2; fi
+	@if [ -n "$(PRETRAINED)" ] && [ ! -f "$(PRETRAINED)" ]; then echo "reproduce: PRETRAINED=$(PRETRAINED): no such file" >&2; exit 2; fi
+	@if [ -n "$(PREDICTOR81)" ] && [ ! -f "$(PREDICTOR81)" ]; then echo "reproduce: PREDICTOR81=$(PREDICTOR81): no such file" >&2; exit 2; fi
 
 # --- training faces (FF++ real videos only) ----------------------------------------------------------
 $(OUT)/faces/ffpp-%.ndjson: | check
 	@mkdir -p $(OUT)/faces
 	$(BIN)/index-dataset ffpp $(FFPP) --split $* --real-only --compression $(COMPRESSION) \
 	  | $(BIN)/extract-frames -q --frames 32 --out $(OUT)/frames \
-	  | $(BIN)/landmarks -q --out $(OUT)/crops > $@.tmp
+	  | $(BIN)/landmarks -q $(LANDMARK_FLAGS) --out $(OUT)/crops > $@.tmp
 	@mv $@.tmp $@
 
-$(OUT)/models/%/best.safetensors: $(OUT)/faces/ffpp-train.ndjson $(OUT)/faces/ffpp-val.ndjson
-	$(BIN)/train $< -q --recipe $* --val $(OUT)/faces/ffpp-val.ndjson --seed $(SEED) --out $(OUT)/models/$* $(TRAIN_FLAGS)
+$(OUT)/models/%/best.safetensors: $(OUT)/faces/ffpp-train.ndjson $(OUT)/faces/ffpp-val.ndjson | check
+	$(BIN)/train $< -q --recipe $* --val $(OUT)/faces/ffpp-val.ndjson --seed $(SEED) --out $(OUT)/models/$* $(INIT_FLAGS) $(TRAIN_FLAGS)
 	@test -f $@ || cp $(OUT)/models/$*/last.safetensors $@
 
 # --- test sets ---------------------------------------------------------------------------------------

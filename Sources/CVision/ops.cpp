@@ -17,6 +17,21 @@ int interp(int i) {
 }
 int border(int b) { return b == 1 ? cv::BORDER_REFLECT_101 : cv::BORDER_CONSTANT; }
 dfk_image *wrap(cv::Mat m) { return new dfk_image{std::move(m)}; }
+// scipy.ndimage.gaussian_filter(x, sigma) as albumentations' non-approximate elastic transform calls it: computed
+// in float64 with a normalised kernel of radius int(4 sigma + 0.5) (truncate 4.0) and the 'reflect' border
+// (d c b a | a b c d, OpenCV's BORDER_REFLECT); returned as float32.
+cv::Mat scipy_gaussian(const cv::Mat &x, double sigma) {
+  const int radius = static_cast<int>(4.0 * sigma + 0.5);
+  cv::Mat k(2 * radius + 1, 1, CV_64F);
+  double sum = 0;
+  for (int i = -radius; i <= radius; ++i) sum += (k.at<double>(i + radius) = std::exp(-0.5 * i * i / (sigma * sigma)));
+  k /= sum;
+  cv::Mat d, out;
+  x.convertTo(d, CV_64F);
+  cv::sepFilter2D(d, out, CV_64F, k, k, cv::Point(-1, -1), 0, cv::BORDER_REFLECT);
+  out.convertTo(out, CV_32F);
+  return out;
+}
 bool need_bgr(const dfk_image *img, char **err) {
   if (img->m.type() != CV_8UC3) { set_err(err, "operation needs an 8-bit BGR image"); return false; }
   return true;
@@ -139,8 +154,13 @@ dfk_image *dfk_elastic(const dfk_image *img, const float *dx, const float *dy, d
     const int h = img->m.rows, w = img->m.cols;
     cv::Mat fx(h, w, CV_32F, const_cast<float *>(dx)), fy(h, w, CV_32F, const_cast<float *>(dy));
     cv::Mat bx, by;
-    cv::GaussianBlur(fx, bx, cv::Size(ksize, ksize), sigma);
-    cv::GaussianBlur(fy, by, cv::Size(ksize, ksize), sigma);
+    if (ksize > 0) {
+      cv::GaussianBlur(fx, bx, cv::Size(ksize, ksize), sigma);
+      cv::GaussianBlur(fy, by, cv::Size(ksize, ksize), sigma);
+    } else {
+      bx = scipy_gaussian(fx, sigma);
+      by = scipy_gaussian(fy, sigma);
+    }
     cv::Mat mapx(h, w, CV_32F), mapy(h, w, CV_32F);
     for (int y = 0; y < h; ++y) {
       const float *px = bx.ptr<float>(y), *py = by.ptr<float>(y);
@@ -153,6 +173,14 @@ dfk_image *dfk_elastic(const dfk_image *img, const float *dx, const float *dy, d
     cv::Mat out;
     cv::remap(img->m, out, mapx, mapy, interp(interpolation), border(bord));
     return wrap(out);
+  });
+}
+
+dfk_image *dfk_gaussian_filter(const dfk_image *img, double sigma, char **err) {
+  return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
+    if (img->m.type() != CV_32FC1) { set_err(err, "gaussian filter needs a float32 one-channel image"); return nullptr; }
+    if (!(sigma > 0)) { set_err(err, "gaussian filter needs a positive sigma"); return nullptr; }
+    return wrap(scipy_gaussian(img->m, sigma));
   });
 }
 
@@ -225,6 +253,10 @@ dfk_image *dfk_jpeg_roundtrip(const dfk_image *img, int quality, char **err) {
 }
 
 dfk_image *dfk_blend(const dfk_image *src, const dfk_image *tgt, const dfk_image *mask, char **err) {
+  return dfk_blend_cast(src, tgt, mask, 0, err);
+}
+
+dfk_image *dfk_blend_cast(const dfk_image *src, const dfk_image *tgt, const dfk_image *mask, int truncate, char **err) {
   return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
     if (src->m.type() != CV_8UC3 || tgt->m.type() != CV_8UC3 || src->m.size() != tgt->m.size()) {
       set_err(err, "blend needs two 8-bit BGR images of the same size");
@@ -241,6 +273,15 @@ dfk_image *dfk_blend(const dfk_image *src, const dfk_image *tgt, const dfk_image
       uint8_t *o = out.ptr<uint8_t>(y);
       for (int x = 0; x < out.cols; ++x) {
         const float a = m[x];
+        if (truncate) {
+          // NumPy: the float64 blend cast with astype(np.uint8), i.e. truncated toward zero.
+          const double ad = a;
+          for (int c = 0; c < 3; ++c) {
+            const double v = ad * s[3 * x + c] + (1.0 - ad) * t[3 * x + c];
+            o[3 * x + c] = static_cast<uint8_t>(std::min(255.0, std::max(0.0, v)));
+          }
+          continue;
+        }
         for (int c = 0; c < 3; ++c) {
           const float v = a * s[3 * x + c] + (1.0f - a) * t[3 * x + c];
           o[3 * x + c] = cv::saturate_cast<uint8_t>(v);

@@ -76,10 +76,12 @@ public enum CropRule: Sendable, Equatable {
             y1 = min(H, (b.bottom + 0.4 * h).rounded(.towardZero) + 1)
         case .margin(let m, let rule):
             let b = rule.box(for: face)
-            x0 = max(0, (b.left - m * b.width).rounded(.down))
-            x1 = min(W, (b.right + m * b.width).rounded(.up))
-            y0 = max(0, (b.top - m * b.height).rounded(.down))
-            y1 = min(H, (b.bottom + m * b.height).rounded(.up))
+            // The reference's crop_face arithmetic (the same at test and training time): int() truncation, +1 on
+            // the far side, clipped.
+            x0 = max(0, (b.left - m * b.width).rounded(.towardZero))
+            x1 = min(W, (b.right + m * b.width).rounded(.towardZero) + 1)
+            y0 = max(0, (b.top - m * b.height).rounded(.towardZero))
+            y1 = min(H, (b.bottom + m * b.height).rounded(.towardZero) + 1)
         }
         guard x1 - x0 >= 2, y1 - y0 >= 2 else { throw VisionError("face crop is empty (face outside the frame)") }
         return (Int(x0), Int(y0), Int(x1), Int(y1))

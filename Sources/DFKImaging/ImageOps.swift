@@ -42,11 +42,18 @@ extension Image {
         precondition(m.count == 6)
         return Image(handle: try native { dfk_warp_affine(handle, m, Int32(width), Int32(height), interpolation.rawValue, border.rawValue, $0) })
     }
-    /// Elastic deformation by the fields dx, dy (values in [-1, 1], row-major, image size).
+    /// Elastic deformation by the fields dx, dy (values in [-1, 1], row-major, image size). `kernel` 0 smooths the
+    /// fields as scipy.ndimage.gaussian_filter(sigma) does (albumentations' non-approximate path: radius
+    /// int(4 sigma + 0.5), 'reflect' border, float64); a positive odd `kernel` uses OpenCV's GaussianBlur of that size.
     public func elastic(dx: [Float], dy: [Float], alpha: Double, sigma: Double, kernel: Int,
                         interpolation: Interpolation = .nearest, border: Border = .reflect101) throws -> Image {
         precondition(dx.count == width * height && dy.count == width * height)
         return Image(handle: try native { dfk_elastic(handle, dx, dy, alpha, sigma, Int32(kernel), interpolation.rawValue, border.rawValue, $0) })
+    }
+    /// scipy.ndimage.gaussian_filter(self, sigma) of a float32 one-channel image (float64 arithmetic, kernel radius
+    /// int(4 sigma + 0.5), 'reflect' border): the smoothing `elastic(kernel: 0)` applies to its fields.
+    public func gaussianFiltered(sigma: Double) throws -> Image {
+        Image(handle: try native { dfk_gaussian_filter(handle, sigma, $0) })
     }
     /// Backward remap into a `width` x `height` image: output(x, y) = self(mapX[y * width + x], mapY[y * width + x]).
     public func remapped(mapX: [Float], mapY: [Float], width: Int, height: Int, interpolation: Interpolation = .linear,
@@ -69,9 +76,10 @@ extension Image {
     public func jpegRoundTrip(quality: Int) throws -> Image {
         Image(handle: try native { dfk_jpeg_roundtrip(handle, Int32(quality), $0) })
     }
-    /// mask * source + (1 - mask) * target, rounded to 8 bits. `self` is the source.
-    public func blended(over target: Image, mask: Image) throws -> Image {
-        Image(handle: try native { dfk_blend(handle, target.handle, mask.handle, $0) })
+    /// mask * source + (1 - mask) * target, rounded to 8 bits (or, with `truncate`, computed in float64 and
+    /// truncated like NumPy's astype(np.uint8)). `self` is the source.
+    public func blended(over target: Image, mask: Image, truncate: Bool = false) throws -> Image {
+        Image(handle: try native { dfk_blend_cast(handle, target.handle, mask.handle, truncate ? 1 : 0, $0) })
     }
     public func toBGR() throws -> Image { Image(handle: try native { dfk_to_bgr(handle, $0) }) }
     public func paste(_ tile: Image, x: Int, y: Int) throws {

@@ -5,12 +5,23 @@
 //   M_global   = M_landmark - M_local                                  (eq. 2)
 //   M_final    = max(blur(M_global), blur(M_local))                    (eq. 3)
 //
-// The blur is a boundary blur at SBI's working scale: each part is resized to a random size in [192, 256]^2,
-// blurred (Gaussian with a random odd kernel in 5...25 by default, or a fixed kind and kernel for the ablations)
-// and resized back. The paper does not give its kernel; SBI's first-blur range is the natural default.
+// The blur (`BBMGBlur`, docs/synthesis.md "BBMG's blur"): by default one boundary blur at SBI's working scale - each
+// part resized to a random size in [192, 256]^2, blurred once (Gaussian with a random odd kernel in 5...25 and
+// OpenCV's automatic sigma, or a fixed kind and kernel for the ablations), divided by the drawing value, resized
+// back; no erosion, no second blur, no division by the maximum. Section 3.3 names only "Gaussian Blur"; the
+// paper gives no kernel, so SBI's first-blur range is the default. `.sbi` runs SBI's two-stage mask blur on each
+// part instead (the blur of the SBI baseline BBMG is compared against), for the ablation.
 import DFKImaging
 import DFKRecords
 import Foundation
+
+/// Which boundary blur BBMG applies to M_global and M_local.
+public enum BBMGBlur: String, Sendable, CaseIterable {
+    /// One Gaussian blur (odd kernel 5-25, automatic sigma), as section 3.3 describes it (the default).
+    case single
+    /// SBI's two-stage mask blur (blur, erosion to the part's core, second blur, divide by the maximum) per part.
+    case sbi
+}
 
 public struct BBMGOptions: Sendable, Equatable {
     /// Table 12: 1 = blurred global mask only, 2 = narrowed local features, 3 = the full method (default).
@@ -23,10 +34,13 @@ public struct BBMGOptions: Sendable, Equatable {
     public var style: MaskStyle = .lalReference
     /// Factor applied to the local features' stroke widths in variant 2.
     public var narrowFactor: Double = 0.5
+    /// The boundary blur of each part: one Gaussian (default) or SBI's two-stage blur.
+    public var blurMode: BBMGBlur = .single
     public init() {}
 
     public var description: String {
         "variant=\(variant),blur=\(blur),kernel=\(kernel.map(String.init) ?? "5..25"),\(style.name)"
+            + (blurMode == .single ? "" : ",bbmg_blur=\(blurMode.rawValue)")
     }
 }
 
@@ -65,6 +79,9 @@ public enum BBMG {
     }
 
     static func boundaryBlur(_ m: Image, name: String, options: BBMGOptions, rng: inout SampleRNG, draws: inout Draws) throws -> Image {
+        if options.blurMode == .sbi {
+            return try Masks.sbiBlur(m, kind: options.blur, kernel: options.kernel, rng: &rng, draws: &draws, prefix: name + "_")
+        }
         let w = m.width, h = m.height
         let sh = rng.int(192...256), sw = rng.int(192...256)
         let k = options.kernel ?? rng.odd(5, 25)
@@ -88,11 +105,9 @@ extension BBMG {
         let w = r.x1 - r.x0, h = r.y1 - r.y0
         let pts = landmarks.map { Point($0.x - Double(r.x0), $0.y - Double(r.y0)) }
         var p = try parts(pts, width: w, height: h, options: options, rng: &rng, draws: &draws)
-        var dx = [Float](repeating: 0, count: w * h), dy = dx
-        for i in 0..<(w * h) { dx[i] = Float(rng.unit() * 2 - 1) }
-        for i in 0..<(w * h) { dy[i] = Float(rng.unit() * 2 - 1) }
-        p.landmark = try p.landmark.elastic(dx: dx, dy: dy, alpha: 50, sigma: 7, kernel: 17)
-        p.local = try p.local.elastic(dx: dx, dy: dy, alpha: 50, sigma: 7, kernel: 17)
+        let (dx, dy) = SBI.elasticField(width: w, height: h, rng: &rng)
+        p.landmark = try p.landmark.elastic(dx: dx, dy: dy, alpha: 50, sigma: 7, kernel: 0)
+        p.local = try p.local.elastic(dx: dx, dy: dy, alpha: 50, sigma: 7, kernel: 0)
         let m = try finalMask(p, options: options, rng: &rng, draws: &draws)
         let full = try Image.mask(width: width, height: height, float: true)
         try full.paste(m, x: r.x0, y: r.y0)

@@ -61,16 +61,17 @@ public enum Masks {
     /// divide by the maximum, resize back. Returns float32 in [0, 1].
     /// `kind` and `kernel` replace the Gaussian blurs and their random kernels for the Table 4 / Fig. 5 ablations
     /// (the second blur's sigma only applies to Gaussian blur).
+    /// `prefix` goes before every draw's key (BBMG blurs two parts).
     public static func sbiBlur(_ mask: Image, kind: Image.BlurKind = .gaussian, kernel: Int? = nil,
-                               rng: inout SampleRNG, draws: inout Draws) throws -> Image {
+                               rng: inout SampleRNG, draws: inout Draws, prefix: String = "") throws -> Image {
         let w = mask.width, h = mask.height
         let sh = rng.int(192...256), sw = rng.int(192...256)
         var k1 = rng.odd(5, 25), k2 = rng.odd(5, 25)
         let sigma2 = rng.int(5...45)
         if let kernel { k1 = kernel; k2 = kernel }
-        if kind != .gaussian { draws.set("blur_kind", "\(kind)") }
-        draws.set("blur_size", .array([.int(sw), .int(sh)]))
-        draws.set("blur_k1", k1); draws.set("blur_k2", k2); draws.set("blur_sigma2", sigma2)
+        if kind != .gaussian { draws.set(prefix + "blur_kind", "\(kind)") }
+        draws.set(prefix + "blur_size", .array([.int(sw), .int(sh)]))
+        draws.set(prefix + "blur_k1", k1); draws.set(prefix + "blur_k2", k2); draws.set(prefix + "blur_sigma2", sigma2)
         var m = try mask.resized(width: sw, height: sh, interpolation: .linear)
         m = try m.blurred(kind, kernel: k1)
         var f = try m.converted(float: true)

@@ -27,6 +27,25 @@ public enum HSVMode: String, Sendable, CaseIterable {
     case fraction
 }
 
+/// How the float blend M * source + (1 - M) * target becomes 8-bit.
+public enum BlendCast: String, Sendable, CaseIterable {
+    /// The reference (and default): the float64 blend cast with NumPy's astype(np.uint8), i.e. truncated. Fakes come
+    /// out about half a grey level darker than the real wherever 0 < M < 1 - a bias tied to the label, which is
+    /// what the published models were trained with.
+    case truncate
+    /// Rounded to the nearest level (unbiased; the fix, kept as an option).
+    case round
+}
+
+/// The colours the post-augmentation's JPEG round trip compresses.
+public enum JPEGColors: String, Sendable, CaseIterable {
+    /// The reference (and default): albumentations hands its RGB array to cv2.imencode, which takes it for BGR, so
+    /// luma and chroma are computed with red and blue exchanged (what the published models saw).
+    case swapped
+    /// The true colours (the corrected behaviour).
+    case correct
+}
+
 public struct SBIOptions: Sendable {
     public var mask: MaskMode = .lal
     /// Drawing style of sbi/lal masks (Table 3). nil: the mode's reference style.
@@ -43,6 +62,10 @@ public struct SBIOptions: Sendable {
     public var flipProbability = 0.5
     /// Apply the paired post-augmentation (train only).
     public var postAugment = true
+    /// 8-bit conversion of the blend (reference: truncation).
+    public var blendCast: BlendCast = .truncate
+    /// Channel order the post-augmentation's JPEG encoder sees (reference: R and B swapped).
+    public var jpegColors: JPEGColors = .swapped
     public init() {}
 }
 
@@ -79,6 +102,18 @@ public func validateFace(_ landmarks: [Point], width W: Int, height H: Int) thro
 public enum SBI {
     public static let blendRatios: [Double] = [0.25, 0.5, 0.75, 1, 1, 1]
 
+    /// The face the reference trains on ("face 0"): its preprocessing orders a frame's faces by the area of their
+    /// landmark box (all points), largest first, not by the detector's box. Faces without a 68/81-point layout
+    /// are passed over; ties keep the earlier face. nil when no face qualifies.
+    public static func primaryFace(_ faces: [Face]) -> Int? {
+        var best: Int?, bestArea = -1.0
+        for (i, f) in faces.enumerated() where f.landmarks.count == 68 || f.landmarks.count == 81 {
+            let a = Box.bounding(f.landmarks).area
+            if a > bestArea { best = i; bestArea = a }
+        }
+        return best
+    }
+
     /// Makes one pair from a frame and one face (landmarks in frame coordinates, 68 or 81 points).
     public static func pair(frame: Image, landmarks: [Point], givenMask: Image? = nil, options: SBIOptions,
                             rng: inout SampleRNG) throws -> SBIPair {
@@ -92,7 +127,8 @@ public enum SBI {
         draws.set("flip", flip)
         if flip {
             img = try img.flippedHorizontally()
-            pts = FaceRegions.flip(pts, width: W)!
+            // The reference maps landmark x to W - x (not W - 1 - x): flipping for a width of W + 1 does that.
+            pts = FaceRegions.flip(pts, width: W + 1)!
             mask = try mask?.flippedHorizontally()
         }
         // 2. Wide crop (SBI: landmark extent + w/2, h, 0.4h).
@@ -106,7 +142,7 @@ public enum SBI {
         var (real, fake, m) = try selfBlend(img, pts, givenMask: mask, options: options, rng: &rng, draws: &draws)
         // 4. Paired post-augmentation: the same parameters for the real and the fake.
         if options.train && options.postAugment {
-            (real, fake) = try postAugment(real, fake, hsv: options.hsv, rng: &rng, draws: &draws)
+            (real, fake) = try postAugment(real, fake, hsv: options.hsv, jpeg: options.jpegColors, rng: &rng, draws: &draws)
         }
         // 5. Tight crop around the RetinaFace-like box, 6. resize.
         let box = FaceBoxRule.retinaApprox.box(for: Face(box: ext, landmarks: pts))
@@ -165,12 +201,12 @@ public enum SBI {
         if onSource { source = try sourceTargetTransform(source, hsv: options.hsv, rng: &rng, draws: &draws) }
         else { target = try sourceTargetTransform(target, hsv: options.hsv, rng: &rng, draws: &draws) }
 
-        // Affine on the source and the mask together.
+        // Affine on the source and the mask together: albumentations 1.x Affine(translate_percent, scale=[0.95,
+        // 1/0.95]) draws the x and y scales independently (keep_ratio is False).
         let tx = rng.uniform(-0.03, 0.03) * Double(w), ty = rng.uniform(-0.015, 0.015) * Double(h)
-        let sc = rng.uniform(0.95, 1 / 0.95)
-        draws.set("affine", [tx, ty, sc])
-        let cx = Double(w) / 2, cy = Double(h) / 2
-        let M = [sc, 0, cx - sc * cx + tx, 0, sc, cy - sc * cy + ty]
+        let sx = rng.uniform(0.95, 1 / 0.95), sy = rng.uniform(0.95, 1 / 0.95)
+        draws.set("affine", [tx, ty, sx, sy])
+        let M = affineMatrix(tx: tx, ty: ty, sx: sx, sy: sy, width: w, height: h)
         source = try source.warpedAffine(M, width: w, height: h, interpolation: .linear, border: .constant)
         func affine(_ m: Image) throws -> Image { try m.warpedAffine(M, width: w, height: h, interpolation: .nearest, border: .constant) }
 
@@ -179,11 +215,10 @@ public enum SBI {
             mask = try affine(raw!)
         } else {
             // Elastic deformation of the mask only (alpha 50, sigma 7), the same field for every part.
-            var dx = [Float](repeating: 0, count: w * h), dy = dx
-            for i in 0..<(w * h) { dx[i] = Float(rng.unit() * 2 - 1) }
-            for i in 0..<(w * h) { dy[i] = Float(rng.unit() * 2 - 1) }
-            func elastic(_ m: Image) throws -> Image { try m.elastic(dx: dx, dy: dy, alpha: 50, sigma: 7, kernel: 17) }
+            let (dx, dy) = elasticField(width: w, height: h, rng: &rng)
+            func elastic(_ m: Image) throws -> Image { try m.elastic(dx: dx, dy: dy, alpha: 50, sigma: 7, kernel: 0) }
             if var p = parts, case .bbmg(let o) = options.mask {
+                // BBMG's parts take SBI's affine and elastic steps; their blur is BBMG's (--bbmg-blur).
                 p.landmark = try elastic(try affine(p.landmark))
                 p.local = try elastic(try affine(p.local))
                 mask = try BBMG.finalMask(p, options: o, rng: &rng, draws: &draws)
@@ -197,8 +232,49 @@ public enum SBI {
         let ratio = rng.pick(blendRatios)
         draws.set("ratio", ratio)
         if ratio != 1 { mask = try mask.converted(float: true, scale: ratio) }
-        let fake = try source.blended(over: target, mask: mask)
+        let fake = try source.blended(over: target, mask: mask, truncate: options.blendCast == .truncate)
         return (target, fake, mask)
+    }
+
+    /// albumentations 1.x Affine's matrix (no rotation or shear): scale about the pixel-grid centre
+    /// (w/2 - 0.5, h/2 - 0.5), then translate. Row-major 2x3, source to destination.
+    public static func affineMatrix(tx: Double, ty: Double, sx: Double, sy: Double, width w: Int, height h: Int) -> [Double] {
+        let cx = Double(w) / 2 - 0.5, cy = Double(h) / 2 - 0.5
+        return [sx, 0, cx - sx * cx + tx, 0, sy, cy - sy * cy + ty]
+    }
+
+    /// The elastic transform's raw displacement fields: uniform in [-1, 1], dx then dy (numpy's rand * 2 - 1);
+    /// `Image.elastic(kernel: 0)` smooths them as scipy.ndimage.gaussian_filter does.
+    public static func elasticField(width w: Int, height h: Int, rng: inout SampleRNG) -> ([Float], [Float]) {
+        var dx = [Float](repeating: 0, count: w * h), dy = dx
+        for i in 0..<(w * h) { dx[i] = Float(rng.unit() * 2 - 1) }
+        for i in 0..<(w * h) { dy[i] = Float(rng.unit() * 2 - 1) }
+        return (dx, dy)
+    }
+
+    /// albumentations' RGBShift on uint8: each shift drawn as a float in [-limit, limit], applied through a float32
+    /// table clipped and truncated (so a shift s acts as floor(s): effectively -limit...limit - 1). Returns the
+    /// [r, g, b] shifts drawn.
+    static func rgbShift(limit: Double, rng: inout SampleRNG) -> [Double] {
+        (0..<3).map { _ in rng.uniform(-limit, limit) }
+    }
+    /// Applies [r, g, b] float shifts to a BGR image with albumentations' uint8 table arithmetic.
+    public static func applyRGBShift(_ img: Image, _ s: [Double]) throws -> Image {
+        try img.lookedUp([s[2], s[1], s[0]].map { d in
+            (0..<256).map { i in UInt8(min(max(Float(i) + Float(d), 0), 255).rounded(.towardZero)) }
+        })
+    }
+    /// albumentations' RandomBrightnessContrast on uint8 (brightness by max): the truncating table of
+    /// `Augment.brightnessContrastTable`.
+    public static func applyBrightnessContrast(_ img: Image, brightness b: Double, contrast c: Double) throws -> Image {
+        try img.lookedUp([Augment.brightnessContrastTable(brightness: b, contrast: c)])
+    }
+    /// The post-augmentation's JPEG round trip; `.swapped` compresses the image with red and blue exchanged.
+    public static func jpeg(_ img: Image, quality q: Int, colors: JPEGColors) throws -> Image {
+        switch colors {
+        case .swapped: return try img.swappedRedBlue().jpegRoundTrip(quality: q).swappedRedBlue()
+        case .correct: return try img.jpegRoundTrip(quality: q)
+        }
     }
 
     /// SBI's source/target transform: RGB shift (p 0.3), HSV (p 1), brightness/contrast +-0.1 (p 1), then
@@ -206,14 +282,14 @@ public enum SBI {
     static func sourceTargetTransform(_ img: Image, hsv: HSVMode, rng: inout SampleRNG, draws: inout Draws) throws -> Image {
         var x = img
         if rng.chance(0.3) {
-            let r = rng.int(-20...20), g = rng.int(-20...20), b = rng.int(-20...20)
-            draws.set("st_rgb_shift", .array([.int(r), .int(g), .int(b)]))
-            x = try x.rgbShifted(r: r, g: g, b: b)
+            let s = rgbShift(limit: 20, rng: &rng)
+            draws.set("st_rgb_shift", s)
+            x = try applyRGBShift(x, s)
         }
         x = try hsvShift(x, limit: 0.3, mode: hsv, key: "st_hsv", rng: &rng, draws: &draws)
         let br = rng.uniform(-0.1, 0.1), co = rng.uniform(-0.1, 0.1)
         draws.set("st_brightness_contrast", [br, co])
-        x = try x.brightnessContrast(brightness: br, contrast: co)
+        x = try applyBrightnessContrast(x, brightness: br, contrast: co)
         if rng.chance(0.5) {
             let factor = rng.pick([2, 4])
             draws.set("st_downscale", factor)
@@ -236,12 +312,13 @@ public enum SBI {
 
     /// The paired post-augmentation: RGB shift +-20 (p 0.3), HSV +-0.3 (p 0.3), brightness/contrast +-0.3
     /// (p 0.3), JPEG quality 40-100 (p 0.5), with identical parameters for both images.
-    static func postAugment(_ a: Image, _ b: Image, hsv: HSVMode, rng: inout SampleRNG, draws: inout Draws) throws -> (Image, Image) {
+    static func postAugment(_ a: Image, _ b: Image, hsv: HSVMode, jpeg colors: JPEGColors, rng: inout SampleRNG,
+                            draws: inout Draws) throws -> (Image, Image) {
         var x = a, y = b
         if rng.chance(0.3) {
-            let r = rng.int(-20...20), g = rng.int(-20...20), bl = rng.int(-20...20)
-            draws.set("post_rgb_shift", .array([.int(r), .int(g), .int(bl)]))
-            x = try x.rgbShifted(r: r, g: g, b: bl); y = try y.rgbShifted(r: r, g: g, b: bl)
+            let s = rgbShift(limit: 20, rng: &rng)
+            draws.set("post_rgb_shift", s)
+            x = try applyRGBShift(x, s); y = try applyRGBShift(y, s)
         }
         if rng.chance(0.3) {
             var d = Draws()
@@ -252,12 +329,13 @@ public enum SBI {
         if rng.chance(0.3) {
             let br = rng.uniform(-0.3, 0.3), co = rng.uniform(-0.3, 0.3)
             draws.set("post_brightness_contrast", [br, co])
-            x = try x.brightnessContrast(brightness: br, contrast: co); y = try y.brightnessContrast(brightness: br, contrast: co)
+            x = try applyBrightnessContrast(x, brightness: br, contrast: co); y = try applyBrightnessContrast(y, brightness: br, contrast: co)
         }
         if rng.chance(0.5) {
             let q = rng.int(40...100)
             draws.set("post_jpeg", q)
-            x = try x.jpegRoundTrip(quality: q); y = try y.jpegRoundTrip(quality: q)
+            if colors == .swapped { draws.set("post_jpeg_colors", colors.rawValue) }
+            x = try jpeg(x, quality: q, colors: colors); y = try jpeg(y, quality: q, colors: colors)
         }
         return (x, y)
     }

@@ -3,6 +3,10 @@ import ArgumentParser
 import DFKImaging
 import DFKSynthesis
 
+extension BBMGBlur: ExpressibleByArgument {}
+extension BlendCast: ExpressibleByArgument {}
+extension JPEGColors: ExpressibleByArgument {}
+
 /// The BBMG/NRS paper's mask knobs: boundary blur (Table 4, Fig. 5) and drawing style (Table 3).
 public struct MaskKnobs: ParsableArguments {
     @Option(help: "Boundary blur of the mask (Table 4): gaussian, average or median.")
@@ -15,6 +19,8 @@ public struct MaskKnobs: ParsableArguments {
     public var value: Double?
     @Option(help: "Mask line type: 8 or aa (Table 3).")
     public var line: String?
+    @Option(help: "BBMG's boundary blur: single (one Gaussian, odd kernel 5-25, as the paper's section 3.3) or sbi (SBI's two-stage mask blur per part, for the ablation).")
+    public var bbmgBlur: BBMGBlur = .single
 
     public init() {}
 
@@ -27,7 +33,10 @@ public struct MaskKnobs: ParsableArguments {
     /// The drawing style: `base` with the given words applied.
     public func style(base: MaskStyle) -> MaskStyle? { MaskStyle.parse(dtype: dtype, value: value, line: line, base: base) }
     /// A string naming every knob, for result caches.
-    public var key: String { "blur=\(blur):\(blurKernel ?? 0)|\(dtype ?? "-"),\(value.map { String($0) } ?? "-"),\(line ?? "-")" }
+    public var key: String {
+        "blur=\(blur):\(blurKernel ?? 0)|\(dtype ?? "-"),\(value.map { String($0) } ?? "-"),\(line ?? "-")"
+            + (bbmgBlur == .single ? "" : "|bbmg_blur=\(bbmgBlur.rawValue)")
+    }
 }
 
 /// Contact sheet, worker threads and quiet mode.

@@ -58,13 +58,14 @@ public struct TrainSample: Sendable {
         public var fakesIgnored = 0
     }
 
-    /// Usable faces of landmark records: the first (largest) face of each frame with 68/81 points. With
+    /// Usable faces of landmark records: per frame, the face with 68/81 points whose landmark box is largest. With
     /// `labelled`, each record needs `label` 0 or 1; `method` defaults to "real" / "fake". Without it (real faces
     /// for pseudo-fakes), records labelled 1 are left out and counted; unlabelled records count as real.
     public static func from(records: [(source: String, record: Record)], labelled: Bool) -> Loaded {
         var out = Loaded()
         for (source, r) in records {
-            guard r.error == nil, let img = r.image, let f = r.faces?.first, f.landmarks.count == 68 || f.landmarks.count == 81 else {
+            // Face 0 as the reference picks it: the largest landmark box (SBI.primaryFace), not the detector's order.
+            guard r.error == nil, let img = r.image, let faces = r.faces, let fi = SBI.primaryFace(faces) else {
                 out.withoutFace += 1; continue
             }
             var label = 0
@@ -78,6 +79,7 @@ public struct TrainSample: Sendable {
             let method = labelled ? (r.method ?? (label == 0 ? "real" : "fake")) : "real"
             let frame = r.frame ?? 0
             let key = r["id"]?.stringValue ?? identity(video: r.video, image: img, frame: frame, faceIndex: 0)
+            let f = faces[fi]
             out.samples.append(TrainSample(image: img, face: f, label: label, method: method, video: r.video, frame: frame, key: key))
         }
         return out
@@ -94,12 +96,20 @@ public struct TrainSample: Sendable {
         return order.map { v in groups[v]!.sorted { s[$0].frame < s[$1].frame } }
     }
 
-    /// Keeps `n` frames per video, evenly spaced with rounded linspace as SBI's training dataset does.
+    /// Keeps `n` frames per video, evenly spaced with rounded linspace as SBI's training dataset does. Applied to
+    /// samples (frames that have a usable face), so a video with at least `n` such frames gives exactly `n`, as the
+    /// reference's dataset (which keeps frames with landmarks first, then takes `n` of those).
     public static func evenFrames(_ s: [TrainSample], perVideo n: Int) -> [TrainSample] {
         guard n > 0 else { return s }
         var keep: [Int] = []
         for g in byVideo(s) { keep += evenPick(count: g.count, n: n).map { g[$0] } }
         return keep.sorted().map { s[$0] }
+    }
+
+    /// The validation faces a recipe uses: `data.frames_per_video` evenly spaced frames per video whatever the
+    /// training frame choice (the reference validates on 8 frames per validation video); all with 0.
+    public static func validationFrames(_ s: [TrainSample], recipe: Recipe) -> [TrainSample] {
+        recipe.framesPerVideo > 0 ? evenFrames(s, perVideo: recipe.framesPerVideo) : s
     }
 
     static func evenPick(count: Int, n: Int) -> [Int] {

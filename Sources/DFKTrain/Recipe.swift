@@ -44,6 +44,19 @@ public struct Recipe: Sendable, Equatable {
         case random
     }
     public enum Mask: String, Sendable, CaseIterable { case sbi, lal, bbmg }
+    public enum PretrainedPolicy: String, Sendable, CaseIterable {
+        /// The recipe's paper starts from ImageNet weights: `train` refuses to start without --pretrained unless
+        /// told --from-scratch.
+        case required
+        case optional
+    }
+    public enum ValidationPairs: String, Sendable, CaseIterable {
+        /// The same pseudo-fake per validation face every epoch (less noisy checkpoint selection; the default).
+        case fixed
+        /// New draws every epoch, as the reference's validation (it reseeds only NumPy before validating, so its
+        /// hull types, blur kernels and albumentations draws change from epoch to epoch).
+        case perEpoch = "per-epoch"
+    }
     public enum OptimizerName: String, Sendable, CaseIterable { case sgd, adam, adamw }
     public enum ScheduleName: String, Sendable, CaseIterable {
         case constant
@@ -76,6 +89,8 @@ public struct Recipe: Sendable, Equatable {
     public var backbone = "efficientnet-b4"
     public var epochs = 100
     public var batch = 32
+    /// Whether the recipe needs ImageNet weights (init.pretrained).
+    public var pretrained: PretrainedPolicy = .optional
 
     // input
     public var size = 380
@@ -99,6 +114,14 @@ public struct Recipe: Sendable, Equatable {
 
     // synthesis (pseudo-fakes)
     public var mask: Mask = .lal
+    /// BBMG's boundary blur (`--bbmg-blur`): one Gaussian (the paper's section 3.3) or SBI's two-stage blur.
+    public var bbmgBlur: BBMGBlur = .single
+    /// 8-bit conversion of the blend: the reference truncates.
+    public var blendCast: BlendCast = .truncate
+    /// Post-augmentation JPEG colours: the reference compresses with red and blue swapped.
+    public var jpegColors: JPEGColors = .swapped
+    /// Validation pseudo-fakes fixed across epochs, or drawn anew each epoch.
+    public var valPairs: ValidationPairs = .fixed
 
     // optimizer
     public var optimizer: OptimizerName = .sgd
@@ -146,7 +169,14 @@ public struct Recipe: Sendable, Equatable {
     public init() {}
 
     public var maskMode: MaskMode {
-        switch mask { case .sbi: return .sbi; case .lal: return .lal; case .bbmg: return .bbmg(BBMGOptions()) }
+        switch mask {
+        case .sbi: return .sbi
+        case .lal: return .lal
+        case .bbmg:
+            var b = BBMGOptions()
+            b.blurMode = bbmgBlur
+            return .bbmg(b)
+        }
     }
     public var nrsOptions: NRSOptions? { nrsEnabled ? nrs : nil }
 
@@ -254,6 +284,7 @@ extension Recipe {
         }, get: { .string($0.backbone) }),
         field("epochs", int: \.epochs, min: 1),
         field("batch", int: \.batch, min: 2),
+        field("init.pretrained", choice: \.pretrained),
         field("input.size", int: \.size, min: 16),
         field("input.mean", doubles: \.mean, count: 3),
         field("input.std", doubles: \.std, count: 3),
@@ -266,7 +297,11 @@ extension Recipe {
         field("data.frame_selection", choice: \.frameSelection),
         field("data.augment", choice: \.augment),
         field("data.max_failed_fraction", double: \.maxFailedFraction, min: 0, max: 1),
+        field("data.val_pairs", choice: \.valPairs),
         field("synthesis.mask", choice: \.mask),
+        field("synthesis.bbmg_blur", choice: \.bbmgBlur),
+        field("synthesis.blend_cast", choice: \.blendCast),
+        field("synthesis.jpeg_colors", choice: \.jpegColors),
         field("optimizer.name", choice: \.optimizer),
         field("optimizer.lr", double: \.lr, min: 0),
         field("optimizer.momentum", double: \.momentum, min: 0, max: 1),

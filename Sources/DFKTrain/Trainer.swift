@@ -177,8 +177,14 @@ public final class Trainer {
         o.size = recipe.size
         o.mask = recipe.maskMode
         o.train = isTrain
+        o.blendCast = recipe.blendCast
+        o.jpegColors = recipe.jpegColors
         return o
     }
+
+    /// Replacement draws for a training face that fails (the reference retries another random index, so its
+    /// batches stay full): at most this many per batch slot.
+    static let maxRetries = 8
 
     /// A batch's images before the network: pairs first (reals, then their fakes), then labelled faces.
     struct Assembled {
@@ -187,65 +193,87 @@ public final class Trainer {
         var pseudo: [Bool] = []
         var samples: [Int] = []
         var failures: [String] = []
+        /// Replacement faces drawn for failed ones (training only).
+        var retries = 0
     }
 
-    /// Makes the images of a batch in parallel. A face that cannot be read, cropped or blended is left out and
-    /// reported with its reason.
+    /// Makes the images of a batch in parallel. A face that cannot be read, cropped or blended is reported with its
+    /// reason; in training it is replaced, as the reference does, by another face drawn at random (keyed on the
+    /// failed face and the attempt, so deterministic) with the same label and method - up to `maxRetries` times -
+    /// and the replacements are counted. In validation a failed face is left out.
     func assemble(_ items: [BatchItem], from set: [TrainSample], tag: String, train isTrain: Bool) -> Assembled {
         let pairOpts = pairOptions(train: isTrain)
-        var results = [Result<[Image], Error>?](repeating: nil, count: items.count)
+        func make(_ item: BatchItem, attempt: Int) throws -> [Image] {
+            let suffix = attempt == 0 ? "" : "#retry\(attempt)"
+            switch item {
+            case .pair(let i):
+                let s = set[i]
+                var rng = SampleRNG(seed: seed, key: "\(s.key)#\(tag)\(suffix)")
+                let frame = try Image.read(s.image)
+                let p = try SBI.pair(frame: frame, landmarks: s.landmarks, options: pairOpts, rng: &rng)
+                var real = p.real, fake = p.fake
+                if isTrain {
+                    for t in transforms {
+                        var tr = SampleRNG(seed: seed, key: "\(s.key)#\(tag)\(suffix)#\(t.name)")
+                        real = try t.apply(real, sample: s, rng: &tr)
+                        fake = try t.apply(fake, sample: s, rng: &tr)
+                    }
+                }
+                return [real, fake]
+            case .single(let i):
+                let s = set[i]
+                var img = try cropFace(s, crop: isTrain ? recipe.trainCrop : recipe.testCrop)
+                if isTrain {
+                    for t in transforms {
+                        var tr = SampleRNG(seed: seed, key: "\(s.key)#\(tag)\(suffix)#\(t.name)")
+                        img = try t.apply(img, sample: s, rng: &tr)
+                    }
+                }
+                return [img]
+            }
+        }
+        func index(_ item: BatchItem) -> Int { switch item { case .pair(let x): return x; case .single(let x): return x } }
+        /// A replacement for a failed face: uniform over the faces of the same label and method.
+        func replacement(for item: BatchItem, attempt: Int) -> BatchItem? {
+            let s = set[index(item)]
+            let pool = set.indices.filter { set[$0].label == s.label && set[$0].method == s.method }
+            guard !pool.isEmpty else { return nil }
+            var rng = SampleRNG(seed: seed, key: "\(s.key)#\(tag)#replace\(attempt)")
+            let j = rng.pick(pool)
+            switch item { case .pair: return .pair(j); case .single: return .single(j) }
+        }
+        struct Slot { var item: BatchItem; var images: [Image]?; var failures: [String] = []; var retries = 0 }
+        var slots = [Slot?](repeating: nil, count: items.count)
         let lock = NSLock()
         DispatchQueue.concurrentPerform(iterations: items.count) { k in
-            let r: Result<[Image], Error> = Result {
-                switch items[k] {
-                case .pair(let i):
-                    let s = set[i]
-                    var rng = SampleRNG(seed: seed, key: "\(s.key)#\(tag)")
-                    let frame = try Image.read(s.image)
-                    let p = try SBI.pair(frame: frame, landmarks: s.landmarks, options: pairOpts, rng: &rng)
-                    var real = p.real, fake = p.fake
-                    if isTrain {
-                        for t in transforms {
-                            var tr = SampleRNG(seed: seed, key: "\(s.key)#\(tag)#\(t.name)")
-                            real = try t.apply(real, sample: s, rng: &tr)
-                            fake = try t.apply(fake, sample: s, rng: &tr)
-                        }
-                    }
-                    return [real, fake]
-                case .single(let i):
-                    let s = set[i]
-                    var img = try cropFace(s, crop: isTrain ? recipe.trainCrop : recipe.testCrop)
-                    if isTrain {
-                        for t in transforms {
-                            var tr = SampleRNG(seed: seed, key: "\(s.key)#\(tag)#\(t.name)")
-                            img = try t.apply(img, sample: s, rng: &tr)
-                        }
-                    }
-                    return [img]
+            var slot = Slot(item: items[k], images: nil)
+            var attempt = 0
+            while true {
+                do {
+                    slot.images = try make(slot.item, attempt: attempt)
+                    break
+                } catch {
+                    slot.failures.append("\(set[index(slot.item)].image): \(error)")
+                    guard isTrain, attempt < Trainer.maxRetries, let next = replacement(for: slot.item, attempt: attempt + 1) else { break }
+                    attempt += 1
+                    slot.retries += 1
+                    slot.item = next
                 }
             }
-            lock.lock(); results[k] = r; lock.unlock()
+            lock.lock(); slots[k] = slot; lock.unlock()
         }
         var a = Assembled()
         var fakes: [(Image, Int)] = []
-        for (k, item) in items.enumerated() {
-            switch results[k]! {
-            case .failure(let e):
-                let i: Int
-                switch item { case .pair(let x): i = x; case .single(let x): i = x }
-                a.failures.append("\(set[i].image): \(e)")
-            case .success(let imgs):
-                switch item {
-                case .pair(let i):
-                    a.images.append(imgs[0]); a.labels.append(0); a.pseudo.append(false); a.samples.append(i)
-                    fakes.append((imgs[1], i))
-                case .single: break
-                }
-            }
+        for slot in slots.map({ $0! }) {
+            a.failures += slot.failures
+            a.retries += slot.retries
+            guard let imgs = slot.images, case .pair(let i) = slot.item else { continue }
+            a.images.append(imgs[0]); a.labels.append(0); a.pseudo.append(false); a.samples.append(i)
+            fakes.append((imgs[1], i))
         }
         for (img, i) in fakes { a.images.append(img); a.labels.append(1); a.pseudo.append(true); a.samples.append(i) }
-        for (k, item) in items.enumerated() {
-            guard case .single(let i) = item, case .success(let imgs) = results[k]! else { continue }
+        for slot in slots.map({ $0! }) {
+            guard let imgs = slot.images, case .single(let i) = slot.item else { continue }
             a.images.append(imgs[0]); a.labels.append(set[i].label); a.pseudo.append(false); a.samples.append(i)
         }
         return a
@@ -304,11 +332,12 @@ public final class Trainer {
             context.epoch = epoch
             for h in hooks { try h.beginEpoch(epoch) }
             let plans = plan.batches(epoch: epoch)
-            var lossSum = 0.0, images = 0, failed = 0, attempted = 0
+            var lossSum = 0.0, images = 0, failed = 0, attempted = 0, retries = 0
             var failures: [String] = []
             let batches = Prefetch(plans, depth: 2) { self.prepare($0, tag: "e\(epoch)") }
             for (a, host) in batches {
                 failed += a.failures.count
+                retries += a.retries
                 attempted += a.failures.count + a.samples.count - a.pseudo.filter { $0 }.count
                 failures += a.failures.prefix(max(0, 5 - failures.count))
                 guard !a.images.isEmpty else { continue }
@@ -323,12 +352,12 @@ public final class Trainer {
                 throw TrainError("epoch \(epoch): \(failed) of \(attempted) faces failed (more than data.max_failed_fraction = \(recipe.maxFailedFraction)); first: \(failures.first ?? "")")
             }
             for h in hooks { try h.endEpoch(epoch) }
-            let auc = try validate()
+            let auc = try validate(epoch: epoch)
             let secs = Date().timeIntervalSince(t0)
             // The log line goes first: a kill between the two leaves a log line that the resumed run rewrites.
             try log(EpochLog(epoch: epoch, loss: images > 0 ? lossSum / Double(images) : .nan, valAUC: auc, lr: lr,
                              imagesPerSecond: Double(images) / secs, seconds: secs, failed: failed, failures: failures,
-                             extra: hooks.flatMap(\.epochLog)))
+                             extra: [("retries", .int(retries))] + hooks.flatMap(\.epochLog)))
             try saveCheckpoint(epoch: epoch, valAUC: auc)
         }
     }
@@ -364,9 +393,15 @@ public final class Trainer {
         return Double(images) / Date().timeIntervalSince(t0)
     }
 
-    /// Validation AUC (frame level) on the held-out faces: SBI pairs of real faces (fixed per face, test-time
-    /// crop) for pseudo-fake recipes, the labelled faces themselves (test crop, no augmentation) otherwise.
-    func validate() throws -> Double? {
+    /// Validation AUC (frame level) on the held-out faces: SBI pairs of real faces (test-time crop; the same
+    /// pair every epoch, or new draws each epoch with data.val_pairs per-epoch) for pseudo-fake recipes, the
+    /// labelled faces themselves (test crop, no augmentation) otherwise.
+    /// The key suffix of validation pairs: the same every epoch (`fixed`) or the epoch's own (`per-epoch`).
+    static func validationTag(_ mode: Recipe.ValidationPairs, epoch: Int) -> String {
+        mode == .fixed ? "val" : "val#e\(epoch)"
+    }
+
+    func validate(epoch: Int) throws -> Double? {
         guard !val.isEmpty else { return nil }
         let inserts = hooks.flatMap(\.inserts)
         backbone.module.eval()
@@ -378,7 +413,8 @@ public final class Trainer {
         var scores: [Double] = [], labels: [Int] = []
         let per = max(1, recipe.batch / 2)
         for start in stride(from: 0, to: items.count, by: per) {
-            let a = assemble(Array(items[start..<min(start + per, items.count)]), from: val, tag: "val", train: false)
+            let tag = Trainer.validationTag(recipe.valPairs, epoch: epoch)
+            let a = assemble(Array(items[start..<min(start + per, items.count)]), from: val, tag: tag, train: false)
             guard !a.images.isEmpty else { continue }
             let x = try execution.input(try tensor(a.images))
             let p = try Autograd.noGrad {

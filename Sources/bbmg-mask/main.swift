@@ -38,6 +38,7 @@ struct BBMGMask: ParsableCommand {
         o.blur = knobs.blurKind!
         o.kernel = knobs.blurKernel
         o.style = knobs.style(base: .lalReference)!
+        o.blurMode = knobs.bbmgBlur
         let (contactSheet, sheetRows, threads, quiet) = (runOptions.contactSheet, runOptions.sheetRows, runOptions.threads, runOptions.quiet)
         let options = o
         let writer = NDJSONWriter()

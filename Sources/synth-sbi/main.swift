@@ -11,7 +11,7 @@ struct SynthSBI: ParsableCommand {
         commandName: "synth-sbi",
         abstract: "Make self-blended pseudo-fakes (SBI, or BBMG masks) from face records; print a real and a fake record per pair.",
         discussion: """
-        Reads records with an "image" and "faces" (landmarks of 68 or 81 points; the largest face is used), e.g. \
+        Reads records with an "image" and "faces" (landmarks of 68 or 81 points; the face with the largest landmark box is used), e.g. \
         from `landmarks`. For each record and variant it writes OUT/<folder>/<stem>_v<K>_{real,fake}.png and the \
         blending mask as a float TIFF, and prints two records (label 0 and 1) sharing a "pair" id, with every \
         random draw under "synth". Each sample's randomness derives from --seed and the record (image path, \
@@ -34,6 +34,10 @@ struct SynthSBI: ParsableCommand {
     var hsv = "reference"
     @Option(help: "BBMG mask variant (Table 12): 1 global only, 2 narrowed local, 3 full.")
     var bbmgVariant = 3
+    @Option(help: "8-bit conversion of the blend: truncate (the reference's astype(np.uint8); fakes ~0.5 level darker where 0 < M < 1) or round (the fix).")
+    var blendCast: BlendCast = .truncate
+    @Option(help: "Post-augmentation JPEG: swapped (the reference compresses with red and blue exchanged) or correct (true colours).")
+    var jpegColors: JPEGColors = .swapped
     @OptionGroup var knobs: MaskKnobs
     @OptionGroup(title: "Run") var runOptions: RunOptions
 
@@ -53,6 +57,8 @@ struct SynthSBI: ParsableCommand {
         o.hsv = HSVMode(rawValue: hsv)!
         o.blur = knobs.blurKind!
         o.blurKernel = knobs.blurKernel
+        o.blendCast = blendCast
+        o.jpegColors = jpegColors
         switch mask {
         case "sbi": o.mask = .sbi; o.style = knobs.style(base: .sbiReference)
         case "lal": o.mask = .lal; o.style = knobs.style(base: .lalReference)
@@ -63,6 +69,7 @@ struct SynthSBI: ParsableCommand {
             b.blur = knobs.blurKind!
             b.kernel = knobs.blurKernel
             b.style = knobs.style(base: .lalReference)!
+            b.blurMode = knobs.bbmgBlur
             o.mask = .bbmg(b)
         }
         return o
@@ -73,7 +80,9 @@ struct SynthSBI: ParsableCommand {
         try Paths.makeDirectory(out)
         Vision.setThreads(1)
         let opts = options()
+        // "ref2": pairs made before the reference fidelity fixes (issue 18) are not reused.
         let settings = "seed=\(seed)|mask=\(mask)|size=\(size)|crop=\(crop)|hsv=\(hsv)|\(knobs.key)|\(opts.style?.name ?? "")|\(opts.mask == .given ? "" : "\(opts.mask)")"
+            + "|ref2|blend=\(blendCast.rawValue)|jpeg=\(jpegColors.rawValue)"
         let (contactSheet, threads, quiet) = (runOptions.contactSheet, runOptions.threads, runOptions.quiet)
         let writer = NDJSONWriter()
         let skipped = Counter()
@@ -91,7 +100,9 @@ struct SynthSBI: ParsableCommand {
             do {
                 guard let path = rec.image else { throw ToolError("record has no \"image\" field") }
                 guard let faces = rec.faces else { throw ToolError("record has no \"faces\" (run landmarks first)") }
-                guard let face = faces.first else {
+                // Face 0 as the reference orders faces: the largest landmark box (a face without a 68/81 layout
+                // is used only when no face has one, and then fails below with the reason).
+                guard let face = SBI.primaryFace(faces).map({ faces[$0] }) ?? faces.first else {
                     skipped.add()   // a frame without a face: nothing to blend, as in SBI's preprocessing
                     return ([], [])
                 }

@@ -89,12 +89,14 @@ struct Train: ParsableCommand {
     var printRecipe = false
     @Option(help: "Output directory for checkpoints and the epoch log.")
     var out: String?
-    @Option(help: "Held-out face records for the validation AUC.")
+    @Option(help: "Held-out face records for the validation AUC (data.frames_per_video applies to them too).")
     var val: String?
     @Option(help: "Random seed (recorded in checkpoints; SBI uses 5).")
     var seed: UInt64 = 5
-    @Option(help: "ImageNet weights (.pth or .safetensors) to start from, e.g. efficientnet-lite0-57934424.pth.")
+    @Option(help: "ImageNet weights (.pth or .safetensors) to start from, e.g. efficientnet-lite0-57934424.pth (scripts/fetch-weights.sh downloads the published ones).")
     var pretrained: String?
+    @Flag(help: "Start from random initialisation although the recipe's paper starts from ImageNet weights (init.pretrained: required).")
+    var fromScratch = false
     @OptionGroup(title: "Recipe overrides")
     var overrides: RecipeOverrides
     @OptionGroup(title: "Device and precision")
@@ -108,6 +110,7 @@ struct Train: ParsableCommand {
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
         for s in overrides.set where !s.contains("=") { throw ValidationError("--set takes key=value, got '\(s)'") }
         if !printRecipe && out == nil { throw ValidationError("missing --out (the output directory)") }
+        if fromScratch && pretrained != nil { throw ValidationError("--from-scratch and --pretrained exclude each other") }
     }
 
     func resolvedRecipe() throws -> Recipe {
@@ -156,7 +159,13 @@ struct Train: ParsableCommand {
         // PRLE: each training face's map (prle-cam-fuse's "prle_map", or the recipe's prle.map_field).
         let prle = r.prle.enabled ? PRLEIndex.from(records: trainRecords, mapField: r.prle.mapField) : nil
         if r.framesPerVideo > 0, r.frameSelection == .even { train = TrainSample.evenFrames(train, perVideo: r.framesPerVideo) }
-        let valSamples = try val.map { try samples($0, recipe: r, what: "validation") } ?? []
+        // The reference validates on the recipe's frames per video too (evenly spaced, whatever the training choice).
+        let valSamples = TrainSample.validationFrames(try val.map { try samples($0, recipe: r, what: "validation") } ?? [], recipe: r)
+        // Before any training: a recipe whose paper starts from ImageNet weights needs them (or --from-scratch).
+        if r.pretrained == .required && pretrained == nil && !fromScratch {
+            throw ToolError("recipe '\(r.name)' starts from ImageNet weights (\(r.backbone)), as its paper does: pass --pretrained FILE "
+                + "(scripts/fetch-weights.sh \(FetchWeights.name(for: r.backbone)) downloads the published file) or --from-scratch to train from random initialisation")
+        }
         let execution = try engine.resolve()
         let trainer: Trainer
         do {
@@ -189,6 +198,13 @@ struct Train: ParsableCommand {
             }
         } catch let e as TrainError { throw ToolError(e.description) }
         progress.finish()
+    }
+}
+
+/// The names scripts/fetch-weights.sh knows the backbones' published ImageNet weights by.
+enum FetchWeights {
+    static func name(for backbone: String) -> String {
+        backbone == "efficientnet-b4" ? "efficientnet-b4-advprop" : backbone
     }
 }
 

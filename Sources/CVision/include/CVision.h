@@ -73,9 +73,13 @@ int dfk_zero_below_inplace(dfk_image *img, double threshold, char **err);
 dfk_image *dfk_warp_affine(const dfk_image *img, const double *m23, int width, int height, int interpolation,
                            int border, char **err);
 // Elastic deformation: dx, dy are float32 fields of the image size with values in [-1, 1] (the caller's random
-// draws); each is Gaussian-blurred with (ksize, sigma), scaled by alpha, and the image is remapped.
+// draws); each is Gaussian-blurred with (ksize, sigma), scaled by alpha, and the image is remapped. ksize <= 0
+// smooths as scipy.ndimage.gaussian_filter(sigma) does (float64, radius int(4 sigma + 0.5), 'reflect' border).
 dfk_image *dfk_elastic(const dfk_image *img, const float *dx, const float *dy, double alpha, double sigma, int ksize,
                        int interpolation, int border, char **err);
+// scipy.ndimage.gaussian_filter(img, sigma) (float64 arithmetic, radius int(4 sigma + 0.5), 'reflect' border) of a
+// float32 one-channel image; the smoothing of dfk_elastic with ksize <= 0.
+dfk_image *dfk_gaussian_filter(const dfk_image *img, double sigma, char **err);
 // 8-bit BGR colour operations with albumentations semantics for uint8 images:
 //   shift: adds (b, g, r) and saturates.
 dfk_image *dfk_rgb_shift(const dfk_image *img, int r, int g, int b, char **err);
@@ -90,6 +94,8 @@ dfk_image *dfk_sharpen(const dfk_image *img, double alpha, double lightness, cha
 dfk_image *dfk_jpeg_roundtrip(const dfk_image *img, int quality, char **err);
 // fake = mask * src + (1 - mask) * tgt per pixel, mask float32 1-channel in [0, 1], rounded to nearest 8-bit.
 dfk_image *dfk_blend(const dfk_image *src, const dfk_image *tgt, const dfk_image *mask, char **err);
+// The same blend; truncate != 0 computes it in float64 and truncates (NumPy's astype(np.uint8)) instead of rounding.
+dfk_image *dfk_blend_cast(const dfk_image *src, const dfk_image *tgt, const dfk_image *mask, int truncate, char **err);
 // Gray (1 channel) to BGR by channel replication; BGR images are returned as copies.
 dfk_image *dfk_to_bgr(const dfk_image *img, char **err);
 // Pastes `tile` (same channel count and depth) into `img` at (x, y), clipped.
