@@ -1,10 +1,11 @@
 // Face boxes and crop rules.
 //
 // The SBI reference crops twice: a wide crop from the 68-landmark extent (training input of the blending),
-// and a tight crop around a RetinaFace box (the network input). RetinaFace is not available here; its box spans
-// from the upper forehead to the chin and from cheek to cheek, while dlib's HOG box covers about brows-to-chin
-// and is narrower. `FaceBoxRule.retinaApprox` estimates a RetinaFace-like box from the 68 landmarks so that
-// the published margins (12.5% at test time) keep their meaning; see docs/records.md.
+// and a tight crop around a RetinaFace box (the network input). With RetinaFace weights (`landmarks --detector
+// retinaface`), `FaceBoxRule.retina` crops around the real RetinaFace box. Without them, `retinaApprox` estimates
+// a RetinaFace-like box from the 68 landmarks (a RetinaFace box spans from the upper forehead to the chin and
+// cheek to cheek; dlib's HOG box covers about brows-to-chin and is narrower) so that the published margins
+// (12.5% at test time) keep their meaning; see docs/records.md.
 import DFKRecords
 import Foundation
 
@@ -17,11 +18,17 @@ public enum FaceBoxRule: String, Sendable, CaseIterable {
     /// forehead (RetinaFace boxes on frontal faces are about 1.25x as tall as wide; the 68-point extent is
     /// about 0.9x). Without 68 points, the detector box raised by 0.25 x its height.
     case retinaApprox = "retina-approx"
+    /// The RetinaFace box itself: the face must come from `landmarks --detector retinaface` (the landmarks were
+    /// predicted inside that box, so face and box are paired as SBI pairs them by best IoU).
+    case retina
+
+    /// Whether a face carries a RetinaFace box (its detector is RetinaFace).
+    public static func hasRetinaBox(_ face: Face) -> Bool { face.detector?.hasPrefix("retinaface") ?? false }
 
     public func box(for face: Face) -> Box {
         let has68 = face.landmarks.count >= 68
         switch self {
-        case .detector: return face.box
+        case .detector, .retina: return face.box
         case .landmarks: return has68 ? Box.bounding(Array(face.landmarks[0..<68])) : face.box
         case .retinaApprox:
             if has68 {
@@ -75,6 +82,10 @@ public enum CropRule: Sendable, Equatable {
             y0 = max(0, (b.top - h).rounded(.towardZero))
             y1 = min(H, (b.bottom + 0.4 * h).rounded(.towardZero) + 1)
         case .margin(let m, let rule):
+            if rule == .retina && !FaceBoxRule.hasRetinaBox(face) {
+                throw VisionError("crop rule '\(name)' needs RetinaFace boxes (landmarks --detector retinaface --detector-model FILE); "
+                                  + "this face comes from \(face.detector ?? "an unnamed detector"). Without RetinaFace weights use retina-approx")
+            }
             let b = rule.box(for: face)
             x0 = max(0, (b.left - m * b.width).rounded(.down))
             x1 = min(W, (b.right + m * b.width).rounded(.up))
