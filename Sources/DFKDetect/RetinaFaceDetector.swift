@@ -107,6 +107,9 @@ public final class RetinaFaceDetector: FaceBoxDetector, @unchecked Sendable {
             let x0 = min(max(d.box.x0, 0), W - 1), x1 = min(max(d.box.x1, x0 + 1), W - 1)
             let y0 = min(max(d.box.y0, 0), H - 1), y1 = min(max(d.box.y1, y0 + 1), H - 1)
             guard x0 < x1, y0 < y1 else { continue }
+            // Also skip boxes lying (almost) wholly outside the frame, which that rule keeps on the left and top
+            // edges: no crop can be cut around them.
+            guard min(d.box.x1, W) - max(d.box.x0, 0) >= 1, min(d.box.y1, H) - max(d.box.y0, 0) >= 1 else { continue }
             faces.append(FaceBoxDetection(box: Box(left: r2(d.box.x0), top: r2(d.box.y0), right: r2(d.box.x1), bottom: r2(d.box.y1)),
                                           score: d.score, points: d.points.map { Point(r2($0.x), r2($0.y)) }))
         }
