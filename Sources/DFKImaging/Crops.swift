@@ -25,6 +25,28 @@ public enum FaceBoxRule: String, Sendable, CaseIterable {
     /// Whether a face carries a RetinaFace box (its detector is RetinaFace).
     public static func hasRetinaBox(_ face: Face) -> Bool { face.detector?.hasPrefix("retinaface") ?? false }
 
+    /// The RetinaFace box SBI's training pairs with a face: among the frame's two largest RetinaFace boxes, the
+    /// one with the best IoU against the extent of all the face's landmarks (first wins a tie). Recorded by
+    /// `landmarks` as "retina_box" when it is not the face's own box; nil for faces of other detectors.
+    public static func trainingRetinaBox(_ face: Face) -> Box? {
+        guard hasRetinaBox(face) else { return nil }
+        if let v = face.extra["retina_box"]?.arrayValue?.compactMap(\.doubleValue), v.count == 4 {
+            return Box(left: v[0], top: v[1], right: v[2], bottom: v[3])
+        }
+        return face.box
+    }
+    /// Index of the best-IoU box (SBI: candidates are the two largest faces' boxes, largest first).
+    public static func bestIoU(landmarks: [Point], among boxes: [Box]) -> Int? {
+        guard !landmarks.isEmpty, !boxes.isEmpty else { return nil }
+        let lm = Box.bounding(landmarks)
+        var best: (Int, Double)?
+        for (i, b) in boxes.enumerated() {
+            let iou = intersectionOverUnion(lm, b)
+            if best == nil || iou > best!.1 { best = (i, iou) }
+        }
+        return best?.0
+    }
+
     public func box(for face: Face) -> Box {
         let has68 = face.landmarks.count >= 68
         switch self {

@@ -80,6 +80,15 @@ public final class FaceAnalyzer: @unchecked Sendable {
             faces.append(face)
         }
         faces.sort { $0.box.area > $1.box.area }
+        // SBI's training pairs each landmark set with the best-IoU box among the two largest RetinaFace boxes.
+        if options.boxDetector != nil {
+            let candidates = Array(faces.prefix(2).map(\.box))
+            for k in faces.indices {
+                if let j = FaceBoxRule.bestIoU(landmarks: faces[k].landmarks, among: candidates), candidates[j] != faces[k].box {
+                    faces[k].extra["retina_box"] = .array([candidates[j].left, candidates[j].top, candidates[j].right, candidates[j].bottom].map { .double($0) })
+                }
+            }
+        }
         return faces
     }
 

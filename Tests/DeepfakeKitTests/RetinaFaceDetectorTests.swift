@@ -6,6 +6,7 @@ import DFKDetect
 import DFKImaging
 import DFKModels
 import DFKRecords
+import DFKSynthesis
 import DFKTensor
 import Foundation
 import XCTest
@@ -144,6 +145,44 @@ final class RetinaFaceDetectorTests: XCTestCase {
         let notRetina = try runTool("landmarks", ["-q", "--detector", "retinaface", "--detector-model", try Fixtures.model("efficientnet-lite0-57934424.pth"), img])
         XCTAssertNotEqual(notRetina.status, 0)
         XCTAssertTrue(notRetina.stderr.contains("not a RetinaFace weight file"), notRetina.stderr)
+    }
+}
+
+extension RetinaFaceDetectorTests {
+    /// SBI's training pairing (best IoU among the two largest RetinaFace boxes) and the tight crop of SBI.pair
+    /// around the given RetinaFace box (test mode: 12.5% per side, the reference's int()/+1 arithmetic).
+    func testTrainingPairingAndTheSBITightCropAroundTheRetinaFaceBox() throws {
+        let pts = [Point(10, 10), Point(50, 70)]
+        let boxes = [Box(left: 100, top: 100, right: 200, bottom: 200), Box(left: 5, top: 0, right: 55, bottom: 75)]
+        XCTAssertEqual(FaceBoxRule.bestIoU(landmarks: pts, among: boxes), 1)
+        XCTAssertNil(FaceBoxRule.bestIoU(landmarks: pts, among: []))
+        var f = Face(box: boxes[0], detector: "retinaface-resnet50", landmarks: pts)
+        XCTAssertEqual(FaceBoxRule.trainingRetinaBox(f), boxes[0])
+        f.extra["retina_box"] = .array([5, 0, 55, 75].map { .double($0) })
+        XCTAssertEqual(FaceBoxRule.trainingRetinaBox(f), boxes[1])
+        XCTAssertNil(FaceBoxRule.trainingRetinaBox(Face(box: boxes[0], detector: "dlib-hog")))
+
+        let img = try Image.read(try Fixtures.media("single_face.jpg"))
+        let face = try XCTUnwrap(try FaceAnalyzer(options: FaceAnalysisOptions(), workers: 1).faces(in: img).first)
+        var o = SBIOptions()
+        o.train = false
+        o.size = 64
+        // A RetinaFace-like box of our own: the landmark extent, 30% taller at the top.
+        var rb = Box.bounding(Array(face.landmarks[0..<68]))
+        rb.top -= 0.3 * rb.height
+        var rng = SampleRNG(seed: 1, key: "k")
+        let p = try SBI.pair(frame: img, landmarks: face.landmarks, retinaBox: rb, options: o, rng: &rng)
+        let c1 = try XCTUnwrap(p.draws.fields["crop1"]?.arrayValue?.compactMap(\.intValue))
+        let l = rb.left - Double(c1[0]), t = rb.top - Double(c1[1]), r = rb.right - Double(c1[0]), b = rb.bottom - Double(c1[1])
+        let x0 = max(0, Int(l - (r - l) / 8)), y0 = max(0, Int(t - (b - t) / 8))
+        let x1 = min(c1[2] - c1[0], Int(r + (r - l) / 8) + 1), y1 = min(c1[3] - c1[1], Int(b + (b - t) / 8) + 1)
+        let q = face.landmarks[30]
+        XCTAssertEqual(p.landmarks[30].x, (q.x - Double(c1[0]) - Double(x0)) * 64 / Double(x1 - x0), accuracy: 1e-6)
+        XCTAssertEqual(p.landmarks[30].y, (q.y - Double(c1[1]) - Double(y0)) * 64 / Double(y1 - y0), accuracy: 1e-6)
+        // Without a RetinaFace box the crop differs (retina-approx raises the top by 35%, not 30%).
+        var rng2 = SampleRNG(seed: 1, key: "k")
+        let p2 = try SBI.pair(frame: img, landmarks: face.landmarks, options: o, rng: &rng2)
+        XCTAssertNotEqual(p2.landmarks[30].y, p.landmarks[30].y, accuracy: 1e-3)
     }
 }
 
