@@ -35,13 +35,15 @@ public enum FaceBoxRule: String, Sendable, CaseIterable {
         }
         return face.box
     }
-    /// Index of the best-IoU box (SBI: candidates are the two largest faces' boxes, largest first).
+    /// Index of the best-IoU box (SBI: candidates are the two largest faces' boxes, largest first), with the
+    /// reference's IoUfrom2bboxes arithmetic: inclusive pixel sizes (x1 - x0 + 1).
     public static func bestIoU(landmarks: [Point], among boxes: [Box]) -> Int? {
         guard !landmarks.isEmpty, !boxes.isEmpty else { return nil }
         let lm = Box.bounding(landmarks)
         var best: (Int, Double)?
         for (i, b) in boxes.enumerated() {
-            let iou = intersectionOverUnion(lm, b)
+            let inter = max(0, min(lm.right, b.right) - max(lm.left, b.left) + 1) * max(0, min(lm.bottom, b.bottom) - max(lm.top, b.top) + 1)
+            let iou = inter / ((lm.width + 1) * (lm.height + 1) + (b.width + 1) * (b.height + 1) - inter)
             if best == nil || iou > best!.1 { best = (i, iou) }
         }
         return best?.0

@@ -156,6 +156,10 @@ extension RetinaFaceDetectorTests {
         let boxes = [Box(left: 100, top: 100, right: 200, bottom: 200), Box(left: 5, top: 0, right: 55, bottom: 75)]
         XCTAssertEqual(FaceBoxRule.bestIoU(landmarks: pts, among: boxes), 1)
         XCTAssertNil(FaceBoxRule.bestIoU(landmarks: pts, among: []))
+        // Inclusive pixel sizes, as the reference's IoUfrom2bboxes: 1.21 / 5.35 beats 4 / 25 (continuous areas
+        // would pick the first box: 0.0625 against 0.0074).
+        XCTAssertEqual(FaceBoxRule.bestIoU(landmarks: [Point(0, 0), Point(1, 1)],
+                                           among: [Box(left: 0, top: 0, right: 4, bottom: 4), Box(left: 0.9, top: 0.9, right: 1.5, bottom: 1.5)]), 1)
         var f = Face(box: boxes[0], detector: "retinaface-resnet50", landmarks: pts)
         XCTAssertEqual(FaceBoxRule.trainingRetinaBox(f), boxes[0])
         f.extra["retina_box"] = .array([5, 0, 55, 75].map { .double($0) })
