@@ -109,7 +109,7 @@ let package = Package(
             "DFKModels", "DFKTensor", "DFKTool", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "extract-frames", dependencies: ["DFKImaging", "DFKTool"]),
-        .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKTool"]),
+        .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKTool", "DFKDetect", "DFKModels", "DFKTensor"]),
         .executableTarget(name: "synth-sbi", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "face-swap", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),

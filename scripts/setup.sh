@@ -100,6 +100,11 @@ if ! "$PARITY/bin/python" -c "import torch, torchvision, timm, efficientnet_pyto
   /usr/bin/python3 -m venv --system-site-packages "$PARITY"
   "$PARITY/bin/pip" install -q --no-deps "efficientnet_pytorch==0.7.1" "timm==0.6.13" >&2
 fi
+# RetinaFace's reference (model code only; its pins of torch 1.9 and albumentations 1.0 are not needed for it).
+if ! "$PARITY/bin/python" -c "import retinaface.network" 2>/dev/null; then
+  say "installing the RetinaFace parity reference into $PARITY (retinaface-pytorch 0.0.8, without its dependencies)"
+  "$PARITY/bin/pip" install -q --no-deps "retinaface-pytorch==0.0.8" >&2
+fi
 
 # --- 3. bench anchors (make bench only) -------------------------------------------------------------
 if [[ "${1:-}" == "--bench" ]]; then

@@ -1,10 +1,11 @@
 // Face boxes and crop rules.
 //
 // The SBI reference crops twice: a wide crop from the 68-landmark extent (training input of the blending),
-// and a tight crop around a RetinaFace box (the network input). RetinaFace is not available here; its box spans
-// from the upper forehead to the chin and from cheek to cheek, while dlib's HOG box covers about brows-to-chin
-// and is narrower. `FaceBoxRule.retinaApprox` estimates a RetinaFace-like box from the 68 landmarks so that
-// the published margins (12.5% at test time) keep their meaning; see docs/records.md.
+// and a tight crop around a RetinaFace box (the network input). With RetinaFace weights (`landmarks --detector
+// retinaface`), `FaceBoxRule.retina` crops around the real RetinaFace box. Without them, `retinaApprox` estimates
+// a RetinaFace-like box from the 68 landmarks (a RetinaFace box spans from the upper forehead to the chin and
+// cheek to cheek; dlib's HOG box covers about brows-to-chin and is narrower) so that the published margins
+// (12.5% at test time) keep their meaning; see docs/records.md.
 import DFKRecords
 import Foundation
 
@@ -17,11 +18,41 @@ public enum FaceBoxRule: String, Sendable, CaseIterable {
     /// forehead (RetinaFace boxes on frontal faces are about 1.25x as tall as wide; the 68-point extent is
     /// about 0.9x). Without 68 points, the detector box raised by 0.25 x its height.
     case retinaApprox = "retina-approx"
+    /// The RetinaFace box itself: the face must come from `landmarks --detector retinaface` (the landmarks were
+    /// predicted inside that box, so face and box are paired as SBI pairs them by best IoU).
+    case retina
+
+    /// Whether a face carries a RetinaFace box (its detector is RetinaFace).
+    public static func hasRetinaBox(_ face: Face) -> Bool { face.detector?.hasPrefix("retinaface") ?? false }
+
+    /// The RetinaFace box SBI's training pairs with a face: among the frame's two largest RetinaFace boxes, the
+    /// one with the best IoU against the extent of all the face's landmarks (first wins a tie). Recorded by
+    /// `landmarks` as "retina_box" when it is not the face's own box; nil for faces of other detectors.
+    public static func trainingRetinaBox(_ face: Face) -> Box? {
+        guard hasRetinaBox(face) else { return nil }
+        if let v = face.extra["retina_box"]?.arrayValue?.compactMap(\.doubleValue), v.count == 4 {
+            return Box(left: v[0], top: v[1], right: v[2], bottom: v[3])
+        }
+        return face.box
+    }
+    /// Index of the best-IoU box (SBI: candidates are the two largest faces' boxes, largest first), with the
+    /// reference's IoUfrom2bboxes arithmetic: inclusive pixel sizes (x1 - x0 + 1).
+    public static func bestIoU(landmarks: [Point], among boxes: [Box]) -> Int? {
+        guard !landmarks.isEmpty, !boxes.isEmpty else { return nil }
+        let lm = Box.bounding(landmarks)
+        var best: (Int, Double)?
+        for (i, b) in boxes.enumerated() {
+            let inter = max(0, min(lm.right, b.right) - max(lm.left, b.left) + 1) * max(0, min(lm.bottom, b.bottom) - max(lm.top, b.top) + 1)
+            let iou = inter / ((lm.width + 1) * (lm.height + 1) + (b.width + 1) * (b.height + 1) - inter)
+            if best == nil || iou > best!.1 { best = (i, iou) }
+        }
+        return best?.0
+    }
 
     public func box(for face: Face) -> Box {
         let has68 = face.landmarks.count >= 68
         switch self {
-        case .detector: return face.box
+        case .detector, .retina: return face.box
         case .landmarks: return has68 ? Box.bounding(Array(face.landmarks[0..<68])) : face.box
         case .retinaApprox:
             if has68 {
@@ -75,6 +106,10 @@ public enum CropRule: Sendable, Equatable {
             y0 = max(0, (b.top - h).rounded(.towardZero))
             y1 = min(H, (b.bottom + 0.4 * h).rounded(.towardZero) + 1)
         case .margin(let m, let rule):
+            if rule == .retina && !FaceBoxRule.hasRetinaBox(face) {
+                throw VisionError("crop rule '\(name)' needs RetinaFace boxes (landmarks --detector retinaface --detector-model FILE); "
+                                  + "this face comes from \(face.detector ?? "an unnamed detector"). Without RetinaFace weights use retina-approx")
+            }
             let b = rule.box(for: face)
             // The reference's crop_face arithmetic (the same at test and training time): int() truncation, +1 on
             // the far side, clipped.

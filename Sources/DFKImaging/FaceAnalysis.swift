@@ -5,6 +5,8 @@ import Foundation
 
 public struct FaceAnalysisOptions: Sendable {
     public var detector: FaceDetector.Kind = .hog
+    /// A detector from outside dlib (RetinaFace); when set, it replaces `detector` (upsample and threshold unused).
+    public var boxDetector: (any FaceBoxDetector)?
     /// dlib upsample_num_times (SBI's preprocessing uses 1).
     public var upsample: Int = 1
     public var threshold: Double = 0
@@ -19,8 +21,8 @@ public struct FaceAnalysisOptions: Sendable {
 
     /// Everything that changes the result: a cached result is reused only under the same key.
     public func cacheKey(predictorSize: Int) -> String {
-        var parts = [detector.name, "up\(upsample)", "th\(threshold)", "\(predictorPath)#\(predictorSize)"]
-        if case .mmod(let p) = detector { parts.append(p) }
+        var parts = [boxDetector?.cacheKey ?? detector.name, "up\(upsample)", "th\(threshold)", "\(predictorPath)#\(predictorSize)"]
+        if boxDetector == nil, case .mmod(let p) = detector { parts.append(p) }
         parts.append(deriveForehead ? "forehead" : "noforehead")
         parts.append(crop?.name ?? "nocrop")
         parts.append("\(cropFormat)")
@@ -45,19 +47,29 @@ public final class FaceAnalyzer: @unchecked Sendable {
             throw VisionError("--crop sbi needs a 68- or 81-point predictor; \(options.predictorPath) has \(predictor.numParts) points")
         }
         // dlib detectors keep scratch state: one per worker thread.
-        detectors = try (0..<max(1, workers)).map { _ in try FaceDetector(options.detector) }
+        detectors = options.boxDetector != nil ? [] : try (0..<max(1, workers)).map { _ in try FaceDetector(options.detector) }
         let size = (try? FileManager.default.attributesOfItem(atPath: options.predictorPath)[.size] as? Int) ?? 0
         key = options.cacheKey(predictorSize: size)
     }
 
-    /// Detects, predicts and sorts the faces of an image (largest detector box first).
+    /// Detects, predicts and sorts the faces of an image (largest detector box first). With a `boxDetector`
+    /// (RetinaFace), its key points are kept as "detector_points".
     public func faces(in image: Image, worker: Int = 0) throws -> [Face] {
-        let dets = try detectors[worker % detectors.count].detect(image, upsample: options.upsample, threshold: options.threshold)
+        let dets: [FaceBoxDetection]
+        if let bd = options.boxDetector {
+            dets = try bd.detect(image)
+        } else {
+            dets = try detectors[worker % detectors.count].detect(image, upsample: options.upsample, threshold: options.threshold)
+                .map { FaceBoxDetection(box: $0.box, score: $0.score) }
+        }
         var faces: [Face] = []
         for d in dets {
             var pts = try predictor.predict(image, in: d.box)
-            var face = Face(box: d.box, score: (d.score * 1e4).rounded() / 1e4, detector: options.detector.name,
+            var face = Face(box: d.box, score: (d.score * 1e4).rounded() / 1e4, detector: options.boxDetector?.name ?? options.detector.name,
                             layout: predictor.layout, landmarks: pts)
+            if !d.points.isEmpty {
+                face.extra["detector_points"] = .array(d.points.map { .array([.double($0.x), .double($0.y)]) })
+            }
             if options.deriveForehead {
                 pts += LandmarkLayout.deriveForehead(pts).map { Point(($0.x * 100).rounded() / 100, ($0.y * 100).rounded() / 100) }
                 face.landmarks = pts
@@ -68,6 +80,15 @@ public final class FaceAnalyzer: @unchecked Sendable {
             faces.append(face)
         }
         faces.sort { $0.box.area > $1.box.area }
+        // SBI's training pairs each landmark set with the best-IoU box among the two largest RetinaFace boxes.
+        if options.boxDetector != nil {
+            let candidates = Array(faces.prefix(2).map(\.box))
+            for k in faces.indices {
+                if let j = FaceBoxRule.bestIoU(landmarks: faces[k].landmarks, among: candidates), candidates[j] != faces[k].box {
+                    faces[k].extra["retina_box"] = .array([candidates[j].left, candidates[j].top, candidates[j].right, candidates[j].bottom].map { .double($0) })
+                }
+            }
+        }
         return faces
     }
 

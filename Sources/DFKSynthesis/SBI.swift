@@ -114,14 +114,15 @@ public enum SBI {
         return best
     }
 
-    /// Makes one pair from a frame and one face (landmarks in frame coordinates, 68 or 81 points).
-    public static func pair(frame: Image, landmarks: [Point], givenMask: Image? = nil, options: SBIOptions,
+    /// Makes one pair from a frame and one face (landmarks in frame coordinates, 68 or 81 points). `retinaBox`:
+    /// the face's RetinaFace box (FaceBoxRule.trainingRetinaBox) for the tight crop; nil: the retina-approx box.
+    public static func pair(frame: Image, landmarks: [Point], givenMask: Image? = nil, retinaBox: Box? = nil, options: SBIOptions,
                             rng: inout SampleRNG) throws -> SBIPair {
         try validateFace(landmarks, width: frame.width, height: frame.height)
         let W = frame.width, H = frame.height
         let ext = Box.bounding(Array(landmarks[0..<68]))
         var draws = Draws()
-        var img = frame, pts = landmarks, mask = givenMask
+        var img = frame, pts = landmarks, mask = givenMask, rbox = retinaBox
         // 1. Horizontal flip with the landmark permutation.
         let flip = options.train && rng.chance(options.flipProbability)
         draws.set("flip", flip)
@@ -130,6 +131,7 @@ public enum SBI {
             // The reference maps landmark x to W - x (not W - 1 - x): flipping for a width of W + 1 does that.
             pts = FaceRegions.flip(pts, width: W + 1)!
             mask = try mask?.flippedHorizontally()
+            rbox = rbox.map { Box(left: Double(W) - $0.right, top: $0.top, right: Double(W) - $0.left, bottom: $0.bottom) }
         }
         // 2. Wide crop (SBI: landmark extent + w/2, h, 0.4h).
         let face = Face(box: ext, landmarks: pts)
@@ -137,6 +139,7 @@ public enum SBI {
         img = try img.cropped(x: r1.x0, y: r1.y0, width: r1.x1 - r1.x0, height: r1.y1 - r1.y0)
         mask = try mask?.cropped(x: r1.x0, y: r1.y0, width: r1.x1 - r1.x0, height: r1.y1 - r1.y0)
         pts = pts.map { Point($0.x - Double(r1.x0), $0.y - Double(r1.y0)) }
+        rbox = rbox.map { Box(left: $0.left - Double(r1.x0), top: $0.top - Double(r1.y0), right: $0.right - Double(r1.x0), bottom: $0.bottom - Double(r1.y0)) }
         draws.set("crop1", .array([.int(r1.x0), .int(r1.y0), .int(r1.x1), .int(r1.y1)]))
         // 3. Self-blending.
         var (real, fake, m) = try selfBlend(img, pts, givenMask: mask, options: options, rng: &rng, draws: &draws)
@@ -144,8 +147,8 @@ public enum SBI {
         if options.train && options.postAugment {
             (real, fake) = try postAugment(real, fake, hsv: options.hsv, jpeg: options.jpegColors, rng: &rng, draws: &draws)
         }
-        // 5. Tight crop around the RetinaFace-like box, 6. resize.
-        let box = FaceBoxRule.retinaApprox.box(for: Face(box: ext, landmarks: pts))
+        // 5. Tight crop around the RetinaFace box (or, without one, the RetinaFace-like box), 6. resize.
+        let box = rbox ?? FaceBoxRule.retinaApprox.box(for: Face(box: ext, landmarks: pts))
         let cw = Double(real.width), ch = Double(real.height)
         let f = options.train ? (0..<4).map { _ in rng.uniform(0.2, 0.8) } : [0.5, 0.5, 0.5, 0.5]
         draws.set("crop2_margins", f.map { $0 / 4 })

@@ -210,7 +210,8 @@ public final class Trainer {
                 let s = set[i]
                 var rng = SampleRNG(seed: seed, key: "\(s.key)#\(tag)\(suffix)")
                 let frame = try Image.read(s.image)
-                let p = try SBI.pair(frame: frame, landmarks: s.landmarks, options: pairOpts, rng: &rng)
+                let p = try SBI.pair(frame: frame, landmarks: s.landmarks, retinaBox: FaceBoxRule.trainingRetinaBox(s.face),
+                                     options: pairOpts, rng: &rng)
                 var real = p.real, fake = p.fake
                 if isTrain {
                     for t in transforms {

@@ -1,9 +1,15 @@
 // landmarks: frame records -> faces (dlib detector + shape predictor), optional crops.
 import ArgumentParser
+import DFKDetect
 import DFKImaging
+import DFKModels
 import DFKRecords
+import DFKTensor
 import DFKTool
 import Foundation
+
+enum DetectorChoice: String, ExpressibleByArgument, CaseIterable { case hog, mmod, retinaface }
+enum RetinaWeightsChoice: String, ExpressibleByArgument, CaseIterable { case auto, ternaus, biubug6 }
 
 struct Landmarks: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,20 +25,28 @@ struct Landmarks: ParsableCommand {
     @Argument(help: "Image files (default: records with an \"image\" field on stdin).")
     var images: [String] = []
 
-    @Option(help: "Face detector: hog (dlib HOG, built in) or mmod (dlib CNN, needs --detector-model).")
-    var detector = "hog"
-    @Option(help: "dlib MMOD model file (mmod_human_face_detector.dat); implies --detector mmod.")
+    @Option(help: "Face detector: hog (dlib HOG, built in), mmod (dlib CNN, needs --detector-model) or retinaface (RetinaFace ResNet-50 / MobileNet-0.25, needs --detector-model).")
+    var detector = DetectorChoice.hog
+    @Option(help: "Detector model file: dlib MMOD (mmod_human_face_detector.dat; implies --detector mmod) or, with --detector retinaface, published RetinaFace PyTorch weights (retinaface-pytorch's resnet50_2020-07-20, Pytorch_Retinaface's Resnet50_Final.pth or mobilenet0.25_Final.pth).")
     var detectorModel: String?
-    @Option(help: "Upsample the image this many times before detection (finds smaller faces; slower).")
+    @Option(help: "Upsample the image this many times before detection (finds smaller faces; slower). dlib detectors only.")
     var upsample = 1
-    @Option(help: "Detector score threshold (dlib's adjust_threshold).")
+    @Option(help: "Detector score threshold (dlib's adjust_threshold). dlib detectors only.")
     var threshold = 0.0
+    @Option(help: "RetinaFace weight family (input preprocessing and NMS): auto (guessed from the file), ternaus (PyPI retinaface-pytorch, SBI's detector) or biubug6 (Pytorch_Retinaface).")
+    var retinaWeights = RetinaWeightsChoice.auto
+    @Option(help: "RetinaFace: keep faces whose face probability exceeds this (SBI: 0.7).")
+    var retinaConfidence = 0.7
+    @Option(help: "RetinaFace: NMS IoU threshold (SBI: 0.4).")
+    var retinaNms = 0.4
+    @Option(help: "RetinaFace: resize the longest image side to this before detection (0: never). Default: 2048 for retinaface-pytorch weights (as SBI), none for Pytorch_Retinaface weights.")
+    var retinaMaxSize: Int?
     @Option(help: "dlib shape predictor file (5, 68 or 81 points).")
     var predictor = LandmarkPredictor.defaultPath
     @Flag(help: "Derive the 13 forehead points of the 81-point layout from 68 points (marked as derived).")
     var forehead = false
 
-    @Option(help: "Write face crops: sbi (SBI's wide crop), margin:F (F x box on each side of a RetinaFace-like box) or margin:F:RULE (RULE: detector, landmarks, retina-approx).")
+    @Option(help: "Write face crops: sbi (SBI's wide crop), margin:F (F x box on each side of a RetinaFace-like box) or margin:F:RULE (RULE: detector, landmarks, retina-approx, retina; retina needs --detector retinaface).")
     var crop: String?
     @Option(help: "Directory for crops and the result cache.")
     var out: String?
@@ -47,11 +61,18 @@ struct Landmarks: ParsableCommand {
     var quiet = false
 
     func validate() throws {
-        guard ["hog", "mmod"].contains(detector) else { throw ValidationError("--detector must be hog or mmod") }
-        if detector == "mmod" && detectorModel == nil { throw ValidationError("--detector mmod needs --detector-model FILE") }
+        if detector != .hog && detectorModel == nil { throw ValidationError("--detector \(detector.rawValue) needs --detector-model FILE") }
+        if detector == .retinaface {
+            guard retinaConfidence >= 0 && retinaConfidence < 1 else { throw ValidationError("--retina-confidence must be in [0, 1)") }
+            guard retinaNms > 0 && retinaNms <= 1 else { throw ValidationError("--retina-nms must be in (0, 1]") }
+            if let m = retinaMaxSize, m != 0 && m < 32 { throw ValidationError("--retina-max-size must be 0 (never resize) or at least 32") }
+        }
         guard (0...4).contains(upsample) else { throw ValidationError("--upsample must be between 0 and 4") }
         if let crop {
-            guard CropRule.parse(crop) != nil else { throw ValidationError("--crop must be sbi, margin:F or margin:F:RULE, got '\(crop)'") }
+            guard let rule = CropRule.parse(crop) else { throw ValidationError("--crop must be sbi, margin:F or margin:F:RULE, got '\(crop)'") }
+            if case .margin(_, .retina) = rule, detector != .retinaface {
+                throw ValidationError("--crop \(crop) needs RetinaFace boxes: add --detector retinaface --detector-model FILE (without RetinaFace weights, use margin:F:retina-approx)")
+            }
             guard out != nil else { throw ValidationError("--crop needs --out DIR") }
         }
         if let jpeg, !(1...100).contains(jpeg) { throw ValidationError("--jpeg must be between 1 and 100") }
@@ -60,7 +81,20 @@ struct Landmarks: ParsableCommand {
 
     func run() throws {
         var opts = FaceAnalysisOptions()
-        opts.detector = detectorModel.map { .mmod(path: $0) } ?? .hog
+        if detector == .retinaface, let path = detectorModel {
+            var ro = RetinaFaceDetector.Options()
+            ro.weights = retinaWeights == .auto ? nil : RetinaFaceWeights(rawValue: retinaWeights.rawValue)
+            ro.confidence = retinaConfidence
+            ro.nms = retinaNms
+            ro.maxSize = retinaMaxSize
+            let rf: RetinaFaceDetector
+            do { rf = try RetinaFaceDetector(path: path, options: ro) } catch { throw ToolError("\(error)") }
+            Torch.setThreads(threads)
+            Diagnostics.info("\(rf.name): \(path) (\(rf.weights.rawValue) preprocessing, longest side \(rf.maxSize.map(String.init) ?? "unchanged"))")
+            opts.boxDetector = rf
+        } else {
+            opts.detector = detectorModel.map { .mmod(path: $0) } ?? .hog
+        }
         opts.upsample = upsample
         opts.threshold = threshold
         opts.predictorPath = predictor

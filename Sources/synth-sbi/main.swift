@@ -136,7 +136,8 @@ struct SynthSBI: ParsableCommand {
                             }
                         }
                         var rng = SampleRNG(seed: seed, key: key)
-                        let pair = try SBI.pair(frame: frame!, landmarks: face.landmarks, givenMask: given, options: opts, rng: &rng)
+                        let pair = try SBI.pair(frame: frame!, landmarks: face.landmarks, givenMask: given,
+                                                retinaBox: FaceBoxRule.trainingRetinaBox(face), options: opts, rng: &rng)
                         try pair.real.write(to: files.real, format: .png(level: 1))
                         try pair.fake.write(to: files.fake, format: .png(level: 1))
                         try AtomicFile.write(try pair.mask.encoded(.tiff), to: files.mask)
