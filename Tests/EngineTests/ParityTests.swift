@@ -10,7 +10,7 @@ import XCTest
 
 /// Tolerance factor of the parity checks: 1 on the libtorch the Python references run (PyTorch 1.13). Against another
 /// libtorch (`make test-libtorch2` sets DFK_PARITY_TOLERANCE=10) the kernels round differently (other oneDNN versions).
-let parityTolerance = Double(ProcessInfo.processInfo.environment["DFK_PARITY_TOLERANCE"] ?? "") ?? 1
+let parityTolerance = Float(ProcessInfo.processInfo.environment["DFK_PARITY_TOLERANCE"] ?? "") ?? 1
 
 final class ParityTests: XCTestCase {
     static let allCases: [(name: String, size: Int)] = [
