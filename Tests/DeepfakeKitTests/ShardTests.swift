@@ -84,6 +84,21 @@ final class ShardTests: XCTestCase {
         try checkShards("extract-frames", ["-q", "--frames", "2", "--out", dir + "/frames"] + videos, key: "video")
         let videoRecords = videos.enumerated().map { #"{"video":"\#($1)","label":\#($0 % 2)}"# }.joined(separator: "\n")
         let frames = try checkShards("extract-frames", ["-q", "--frames", "2", "--out", dir + "/frames"], stdin: videoRecords, key: "video")
+        // scripts/merge_shards.py puts the shards back into the input's order: byte for byte the unsharded output.
+        let input = dir + "/videos.ndjson"
+        try (videoRecords + "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        var shardFiles: [String] = []
+        for k in 0..<3 {
+            let run = try runTool("extract-frames", ["-q", "--frames", "2", "--out", dir + "/frames", "--shard", "\(k)/3"], stdin: videoRecords)
+            shardFiles.append(dir + "/shard\(k).ndjson")
+            try run.stdout.write(toFile: shardFiles[k], atomically: true, encoding: .utf8)
+        }
+        let merged = try runTool("/usr/bin/env", ["python3", Fixtures.repo.path + "/scripts/merge_shards.py", "--key", "video", input] + shardFiles)
+        XCTAssertEqual(merged.status, 0, merged.stderr)
+        XCTAssertEqual(merged.stdout, frames.joined(separator: "\n") + "\n")
+        let overlap = try runTool("/usr/bin/env", ["python3", Fixtures.repo.path + "/scripts/merge_shards.py", "--key", "video", input, shardFiles[0], shardFiles[0]])
+        XCTAssertNotEqual(overlap.status, 0)
+        XCTAssertTrue(overlap.stderr.contains("shards overlap"), overlap.stderr)
         // landmarks on the frames and on two photos.
         let images = frames.joined(separator: "\n") + "\n" + (try ["0-f15-hao-ph.jpg", "multi_face.jpg"].map {
             #"{"image":"\#(try Fixtures.media($0))","label":0}"# }.joined(separator: "\n"))
