@@ -18,6 +18,9 @@ let libtorch = env["LIBTORCH"]
 let torchIncludes = libtorch.map { ["\($0)/include", "\($0)/include/torch/csrc/api/include"] }
     ?? ["/usr/include/torch/csrc/api/include"]
 let torchFlags = torchIncludes.map { "-I\($0)" } + ["-O2", "-DNDEBUG", "-std=c++17", "-D_GLIBCXX_USE_CXX11_ABI=1"]
+    // c10d (Sources/CTorch/dist.cpp): its Gloo process group is declared only with these; DFK_NCCL=1 (a CUDA libtorch
+    // with NCCL) adds ProcessGroupNCCL.
+    + ["-DUSE_DISTRIBUTED", "-DUSE_C10D_GLOO"] + (env["DFK_NCCL"] == "1" ? ["-DUSE_C10D_NCCL"] : [])
 let torchLink: [LinkerSetting] = (libtorch.map { [LinkerSetting.unsafeFlags(["-L\($0)/lib", "-Xlinker", "-rpath", "-Xlinker", "\($0)/lib"])] } ?? [])
     + [.linkedLibrary("torch"), .linkedLibrary("torch_cpu"), .linkedLibrary("c10"), .linkedLibrary("stdc++")]
 
