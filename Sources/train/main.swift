@@ -197,7 +197,11 @@ struct Train: ParsableCommand {
             }
         } catch let e as TrainError { throw ToolError(e.description) } catch {
             // A lost peer or timeout in a collective: say which rank saw it.
-            if let p = trainer.parallel { throw ToolError("rank \(p.rank) of \(p.world): \(error)") }
+            if let p = trainer.parallel {
+                let text = "\(error)"
+                let lost = ["gloo", "NCCL", "Timed out", "timed out", "Connection"].contains { text.contains($0) }
+                throw ToolError("rank \(p.rank) of \(p.world): \(text)" + (lost ? " (another rank exited or stopped answering)" : ""))
+            }
             throw error
         }
         progress.finish()
