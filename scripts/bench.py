@@ -211,8 +211,8 @@ def bench_scale_out(tmp, video):
                 rates[n].append(json.loads(f.read().splitlines()[-1])["images_per_s"])
     one, two = statistics.median(rates[1]), statistics.median(rates[2])
     rows = [[f"train --nproc 2 (Gloo, 127.0.0.1), ResNet-18 128 px, batch 16, {cores} threads in all", f"{two:.1f} img/s",
-             "1 process, same threads", f"{one:.1f} img/s", f"{two / one:.2f}",
-             f"~1 on {cores} cores: ranks share the cores; gains need more cores or machines"]]
+             "1 process, same threads", f"{one:.1f} img/s", f"{one / two:.2f}",
+             f"~1 on {cores} cores (ranks share them); < 1 needs more cores or machines"]]
     # All-reduce of one step's gradients, EfficientNet-B4 (19.3 M parameters), 2 ranks on this machine.
     import socket
     with socket.socket() as s:
