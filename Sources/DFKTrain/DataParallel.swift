@@ -96,7 +96,10 @@ public final class DataParallel {
     /// Before training: every rank takes rank 0's weights and buffers (as DDP's constructor does), and gradients
     /// of the optimizer's parameters are all-reduced after every backward pass from now on.
     public func begin(model: Module, parameters: [Tensor]) throws {
-        try group.broadcast(model.parameters + model.namedBuffers().map(\.1))
+        // The model's tensors, then parameters only the optimizer knows (heads and discriminators of hooks).
+        var seen = Set<ObjectIdentifier>()
+        let tensors = (model.parameters + model.namedBuffers().map(\.1) + parameters).filter { seen.insert(ObjectIdentifier($0)).inserted }
+        try group.broadcast(tensors)
         try group.synchronizeGradients(of: parameters)
     }
 
