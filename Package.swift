@@ -31,6 +31,9 @@ func torchMajor(_ includes: [String]) -> Int {
 }
 let torchStandard = torchMajor(torchIncludes) >= 2 ? "-std=c++20" : "-std=c++17"
 let torchFlags = torchIncludes.map { "-I\($0)" } + ["-O2", "-DNDEBUG", torchStandard, "-D_GLIBCXX_USE_CXX11_ABI=1"]
+    // c10d (Sources/CTorch/dist.cpp): its Gloo process group is declared only with these; DFK_NCCL=1 (a CUDA libtorch
+    // with NCCL) adds ProcessGroupNCCL.
+    + ["-DUSE_DISTRIBUTED", "-DUSE_C10D_GLOO"] + (env["DFK_NCCL"] == "1" ? ["-DUSE_C10D_NCCL"] : [])
 let torchCUDA = libtorch.map { FileManager.default.fileExists(atPath: "\($0)/lib/libtorch_cuda.so") } ?? false
 // With LIBTORCH the libraries are linked by path: a -L would come after the system directory that Debian's
 // libtorch lives in. Their lib/ goes on the run path.

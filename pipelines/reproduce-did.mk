@@ -53,12 +53,9 @@ $(OUT)/faces/%.ndjson: $(SET)/%.ndjson
 $(OUT)/videos/demo.ndjson: $(SET)/test-videos.ndjson
 	@mkdir -p $(dir $@); cp $< $@
 else
-$(OUT)/faces/%.ndjson: | check
-	@mkdir -p $(OUT)/faces
-	$(BIN)/index-dataset ffpp $(FFPP) --split $* --compression $(COMPRESSION) \
-	  | $(BIN)/extract-frames -q --frames $(FRAMES) --out $(OUT)/frames \
-	  | $(BIN)/landmarks -q --out $(OUT)/crops > $@.tmp
-	@mv $@.tmp $@
+# faces/<split>: extract-frames | landmarks over the split's videos; SHARDS=N splits it (pipelines/shards.mk)
+ffpp_index = $(BIN)/index-dataset ffpp $(FFPP) --split $* --compression $(COMPRESSION)
+include $(dir $(lastword $(MAKEFILE_LIST)))shards.mk
 $(OUT)/videos/ffpp-test.ndjson: | check
 	@mkdir -p $(OUT)/videos
 	$(BIN)/index-dataset ffpp $(FFPP) --split test --compression $(COMPRESSION) > $@.tmp || test -s $@.tmp

@@ -73,12 +73,9 @@ $(OUT)/faces/val.ndjson: $(SET)/val.ndjson
 $(OUT)/videos/demo.ndjson: $(SET)/test-videos.ndjson
 	@mkdir -p $(dir $@); cp $< $@
 else
-$(OUT)/faces/%.ndjson: | check
-	@mkdir -p $(OUT)/faces
-	$(BIN)/index-dataset ffpp $(FFPP) --split $* --compression $(COMPRESSION) \
-	  | $(BIN)/extract-frames -q --frames $(FRAMES) --out $(OUT)/frames \
-	  | $(BIN)/landmarks -q --out $(OUT)/crops > $@.tmp
-	@mv $@.tmp $@
+# faces/<split>: extract-frames | landmarks over the split's videos; SHARDS=N splits it (pipelines/shards.mk)
+ffpp_index = $(BIN)/index-dataset ffpp $(FFPP) --split $* --compression $(COMPRESSION)
+include $(dir $(lastword $(MAKEFILE_LIST)))shards.mk
 endif
 
 # models/<recipe>-<backbone>[-<aug>]: recipe pim-base, pim or pim-sbi; the backbone's size and normalisation.

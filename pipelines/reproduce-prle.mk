@@ -60,12 +60,9 @@ $(OUT)/faces/%.ndjson: $(SET)/%.ndjson
 $(OUT)/videos/demo.ndjson: $(SET)/test-videos.ndjson
 	@mkdir -p $(dir $@); cp $< $@
 else
-$(OUT)/faces/%.ndjson: | check
-	@mkdir -p $(OUT)/faces
-	$(BIN)/index-dataset ffpp $(FFPP) --split $* --compression $(COMPRESSION) --methods $(METHODS) \
-	  | $(BIN)/extract-frames -q --frames $(FRAMES) --out $(OUT)/frames \
-	  | $(BIN)/landmarks -q --out $(OUT)/crops > $@.tmp
-	@mv $@.tmp $@
+# faces/<split>: extract-frames | landmarks over the split's videos; SHARDS=N splits it (pipelines/shards.mk)
+ffpp_index = $(BIN)/index-dataset ffpp $(FFPP) --split $* --compression $(COMPRESSION) --methods $(METHODS)
+include $(dir $(lastword $(MAKEFILE_LIST)))shards.mk
 endif
 
 # --- the zoo and its fused maps ----------------------------------------------------------------------

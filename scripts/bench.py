@@ -16,6 +16,9 @@ Sections can be chosen: bench.py --only train-step --models convnext_base (see -
     (cpu-demo recipe), and score-video in videos per minute.
 (f) prle-cam-fuse faces/s with a 3-model zoo (Xception, EfficientNet-B4, VGG-16-BN at 256 px, one training step
     each: the speed does not depend on the weights), against the paper's ~10 images/s on GPUs, for scale only.
+(g) Scale-out (docs/scale-out.md): `train --nproc 2` (two ranks over c10d/Gloo on 127.0.0.1) against one process with
+    the same threads, images/s of the second epoch; and the all-reduce of one step's gradients for EfficientNet-B4
+    between 2 ranks (dfk-bench allreduce: bytes per rank and milliseconds, bucketed as DDP).
 Runs alternate between tool and anchor; medians are reported. Timings are wall-clock on this machine.
 """
 import json, os, shutil, statistics, subprocess, sys, tempfile, time
@@ -211,6 +214,52 @@ def bench_training_pipeline(tmp, video):
     return rows
 
 
+def bench_scale_out(tmp, video):
+    """2 ranks vs 1 process on this machine, and the per-step gradient all-reduce of EfficientNet-B4."""
+    _, frames, _ = run([f"{BIN}/extract-frames", "-q", "--frames", "48", "--out", fresh(f"{tmp}/sframes"), video])
+    _, faces, _ = run([f"{BIN}/landmarks", "-q"], input=frames)
+    path = f"{tmp}/sfaces.ndjson"
+    with open(path, "w") as f:
+        f.write(faces)
+    cores = os.cpu_count() or 1
+    # 2 ranks with 1/2 of the threads each, against one process with 1 thread and with all of them (the faster is the
+    # anchor: on a small, shared machine one process with all threads can be the slower).
+    configs = {"2 ranks": ["--nproc", "2", "--threads", str(cores)], "1 thread": ["--threads", "1"],
+               f"{cores} threads": ["--threads", str(cores)]}
+    rates = {k: [] for k in configs}
+    for _ in range(max(1, REPEATS // 2)):
+        for k, flags in configs.items():
+            out = fresh(f"{tmp}/ddp")
+            run([f"{BIN}/train", path, "-q", "--recipe", "cpu-demo", "--backbone", "resnet18", "--size", "128", "--batch", "16",
+                 "--epochs", "2", "--out", out] + flags)
+            with open(f"{out}/train-log.ndjson") as f:
+                rates[k].append(json.loads(f.read().splitlines()[-1])["images_per_s"])
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    best = max(["1 thread", f"{cores} threads"], key=lambda k: med[k])
+    two, one = med["2 ranks"], med[best]
+    rows = [[f"train --nproc 2 (Gloo, 127.0.0.1), ResNet-18 128 px, batch 16, {cores} threads in all", f"{two:.1f} img/s",
+             f"1 process, {best} (other: {med['1 thread' if best != '1 thread' else f'{cores} threads']:.1f})",
+             f"{one:.1f} img/s", f"{one / two:.2f}", f"~1 on {cores} cores (ranks share them); < 1 needs more cores or machines"]]
+    # All-reduce of one step's gradients, EfficientNet-B4 (19.3 M parameters), 2 ranks on this machine.
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in (0, 1):
+        env = dict(os.environ, RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+        procs.append(subprocess.Popen([f"{BIN}/dfk-bench", "allreduce", "--model", "efficientnet-b4", "--steps", "5"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (o, e) in zip(procs, outs):
+        if p.returncode != 0:
+            sys.exit(f"bench: dfk-bench allreduce failed ({p.returncode}):\n{e}")
+    r = json.loads(outs[0][0])
+    rows.append([f"all-reduce per step, EfficientNet-B4 gradients, 2 ranks (Gloo, 127.0.0.1, 25 MB buckets)",
+                 f"{r['median_ms']:.0f} ms", f"{r['bytes'] / 2**20:.1f} MiB per rank per pass", "", "", "SAM/PIM: once per pass"])
+    return rows
+
+
 PRLE_ZOO = ("prle-zoo-xception", "prle-zoo-efficientnet-b4", "prle-zoo-vgg16")
 
 
@@ -254,7 +303,7 @@ def bench_prle(tmp, video, faces_n=32):
     return rows
 
 
-SECTIONS = ("extract", "landmarks", "synthesis", "train-step", "step-cost", "pipeline", "prle")
+SECTIONS = ("extract", "landmarks", "synthesis", "train-step", "step-cost", "pipeline", "prle", "scale-out")
 
 
 def main():
@@ -293,6 +342,8 @@ def main():
             rows += bench_training_pipeline(tmp, os.path.join(MEDIA, "single_face.mp4"))
         if "prle" in only:
             rows += bench_prle(tmp, os.path.join(MEDIA, "single_face.mp4"))
+        if "scale-out" in only:
+            rows += bench_scale_out(tmp, os.path.join(MEDIA, "single_face.mp4"))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     head = ["measured", "ours", "anchor", "anchor's", "ratio", "target"]

@@ -56,6 +56,9 @@ public final class Trainer {
     let transforms: [SampleTransform]
     let context: StepContext
     public private(set) var startEpoch = 0
+    /// Data-parallel run (DataParallel.swift): this rank's share of each batch, synchronised gradients, statistics
+    /// and validation gathered; only rank 0 logs and writes checkpoints. nil: one process.
+    public var parallel: DataParallel?
     let spec: DetectorSpec
     let recordsHash: String
     /// Device, precision and memory format of the network (`--device`, `--precision`, `--channels-last`).
@@ -324,6 +327,8 @@ public final class Trainer {
     /// Trains from `startEpoch` to the recipe's last epoch; `log` receives one entry per epoch.
     public func run(log: (EpochLog) throws -> Void) throws {
         Torch.setThreads(threads)
+        if let parallel { try parallel.begin(model: backbone.module, parameters: optimizer.parameters) }
+        defer { parallel?.group.stopSynchronizingGradients() }
         for epoch in startEpoch..<recipe.epochs {
             let t0 = Date()
             Torch.manualSeed(seed &+ UInt64(epoch))
@@ -332,7 +337,7 @@ public final class Trainer {
             backbone.module.train()
             context.epoch = epoch
             for h in hooks { try h.beginEpoch(epoch) }
-            let plans = plan.batches(epoch: epoch)
+            let plans = parallel.map { $0.shares(plan.batches(epoch: epoch)) } ?? plan.batches(epoch: epoch)
             var lossSum = 0.0, images = 0, failed = 0, attempted = 0, retries = 0
             var failures: [String] = []
             let batches = Prefetch(plans, depth: 2) { self.prepare($0, tag: "e\(epoch)") }
@@ -349,12 +354,19 @@ public final class Trainer {
                 lossSum += value * Double(b.count)
                 images += b.count
             }
+            if let parallel {
+                let t = try parallel.sum([lossSum, Double(images), Double(failed), Double(attempted)])
+                (lossSum, images, failed, attempted) = (t[0], Int(t[1]), Int(t[2]), Int(t[3]))
+            }
             if attempted > 0, Double(failed) / Double(attempted) > recipe.maxFailedFraction {
                 throw TrainError("epoch \(epoch): \(failed) of \(attempted) faces failed (more than data.max_failed_fraction = \(recipe.maxFailedFraction)); first: \(failures.first ?? "")")
             }
             for h in hooks { try h.endEpoch(epoch) }
+            if let parallel { try parallel.syncBuffers(backbone.module) }
             let auc = try validate(epoch: epoch)
             let secs = Date().timeIntervalSince(t0)
+            // Only rank 0 logs and writes checkpoints (the others have the same weights).
+            guard parallel?.isMain ?? true else { continue }
             // The log line goes first: a kill between the two leaves a log line that the resumed run rewrites.
             try log(EpochLog(epoch: epoch, loss: images > 0 ? lossSum / Double(images) : .nan, valAUC: auc, lr: lr,
                              imagesPerSecond: Double(images) / secs, seconds: secs, failed: failed, failures: failures,
@@ -411,6 +423,8 @@ public final class Trainer {
         var items: [BatchItem] = []
         if recipe.source != .labelled { items += val.indices.filter { val[$0].label == 0 }.map { .pair($0) } }
         if recipe.source != .pseudoFakes { items += val.indices.map { .single($0) } }
+        // Data-parallel: each rank scores every world-th item; the scores are gathered (the AUC is every rank's).
+        if let parallel { items = items.enumerated().filter { $0.offset % parallel.world == parallel.rank }.map(\.element) }
         var scores: [Double] = [], labels: [Int] = []
         let per = max(1, recipe.batch / 2)
         for start in stride(from: 0, to: items.count, by: per) {
@@ -422,6 +436,10 @@ public final class Trainer {
                 try F.softmax(try execution.forward { try backbone(x, inserts: inserts) }.to(.float32), dim: 1).doubles()
             }
             for i in 0..<a.labels.count { scores.append(p[i * 2 + 1]); labels.append(a.labels[i]) }
+        }
+        if let parallel {
+            scores = try parallel.gather(scores)
+            labels = try parallel.gather(labels.map(Double.init)).map { Int($0) }
         }
         return try? Metrics.auc(scores: scores, labels: labels)
     }

@@ -24,6 +24,7 @@ struct BBMGMask: ParsableCommand {
     var variant = 3
     @OptionGroup var knobs: MaskKnobs
     @OptionGroup(title: "Run") var runOptions: RunOptions
+    @OptionGroup(title: "Sharding (identity: the \"image\" path)") var sharding: ShardOptions
 
     func validate() throws {
         guard (1...3).contains(variant) else { throw ValidationError("--variant must be 1, 2 or 3") }
@@ -47,7 +48,7 @@ struct BBMGMask: ParsableCommand {
         var sheet = contactSheet.map { _ in ContactSheet(tile: 200, columns: 2) }
         let (out, seed) = (self.out, self.seed)
 
-        try orderedParallelMap(Inputs.records(paths: [], field: "image"), workers: threads, transform: { _, item -> (Record?, [Image]) in
+        try orderedParallelMap(sharding.records(paths: [], field: "image", keys: ["image"]), workers: threads, transform: { _, item -> (Record?, [Image]) in
             guard case .success(var rec) = item.record else {
                 if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
                 return (nil, [])

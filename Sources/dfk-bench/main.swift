@@ -4,6 +4,9 @@
 //       the anchor for `landmarks` throughput.
 //   dfk-bench sbi-pairs [--mask lal|sbi|bbmg] [--size 380] [--threads T] [--pairs N] FACES.ndjson
 //       in-memory SBI pair generation (no file I/O) over the frames and first faces of a `landmarks` output.
+//   dfk-bench allreduce --model efficientnet-b4 [--steps 5] [--bucket-mb 25] [--backend gloo|nccl]   (one process per rank,
+//       torchrun's variables; nccl: tensors on CUDA, for scripts/gpu-check.sh)
+//       the bucketed, averaged all-reduce of one step's gradients over c10d/Gloo; median ms (rank 0 prints).
 //   dfk-bench train-step --model efficientnet-b4|resnet50|convnext_base|... (any registered backbone) [--size 380] [--batch 8] [--steps 3] [--threads T]
 //                        [--device cpu|cuda:N] [--precision fp32|bf16|fp16] [--channels-last] [--sam]
 //       one training step (forward, cross-entropy, backward, SGD; SAM's two passes with --sam) on random data; median seconds per step.
@@ -149,6 +152,39 @@ do {
         let diff = zip(ref, got).map { abs($0 - $1) }.max() ?? 0, scale = ref.map(abs).max() ?? 0
         print(String(format: "{\"model\":\"%@\",\"size\":%d,\"device\":\"%@\",\"max_abs_diff\":%.3g,\"max_abs_logit\":%.3g,\"pass\":%@}",
                      name, size, device.description, Double(diff), Double(scale), diff <= 1e-3 * Swift.max(1, scale) ? "true" : "false"))
+    case "allreduce":
+        // dfk-bench allreduce --model efficientnet-b4 [--steps 5] [--bucket-mb 25], one process per rank with torchrun's
+        // variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): the gradient synchronisation of one data-parallel step
+        // (every parameter's gradient, bucketed, averaged) over c10d/Gloo, median milliseconds; rank 0 prints.
+        let name = option("--model", "efficientnet-b4"), steps = Int(option("--steps", "5"))!
+        let bucket = Int(option("--bucket-mb", "25"))!
+        guard let backend = ProcessGroup.Backend(rawValue: option("--backend", "gloo")) else { fail("--backend must be gloo or nccl") }
+        guard let launch = try LaunchEnvironment.from(ProcessInfo.processInfo.environment) else { fail("allreduce needs RANK and WORLD_SIZE") }
+        let device: Device = backend == .nccl ? .cuda(launch.localRank) : .cpu
+        Torch.setThreads(1)
+        Init.reset(seed: 0)
+        guard Backbone.entry(name) != nil else { fail("unknown model \(name)") }
+        let model = try Backbone.make(name, classes: 2, imageSize: 224).module
+        let grads = try model.parameters.map { try Tensor.randn($0.shape, seed: UInt64(launch.rank)).to(device: device) }
+        let group = try ProcessGroup(address: launch.masterAddress, port: launch.masterPort, rank: launch.rank, world: launch.world,
+                                     backend: backend, timeout: 120)
+        group.bucketBytes = bucket << 20
+        var times: [Double] = []
+        for i in 0...steps {
+            let t0 = Date()
+            try group.allReduce(grads, average: true)
+            if i > 0 { times.append(Date().timeIntervalSince(t0)) }
+        }
+        times.sort()
+        let bytes = grads.reduce(0) { $0 + $1.count * 4 }
+        // Every rank's result is the average of every rank's gradients (seeded by rank): check one value.
+        let expect = try (0..<launch.world).map { try Tensor.randn(grads[0].shape, seed: UInt64($0)).floats()[0] }.reduce(0, +) / Float(launch.world)
+        let got = try grads[0].to(device: .cpu).floats()[0]
+        guard abs(got - expect) <= 1e-5 * max(1, abs(expect)) else { fail("all-reduce gave \(got), expected \(expect)") }
+        if launch.rank == 0 {
+            print(String(format: "{\"model\":\"%@\",\"world\":%d,\"parameters\":%d,\"bytes\":%d,\"buckets_mb\":%d,\"median_ms\":%.2f}",
+                         name, launch.world, bytes / 4, bytes, bucket, times[times.count / 2] * 1000))
+        }
     case "step-cost":
         // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step pim|dualflat|roga|sagm|did] [--domains K]
         // A method's training step against an ERM step of the same backbone, alternated, median seconds each. The batch

@@ -42,6 +42,7 @@ struct ExtractFrames: ParsableCommand {
     var noSeek = false
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
+    @OptionGroup(title: "Sharding (identity: the \"video\" path)") var sharding: ShardOptions
 
     func validate() throws {
         let modes = [frames != nil, every != nil, all].filter { $0 }.count
@@ -68,10 +69,10 @@ struct ExtractFrames: ParsableCommand {
             sampling: sampling, format: jpeg.map { .jpeg(quality: $0) } ?? .png(level: pngLevel),
             seekGap: noSeek ? Int.max : seekGap, decoderThreads: single ? threads : 1)
         let writer = NDJSONWriter()
-        let progress = Progress("extract-frames", total: videos.isEmpty ? nil : videos.count, quiet: quiet)
+        let progress = Progress("extract-frames", total: videos.isEmpty ? nil : sharding.select(paths: videos).count, quiet: quiet)
         let outDir = out
 
-        try orderedParallelMap(Inputs.records(paths: videos, field: "video"), workers: workers, transform: { _, item -> [Record] in
+        try orderedParallelMap(sharding.records(paths: videos, field: "video", keys: ["video"]), workers: workers, transform: { _, item -> [Record] in
             guard case .success(var rec) = item.record else {
                 if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
                 return []

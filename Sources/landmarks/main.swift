@@ -59,6 +59,7 @@ struct Landmarks: ParsableCommand {
     var requireFace = false
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
+    @OptionGroup(title: "Sharding (identity: the \"image\" path)") var sharding: ShardOptions
 
     func validate() throws {
         if detector != .hog && detectorModel == nil { throw ValidationError("--detector \(detector.rawValue) needs --detector-model FILE") }
@@ -107,7 +108,7 @@ struct Landmarks: ParsableCommand {
         let analyzer = try FaceAnalyzer(options: opts, workers: threads)
 
         let writer = NDJSONWriter()
-        let progress = Progress("landmarks", total: images.isEmpty ? nil : images.count, quiet: quiet)
+        let progress = Progress("landmarks", total: images.isEmpty ? nil : sharding.select(paths: images).count, quiet: quiet)
         let requireFace = self.requireFace
         // Per-video summary of frames without faces.
         var currentVideo: String?
@@ -122,7 +123,7 @@ struct Landmarks: ParsableCommand {
         // Frames are decoded ahead of the detector (on the other core while it works), and crops are written
         // behind it; a record goes out once its files are complete.
         typealias Item = (item: InputItem, image: Result<Image, Error>?, cached: [Face]?)
-        let input = Prefetch(Inputs.records(paths: images, field: "image"), depth: threads + 1) { item -> Item in
+        let input = Prefetch(sharding.records(paths: images, field: "image", keys: ["image"]), depth: threads + 1) { item -> Item in
             guard case .success(let rec) = item.record, rec.error == nil, let path = rec.image else { return (item, nil, nil) }
             if let cached = analyzer.cachedFaces(imagePath: path) { return (item, nil, cached) }
             do { return (item, .success(try Image.read(path)), nil) } catch {

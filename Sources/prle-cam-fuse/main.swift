@@ -61,6 +61,7 @@ struct PRLECamFuse: ParsableCommand {
     var quiet = false
     @OptionGroup(title: "Device and precision")
     var engine: ExecutionOptions
+    @OptionGroup(title: "Sharding (identity: the \"image\" path)") var sharding: ShardOptions
 
     func validate() throws {
         guard !zoo.isEmpty else { throw ValidationError("give at least one --zoo checkpoint") }
@@ -215,7 +216,10 @@ struct PRLECamFuse: ParsableCommand {
             var finished = false
             while !finished {
                 var chunk: [(String, Result<Record, RecordError>)] = []
-                while chunk.count < batch, let item = it.next() { chunk.append(("\(reader.source):\(item.line)", item.record)) }
+                while chunk.count < batch, let item = it.next() {
+                    if let shard = sharding.shard, !shard.admits(item.record, keys: ["image"]) { continue }
+                    chunk.append(("\(reader.source):\(item.line)", item.record))
+                }
                 if chunk.count < batch { finished = true }
                 if chunk.isEmpty { break }
                 var items = [Item?](repeating: nil, count: chunk.count)

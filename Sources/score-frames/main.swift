@@ -57,6 +57,7 @@ struct ScoreFrames: ParsableCommand {
     var quiet = false
     @OptionGroup(title: "Device and precision")
     var engine: ExecutionOptions
+    @OptionGroup(title: "Sharding (identity: the \"image\" path)") var sharding: ShardOptions
 
     func validate() throws {
         guard (0...1).contains(minFaceRatio) else { throw ValidationError("--min-face-ratio must be between 0 and 1") }
@@ -99,7 +100,7 @@ struct ScoreFrames: ParsableCommand {
         let protocolText = "frame level; \(faceText); " + (faces == .whole ? "" : "crop \(detector.spec.testCrop); ")
             + "faces below \(Int(minFaceRatio * 100))% of the largest face's area dropped; frame score = max over faces"
         let writer = NDJSONWriter()
-        let progress = Progress("score-frames", total: images.isEmpty ? nil : images.count, quiet: quiet)
+        let progress = Progress("score-frames", total: images.isEmpty ? nil : sharding.select(paths: images).count, quiet: quiet)
         let (threads, faces, crop) = (self.threads, self.faces, detector.crop)
 
         // Records are read in chunks: images decoded and faces found in parallel, crops scored in batches,
@@ -160,7 +161,7 @@ struct ScoreFrames: ParsableCommand {
             }
         }
 
-        for item in Inputs.records(paths: images, field: "image") {
+        for item in sharding.records(paths: images, field: "image", keys: ["image"]) {
             guard case .success(var rec) = item.record else {
                 if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
                 progress.advance(failed: 1)

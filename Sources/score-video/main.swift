@@ -49,6 +49,7 @@ struct ScoreVideo: ParsableCommand {
     var quiet = false
     @OptionGroup(title: "Device and precision")
     var engine: ExecutionOptions
+    @OptionGroup(title: "Sharding (identity: the \"video\" path)") var sharding: ShardOptions
 
     func validate() throws {
         guard frames >= 1 else { throw ValidationError("--frames must be at least 1") }
@@ -91,12 +92,12 @@ struct ScoreVideo: ParsableCommand {
         let analyzer = try FaceAnalyzer(options: opts, workers: threads)
         let extractor = FrameExtractor(sampling: .evenly(frames))
         let writer = NDJSONWriter()
-        let progress = Progress("score-video", total: videos.isEmpty ? nil : videos.count, quiet: quiet)
+        let progress = Progress("score-video", total: videos.isEmpty ? nil : sharding.select(paths: videos).count, quiet: quiet)
         let protocolText = "\(frames) frames per video; " + proto.videoDescription + "; crop \(detector.spec.testCrop)"
             + (distort.map { "; frames distorted: \($0)" } ?? "")
         let (threads, batch) = (self.threads, self.batch)
 
-        for item in Inputs.records(paths: videos, field: "video") {
+        for item in sharding.records(paths: videos, field: "video", keys: ["video"]) {
             guard case .success(var rec) = item.record else {
                 if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
                 progress.advance(failed: 1)

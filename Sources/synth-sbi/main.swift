@@ -40,6 +40,7 @@ struct SynthSBI: ParsableCommand {
     var jpegColors: JPEGColors = .swapped
     @OptionGroup var knobs: MaskKnobs
     @OptionGroup(title: "Run") var runOptions: RunOptions
+    @OptionGroup(title: "Sharding (identity: the \"image\" path)") var sharding: ShardOptions
 
     func validate() throws {
         guard ["sbi", "lal", "bbmg", "record"].contains(mask) else { throw ValidationError("--mask must be sbi, lal, bbmg or record") }
@@ -91,7 +92,7 @@ struct SynthSBI: ParsableCommand {
         let (out, seed, variants, sheetRows) = (self.out, self.seed, self.variants, runOptions.sheetRows)
         let wantSheet = contactSheet != nil
 
-        try orderedParallelMap(Inputs.records(paths: [], field: "image"), workers: threads, transform: { _, item -> ([Record], [[Image]]) in
+        try orderedParallelMap(sharding.records(paths: [], field: "image", keys: ["image"]), workers: threads, transform: { _, item -> ([Record], [[Image]]) in
             guard case .success(var rec) = item.record else {
                 if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
                 return ([], [])

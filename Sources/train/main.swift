@@ -105,6 +105,8 @@ struct Train: ParsableCommand {
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
+    @OptionGroup(title: "Data parallelism (docs/scale-out.md)")
+    var distributed: DistributedOptions
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -154,6 +156,13 @@ struct Train: ParsableCommand {
         let r = try resolvedRecipe()
         if printRecipe { print(r.yaml, terminator: ""); return }
         let out = out!
+        let launch = try distributed.launch()
+        if launch == nil, let n = distributed.nproc, n > 1 {
+            try DataParallel.check(recipe: r, world: n)
+            let status = try LocalLauncher.run(workers: n, threads: threads, grace: min(60, distributed.distTimeout))
+            if status != 0 { throw ExitCode(status) }
+            return
+        }
         let trainRecords = try Train.load(records)
         var train = try samples(trainRecords, recipe: r, what: "training")
         // PRLE: each training face's map (prle-cam-fuse's "prle_map", or the recipe's prle.map_field).
@@ -166,18 +175,27 @@ struct Train: ParsableCommand {
             throw ToolError("recipe '\(r.name)' starts from ImageNet weights (\(r.backbone)), as its paper does: pass --pretrained FILE "
                 + "(scripts/fetch-weights.sh \(FetchWeights.name(for: r.backbone)) downloads the published file) or --from-scratch to train from random initialisation")
         }
-        let execution = try engine.resolve()
+        var execution = try engine.resolve()
+        // Data-parallel on GPUs: each rank takes the GPU of its local rank unless --device names one.
+        if let launch, case .cuda = execution.device, !engine.device.contains(":") {
+            execution.device = .cuda(launch.localRank)
+            do { try execution.device.checkAvailable() } catch { throw ToolError("rank \(launch.rank): \(error)") }
+        }
         let trainer: Trainer
         do {
             trainer = try Trainer(recipe: r, seed: seed, train: train, val: valSamples, out: out, threads: threads, pretrained: pretrained,
                               prle: prle, execution: execution)
         } catch { throw ToolError("\(error)") }
+        // Data-parallel: join the group; only rank 0 reports and writes (the trainer sees to the checkpoints).
+        if let launch, let parallel = try distributed.join(launch, recipe: r) { trainer.parallel = parallel }
+        let main = trainer.parallel?.isMain ?? true
+        let quiet = self.quiet || !main
         if !quiet { Diagnostics.info("training \(r.backbone) on \(execution)") }
         if trainer.startEpoch >= r.epochs {
             Diagnostics.info("\(out): all \(r.epochs) epochs already trained")
             return
         }
-        if trainer.startEpoch > 0 { Diagnostics.info("resuming after epoch \(trainer.startEpoch - 1) from \(out)/last.safetensors") }
+        if trainer.startEpoch > 0 && main { Diagnostics.info("resuming after epoch \(trainer.startEpoch - 1) from \(out)/last.safetensors") }
         let logPath = out + "/train-log.ndjson"
         // Keep the log consistent with the checkpoint: drop lines of epochs that will be trained again.
         let kept = (try? String(contentsOfFile: logPath, encoding: .utf8))?.split(separator: "\n").filter { line in
@@ -196,7 +214,15 @@ struct Train: ParsableCommand {
                 if !quiet { Diagnostics.info(JSON.serialize(.object(log.json))) }
                 progress.advance()
             }
-        } catch let e as TrainError { throw ToolError(e.description) }
+        } catch let e as TrainError { throw ToolError(e.description) } catch {
+            // A lost peer or timeout in a collective: say which rank saw it.
+            if let p = trainer.parallel {
+                let text = "\(error)"
+                let lost = ["gloo", "NCCL", "Timed out", "timed out", "Connection"].contains { text.contains($0) }
+                throw ToolError("rank \(p.rank) of \(p.world): \(text)" + (lost ? " (another rank exited or stopped answering)" : ""))
+            }
+            throw error
+        }
         progress.finish()
     }
 }

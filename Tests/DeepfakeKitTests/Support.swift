@@ -57,7 +57,7 @@ struct ToolRun {
 @discardableResult
 func runTool(_ tool: String, _ args: [String], stdin: String? = nil) throws -> ToolRun {
     let p = Process()
-    p.executableURL = Fixtures.products.appendingPathComponent(tool)
+    p.executableURL = tool.hasPrefix("/") ? URL(fileURLWithPath: tool) : Fixtures.products.appendingPathComponent(tool)
     p.arguments = args
     let out = Pipe(), err = Pipe()
     p.standardOutput = out

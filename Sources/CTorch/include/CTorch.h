@@ -163,4 +163,6 @@ int dfk_addcdiv_inplace(dfk_tensor *t, const dfk_tensor *b, const dfk_tensor *c,
 #ifdef __cplusplus
 }
 #endif
+// Data-parallel training (c10d): its own header, part of this module.
+#include "CTorchDist.h"
 #endif
