@@ -12,6 +12,7 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/version.h>
 #ifdef USE_C10D_NCCL
 #include <ATen/cuda/CUDAContext.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -62,11 +63,21 @@ template <typename F> int status(char **err, F &&f) {
 
 struct GradSync;
 
+// libtorch 2.x split the process group into a front end and per-device `Backend`s; ProcessGroupGloo became a
+// Backend with the same collectives. 1.13's ProcessGroupGloo is a ProcessGroup.
+#if TORCH_VERSION_MAJOR >= 2
+using dfk_process_group = c10d::Backend;
+#else
+using dfk_process_group = c10d::ProcessGroup;
+#endif
+// A leaf's gradient accumulator: a shared_ptr in 1.13, an intrusive_ptr in later versions.
+using dfk_accumulator = decltype(torch::autograd::impl::grad_accumulator(std::declval<const at::Tensor &>()));
+
 struct dfk_dist {
   int rank = 0, world = 1, backend = DFK_DIST_GLOO;
   std::chrono::milliseconds timeout{0};
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<dfk_process_group> pg;
   std::shared_ptr<GradSync> sync;
   int64_t calls = 0, bytes = 0;
   double seconds = 0;
@@ -125,7 +136,7 @@ struct dfk_dist {
 struct GradSync : std::enable_shared_from_this<GradSync> {
   dfk_dist *d;
   std::vector<at::Tensor> params;
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // kept alive: the hooks live on them
+  std::vector<dfk_accumulator> accumulators;  // kept alive: the hooks live on them
   std::vector<uintptr_t> hookKeys;
   int64_t bucketBytes;
   std::mutex m;
