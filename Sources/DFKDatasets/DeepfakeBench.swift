@@ -53,6 +53,9 @@ extension DatasetIndex {
         default: throw DatasetError("\(file): landmark array of shape \(a.shape) (expected (points, 2) or (faces, points, 2))")
         }
         guard points > 0 else { return [] }
+        if let bad = a.values.first(where: { !Geometry.usable($0) }) {
+            throw DatasetError("\(file): landmark value \(bad) is not a usable coordinate (must be finite and within ±\(Int(Geometry.limit)) pixels)")
+        }
         return (0..<faces).map { f in
             let pts = (0..<points).map { i in Point(a.values[(f * points + i) * 2], a.values[(f * points + i) * 2 + 1]) }
             let box = Box(left: pts.map(\.x).min()!, top: pts.map(\.y).min()!, right: pts.map(\.x).max()!, bottom: pts.map(\.y).max()!)

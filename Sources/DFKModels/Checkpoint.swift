@@ -54,10 +54,12 @@ public struct Checkpoint {
 
     /// Reads a checkpoint. Its header is checked against the file first (SafetensorsLayout): sizes that overflow,
     /// ranges outside the file and shapes that do not match their byte ranges are one-line errors.
-    public static func read(_ path: String) throws -> Checkpoint {
+    /// `checkMetadata` sees the metadata before any tensor is made (a caller refuses a bad spec before allocating).
+    public static func read(_ path: String, checkMetadata: (([String: String]) throws -> Void)? = nil) throws -> Checkpoint {
         guard let data = FileManager.default.contents(atPath: path) else { throw TensorError("\(path): cannot open file") }
         let bytes = [UInt8](data)
         let layout = try SafetensorsLayout.parse(bytes, path: path)
+        try checkMetadata?(layout.metadata)
         var tensors: [(name: String, tensor: Tensor)] = []
         for e in layout.entries {
             guard let (dtype, (_, size)) = codes.first(where: { $0.value.0 == e.dtype }) else { throw TensorError("\(path): unknown dtype \(e.dtype) for \(e.name)") }

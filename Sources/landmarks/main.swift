@@ -23,9 +23,9 @@ struct Landmarks: ParsableCommand {
     var detector = "hog"
     @Option(help: "dlib MMOD model file (mmod_human_face_detector.dat); implies --detector mmod.")
     var detectorModel: String?
-    @Option(help: "Upsample the image this many times before detection (finds smaller faces; slower).")
+    @Option(help: Flags.upsample.help("Upsample the image this many times before detection (finds smaller faces; slower)."))
     var upsample = 1
-    @Option(help: "Detector score threshold (dlib's adjust_threshold).")
+    @Option(help: Self.thresholdRange.help("Detector score threshold (dlib's adjust_threshold)."))
     var threshold = 0.0
     @Option(help: "dlib shape predictor file (5, 68 or 81 points).")
     var predictor = LandmarkPredictor.defaultPath
@@ -36,26 +36,27 @@ struct Landmarks: ParsableCommand {
     var crop: String?
     @Option(help: "Directory for crops and the result cache.")
     var out: String?
-    @Option(help: "Write crops as JPEG with this quality instead of PNG.")
+    @Option(help: Flags.jpeg.help("Write crops as JPEG with this quality instead of PNG."))
     var jpeg: Int?
 
-    @Option(help: "Worker threads. Default: all cores.")
+    @Option(help: Flags.threads.help("Worker threads. Default: all cores."))
     var threads = Inputs.cores
     @Flag(help: "Treat a frame without a face as an error.")
     var requireFace = false
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
 
+    static let thresholdRange = FlagRange("--threshold", -10.0...10.0)
+
     func validate() throws {
         guard ["hog", "mmod"].contains(detector) else { throw ValidationError("--detector must be hog or mmod") }
         if detector == "mmod" && detectorModel == nil { throw ValidationError("--detector mmod needs --detector-model FILE") }
-        guard (0...4).contains(upsample) else { throw ValidationError("--upsample must be between 0 and 4") }
+        try Flags.upsample.check(upsample); try Self.thresholdRange.check(threshold)
         if let crop {
             guard CropRule.parse(crop) != nil else { throw ValidationError("--crop must be sbi, margin:F or margin:F:RULE, got '\(crop)'") }
             guard out != nil else { throw ValidationError("--crop needs --out DIR") }
         }
-        if let jpeg, !(1...100).contains(jpeg) { throw ValidationError("--jpeg must be between 1 and 100") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        try Flags.jpeg.check(jpeg); try Flags.threads.check(threads)
     }
 
     func run() throws {
