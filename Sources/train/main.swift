@@ -178,6 +178,10 @@ struct Train: ParsableCommand {
             return e < trainer.startEpoch
         }.map(String.init) ?? []
         var lines = kept
+        // Faces lost on the way (unreadable image, landmarks outside the image, a failed crop or blend): each epoch
+        // names its first few; the run ends with their count and exits non-zero, as synth-sbi does for its records.
+        var lost = 0
+        var lostExamples: [String] = []
         let progress = Progress("train", total: r.epochs, quiet: quiet)
         progress.advance(by: trainer.startEpoch)
         do {
@@ -185,12 +189,18 @@ struct Train: ParsableCommand {
                 lines.append(JSON.serialize(.object(log.json)))
                 try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: logPath)
                 for f in log.failures { Diagnostics.info("epoch \(log.epoch): face skipped: \(f)") }
+                lost += log.failed
+                for f in log.failures where lostExamples.count < 3 && !lostExamples.contains(f) { lostExamples.append(f) }
                 if log.failed > log.failures.count { Diagnostics.info("epoch \(log.epoch): \(log.failed) faces skipped in all") }
                 if !quiet { Diagnostics.info(JSON.serialize(.object(log.json))) }
                 progress.advance()
             }
         } catch let e as TrainError { throw ToolError(e.description) }
         progress.finish()
+        if lost > 0 {
+            Diagnostics.fail(records ?? "<stdin>", "\(lost) training faces could not be used (unreadable image, landmarks outside the image, "
+                             + "failed crop or blend) and were left out; first: \(lostExamples.joined(separator: "; "))")
+        }
     }
 }
 
