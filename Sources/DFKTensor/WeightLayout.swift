@@ -78,6 +78,7 @@ struct PthLayout {
 
     static let legacyMagic: [UInt8] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]
 
+    /// `bytes` are the contents of the file at `path` (a zip archive is read from the file itself).
     static func parse(_ bytes: [UInt8], path: String) throws -> PthLayout {
         if bytes.starts(with: [0x50, 0x4B, 0x03, 0x04]) { return try zip(bytes, path: path) }
         guard bytes.starts(with: [0x80, 0x02, 0x8a, 0x0a]) else {
@@ -121,7 +122,8 @@ struct PthLayout {
 
     static func zip(_ bytes: [UInt8], path: String) throws -> PthLayout {
         let archive: Archive
-        do { archive = try Archive(data: Data(bytes), accessMode: .read) } catch {
+        // From the file: ZIPFoundation's in-memory archives trap on some corrupt inputs (found by Fuzz/ pth).
+        do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
             throw TensorError("\(path): unreadable zip archive (truncated or corrupt)")
         }
         guard let pkl = archive.first(where: { $0.path.hasSuffix("data.pkl") }) else {
