@@ -202,7 +202,7 @@ public enum NPY {
         var count = 1
         for n in shape {
             let (c, o) = count.multipliedReportingOverflow(by: n)
-            guard !o, c.multipliedReportingOverflow(by: size).partialValue <= b.count, c <= b.count else { throw bad("shape \(shape) larger than the file") }
+            guard !o, !c.multipliedReportingOverflow(by: size).overflow else { throw bad("shape \(shape) overflows") }
             count = c
         }
         let dataStart = start + headerLength

@@ -122,7 +122,9 @@ struct PthLayout {
 
     static func zip(_ bytes: [UInt8], path: String) throws -> PthLayout {
         let archive: Archive
-        // From the file: ZIPFoundation's in-memory archives trap on some corrupt inputs (found by Fuzz/ pth).
+        // From the file: ZIPFoundation's in-memory archives trap on some corrupt inputs (found by Fuzz/ pth), and
+        // so does its directory walk on offsets beyond the file: the directory is checked here first.
+        try ZipDirectory.check(bytes, path: path)
         do { archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read) } catch {
             throw TensorError("\(path): unreadable zip archive (truncated or corrupt)")
         }
@@ -273,5 +275,68 @@ public struct SafetensorsLayout {
     static func integers(_ a: [Any]) -> [Int]? {
         let v = a.compactMap { $0 as? Int }
         return v.count == a.count ? v : nil
+    }
+}
+
+/// The zip directory checked before ZIPFoundation walks it: the end record (and its ZIP64 form), and every central
+/// directory entry's sizes and local header offset (ZIP64 extra fields included) inside the file. ZIPFoundation
+/// converts such numbers to file offsets unchecked and traps on values beyond Int64.
+enum ZipDirectory {
+    static func check(_ b: [UInt8], path: String) throws {
+        func corrupt(_ why: String) -> TensorError { TensorError("\(path): corrupt zip archive (\(why))") }
+        func u(_ at: Int, _ n: Int) -> UInt64? {
+            guard at >= 0, n <= b.count, at <= b.count - n else { return nil }
+            var v: UInt64 = 0
+            for i in 0..<n { v |= UInt64(b[at + i]) << (8 * UInt64(i)) }
+            return v
+        }
+        let size = UInt64(b.count)
+        // End of central directory: the last signature within the final 64 KiB + 22 bytes.
+        var eocd = -1
+        var i = b.count - 22
+        while i >= max(0, b.count - 65_557) {
+            if u(i, 4) == 0x0605_4b50 { eocd = i; break }
+            i -= 1
+        }
+        guard eocd >= 0, var entries = u(eocd + 10, 2), var cdSize = u(eocd + 12, 4), var cdOffset = u(eocd + 16, 4) else {
+            throw corrupt("no end of central directory")
+        }
+        if entries == 0xFFFF || cdSize == 0xFFFF_FFFF || cdOffset == 0xFFFF_FFFF || u(eocd - 20, 4) == 0x0706_4b50 {
+            guard u(eocd - 20, 4) == 0x0706_4b50, let z = u(eocd - 12, 8), z <= size, let zi = Int(exactly: z),
+                  u(zi, 4) == 0x0606_4b50, let e = u(zi + 32, 8), let s = u(zi + 40, 8), let o = u(zi + 48, 8) else {
+                throw corrupt("bad ZIP64 end record")
+            }
+            (entries, cdSize, cdOffset) = (e, s, o)
+        }
+        guard cdOffset <= size, cdSize <= size - cdOffset, entries <= cdSize / 46 + 1 else { throw corrupt("central directory outside the file") }
+        var at = Int(cdOffset)
+        for _ in 0..<entries {
+            guard u(at, 4) == 0x0201_4b50, var compressed = u(at + 20, 4), var uncompressed = u(at + 24, 4),
+                  let nameLength = u(at + 28, 2), let extraLength = u(at + 30, 2), let commentLength = u(at + 32, 2),
+                  var local = u(at + 42, 4) else { throw corrupt("bad central directory entry") }
+            // ZIP64 extra field (id 1): the 64-bit values of the fields set to 0xFFFFFFFF, in this order.
+            var x = at + 46 + Int(nameLength)
+            let xEnd = x + Int(extraLength)
+            while x + 4 <= xEnd, let id = u(x, 2), let n = u(x + 2, 2) {
+                if id == 1 {
+                    var p = x + 4
+                    for field in [0, 1, 2] {
+                        let current = [uncompressed, compressed, local][field]
+                        guard current == 0xFFFF_FFFF else { continue }
+                        guard p + 8 <= x + 4 + Int(n), let v = u(p, 8) else { throw corrupt("bad ZIP64 extra field") }
+                        if field == 0 { uncompressed = v } else if field == 1 { compressed = v } else { local = v }
+                        p += 8
+                    }
+                }
+                x += 4 + Int(n)
+            }
+            guard compressed <= size, uncompressed <= size, local <= size, let li = Int(exactly: local),
+                  u(li, 4) == 0x0403_4b50, let ln = u(li + 26, 2), let le = u(li + 28, 2),
+                  compressed <= size - min(size, local + 30 + ln + le) else {
+                throw corrupt("an entry lies outside the file")
+            }
+            at += 46 + Int(nameLength) + Int(extraLength) + Int(commentLength)
+            guard at <= b.count else { throw corrupt("central directory outside the file") }
+        }
     }
 }
