@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release
 
-.PHONY: all setup build test test-libtorch2 demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga reproduce-prle reproduce-did
+.PHONY: all setup build test test-libtorch2 fuzz fuzz-smoke demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga reproduce-prle reproduce-did
 all: build
 
 help:
@@ -16,8 +16,9 @@ help:
 	@echo "make reproduce-did FFPP=... CDF=... - CrossDF/DID's Tables I and III (demo-sized without datasets)"
 	@echo "make reproduce-roga FFPP=... - RoGA's Tables I, II and IV, DeepfakeBench protocol (demo-sized without datasets)"
 	@echo "make demo RECIPE=prle - PRLE on the demo set: zoo, prle-cam-fuse maps, training, table (ZOO, BACKBONE, SIZE, EPOCHS)"
-	@echo "make test   - set up, build and run the test suite"
+	@echo "make test   - set up, build and run the test suite (with a short fuzzing run)"
 	@echo "make test-libtorch2 - build against the libtorch of a PyTorch 2.x wheel (downloaded into .cache/), engine tests on the CPU"
+	@echo "make fuzz   - run each parser's libFuzzer target for FUZZ_SECONDS (default 600) on Fuzz/corpus (docs/hardening.md)"
 	@echo "make bench  - benchmarks side by side with their anchors (installs ffmpeg)"
 	@echo "make setup  - install system packages and fetch the sample media into .cache/ (idempotent)"
 
@@ -30,6 +31,17 @@ build: setup
 test: setup
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --disable-swift-testing
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+# The parsers of outside input under libFuzzer (Fuzz/fuzz.sh; docs/hardening.md). `make test` runs each target for
+# FUZZ_SMOKE_SECONDS; `make fuzz` for FUZZ_SECONDS. A crash, hang (10 s) or allocation over 2 GB fails the run.
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 5
+fuzz:
+	Fuzz/fuzz.sh run $(FUZZ_SECONDS)
+
+fuzz-smoke:
+	Fuzz/fuzz.sh run $(FUZZ_SMOKE_SECONDS)
 
 # The engine on today's libtorch: the libtorch inside a PyTorch 2.x CPU wheel (scripts/libtorch2.sh downloads and
 # unpacks it into .cache/), built in its own scratch path, engine tests on the CPU (docs/gpu.md). TORCH2_VERSION=...

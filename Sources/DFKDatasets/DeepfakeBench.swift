@@ -53,6 +53,9 @@ extension DatasetIndex {
         default: throw DatasetError("\(file): landmark array of shape \(a.shape) (expected (points, 2) or (faces, points, 2))")
         }
         guard points > 0 else { return [] }
+        if let bad = a.values.first(where: { !Geometry.usable($0) }) {
+            throw DatasetError("\(file): landmark value \(bad) is not a usable coordinate (must be finite and within ±\(Int(Geometry.limit)) pixels)")
+        }
         return (0..<faces).map { f in
             let pts = (0..<points).map { i in Point(a.values[(f * points + i) * 2], a.values[(f * points + i) * 2 + 1]) }
             let box = Box(left: pts.map(\.x).min()!, top: pts.map(\.y).min()!, right: pts.map(\.x).max()!, bottom: pts.map(\.y).max()!)
@@ -153,7 +156,11 @@ public enum NPY {
     }
 
     public static func parse(_ b: [UInt8], name: String) throws -> NPYArray {
-        func bad(_ m: String) -> DatasetError { DatasetError("\(name): not a valid .npy file (\(m))") }
+        // The header is outside text: control characters in what is quoted from it are escaped (one-line errors).
+        func bad(_ m: String) -> DatasetError {
+            let text = m.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+            return DatasetError("\(name): not a valid .npy file (\(text))")
+        }
         guard b.count >= 10, b[0] == 0x93, Array(b[1..<6]) == Array("NUMPY".utf8) else { throw bad("no \\x93NUMPY magic") }
         let major = b[6]
         let headerLength: Int, start: Int
@@ -192,9 +199,14 @@ public enum NPY {
             throw bad("unsupported dtype \(descr) (numeric dtypes only)")
         }
         let big = order == ">"
-        let count = shape.reduce(1, *)
+        var count = 1
+        for n in shape {
+            let (c, o) = count.multipliedReportingOverflow(by: n)
+            guard !o, !c.multipliedReportingOverflow(by: size).overflow else { throw bad("shape \(shape) overflows") }
+            count = c
+        }
         let dataStart = start + headerLength
-        guard b.count >= dataStart + count * size else { throw bad("data truncated: \(b.count - dataStart) bytes for \(count) x \(size)") }
+        guard b.count - dataStart >= count * size else { throw bad("data truncated: \(b.count - dataStart) bytes for \(count) x \(size)") }
         var values = [Double](repeating: 0, count: count)
         for i in 0..<count {
             var u: UInt64 = 0

@@ -8,6 +8,10 @@ import Foundation
 
 public struct DetectorSpec: Sendable, Equatable {
     public static let format = "deepfakekit-detector/1"
+    /// Network input sizes a detector may have (recipes' input.size uses the same range).
+    public static let sizeRange = 16...2048
+    /// Output classes of a detector's head (2 for real/fake; more for a head trained on more classes).
+    public static let classRange = 2...1000
     public var backbone: String
     public var classes = 2
     /// Network input size (square) and per-channel normalisation (value - mean) / std, RGB order.
@@ -41,15 +45,24 @@ public struct DetectorSpec: Sendable, Equatable {
             guard let v = m[k], !v.isEmpty else { throw TensorError("\(source): checkpoint lacks \"\(k)\"") }
             return v
         }
-        func numbers(_ k: String) throws -> [Double] {
+        // Every number is checked here, before a network is built or a tensor read: a NaN mean or a zero std
+        // would make every score NaN, and a huge size or class count would allocate terabytes.
+        func numbers(_ k: String, positive: Bool) throws -> [Double] {
             let v = try need(k).split(separator: ",").compactMap { Double($0) }
-            guard v.count == 3 else { throw TensorError("\(source): checkpoint has a malformed \"\(k)\"") }
+            guard v.count == 3 else { throw TensorError("\(source): checkpoint has a malformed \"\(k)\" (expected 3 numbers)") }
+            guard v.allSatisfy({ $0.isFinite && (!positive || $0 > 0) }) else {
+                throw TensorError("\(source): checkpoint has an unusable \"\(k)\" \(m[k]!) (expected 3 finite numbers\(positive ? ", each above 0" : ""))")
+            }
             return v
         }
-        guard let size = Int(try need("size")), size > 0, let classes = Int(try need("classes")) else {
-            throw TensorError("\(source): checkpoint has a malformed size or class count")
+        guard let size = Int(try need("size")), DetectorSpec.sizeRange.contains(size) else {
+            throw TensorError("\(source): checkpoint has an unusable input size \"\(m["size"]!)\" (expected \(DetectorSpec.sizeRange.lowerBound)-\(DetectorSpec.sizeRange.upperBound))")
         }
-        self.init(backbone: try need("backbone"), size: size, mean: try numbers("mean"), std: try numbers("std"), testCrop: try need("test_crop"))
+        guard let classes = Int(try need("classes")), DetectorSpec.classRange.contains(classes) else {
+            throw TensorError("\(source): checkpoint has an unusable class count \"\(m["classes"]!)\" (expected \(DetectorSpec.classRange.lowerBound)-\(DetectorSpec.classRange.upperBound))")
+        }
+        self.init(backbone: try need("backbone"), size: size, mean: try numbers("mean", positive: false), std: try numbers("std", positive: true),
+                  testCrop: try need("test_crop"))
         self.classes = classes
         switch m["grayscale"] ?? "false" {
         case "true": grayscale = true
@@ -79,8 +92,9 @@ public final class Detector: @unchecked Sendable {
     public init(checkpoint path: String, execution: Execution) throws {
         self.path = path
         self.execution = execution
-        let ck = try Checkpoint.read(path)
-        spec = try DetectorSpec(metadata: ck.metadata, source: path)
+        var parsed: DetectorSpec?
+        let ck = try Checkpoint.read(path) { parsed = try DetectorSpec(metadata: $0, source: path) }   // before any tensor
+        spec = parsed!
         guard let rule = CropRule.parse(spec.testCrop) else { throw TensorError("\(path): unknown crop rule \(spec.testCrop)") }
         crop = rule
         backbone = try Backbone.make(spec.backbone, classes: spec.classes, imageSize: spec.size)

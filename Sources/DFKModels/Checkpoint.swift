@@ -52,34 +52,19 @@ public struct Checkpoint {
         try AtomicFile.write(out, to: path)
     }
 
-    public static func read(_ path: String) throws -> Checkpoint {
+    /// Reads a checkpoint. Its header is checked against the file first (SafetensorsLayout): sizes that overflow,
+    /// ranges outside the file and shapes that do not match their byte ranges are one-line errors.
+    /// `checkMetadata` sees the metadata before any tensor is made (a caller refuses a bad spec before allocating).
+    public static func read(_ path: String, checkMetadata: (([String: String]) throws -> Void)? = nil) throws -> Checkpoint {
         guard let data = FileManager.default.contents(atPath: path) else { throw TensorError("\(path): cannot open file") }
         let bytes = [UInt8](data)
-        guard bytes.count >= 8 else { throw TensorError("\(path): not a checkpoint (file too short)") }
-        var hlen = 0
-        for i in 0..<8 { hlen |= Int(bytes[i]) << (8 * i) }
-        guard hlen > 1, hlen < 100 << 20, 8 + hlen <= bytes.count,
-              let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + hlen)])) as? [String: Any] else {
-            throw TensorError("\(path): not a checkpoint or corrupt header")
-        }
-        let base = 8 + hlen
-        var meta: [String: String] = [:]
-        var entries: [(String, String, [Int], Int, Int)] = []
-        for (name, v) in header {
-            if name == "__metadata__" { meta = v as? [String: String] ?? [:]; continue }
-            guard let d = v as? [String: Any], let code = d["dtype"] as? String, let shape = d["shape"] as? [Int],
-                  let off = d["data_offsets"] as? [Int], off.count == 2 else { throw TensorError("\(path): corrupt entry \(name)") }
-            entries.append((name, code, shape, off[0], off[1]))
-        }
-        entries.sort { $0.3 < $1.3 }   // file order
+        let layout = try SafetensorsLayout.parse(bytes, path: path)
+        try checkMetadata?(layout.metadata)
         var tensors: [(name: String, tensor: Tensor)] = []
-        for (name, code, shape, a, b) in entries {
-            guard let (dtype, (_, size)) = codes.first(where: { $0.value.0 == code }) else { throw TensorError("\(path): unknown dtype \(code) for \(name)") }
-            let count = shape.reduce(1, *)
-            guard a >= 0, b - a == count * size, base + b <= bytes.count else {
-                throw TensorError("\(path): file is truncated or corrupt (tensor \(name))")
-            }
-            let slice = bytes[(base + a)..<(base + b)]
+        for e in layout.entries {
+            guard let (dtype, (_, size)) = codes.first(where: { $0.value.0 == e.dtype }) else { throw TensorError("\(path): unknown dtype \(e.dtype) for \(e.name)") }
+            let slice = bytes[e.range]
+            let (count, shape) = (e.count, e.shape)
             let t: Tensor
             func values<T>(_: T.Type) -> [T] {
                 slice.withUnsafeBytes { raw in (0..<count).map { raw.loadUnaligned(fromByteOffset: $0 * size, as: T.self) } }
@@ -90,8 +75,8 @@ public struct Checkpoint {
             case .uint8, .bool: t = try Tensor(int64: slice.map { Int64($0) }, shape: shape).to(dtype)
             default: t = try Tensor(values(Float.self), shape: shape)
             }
-            tensors.append((name, t))
+            tensors.append((e.name, t))
         }
-        return Checkpoint(tensors: tensors, metadata: meta)
+        return Checkpoint(tensors: tensors, metadata: layout.metadata)
     }
 }

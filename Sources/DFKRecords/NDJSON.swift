@@ -17,8 +17,9 @@ public struct RecordError: Error, CustomStringConvertible, Sendable {
 }
 
 /// Reads NDJSON records from a file descriptor, one line at a time, in 64 KiB chunks.
-/// Blank lines are skipped; a trailing "\r" is ignored; a line that is not a JSON object is an error
-/// for that line only, and reading goes on.
+/// Blank lines are skipped; a trailing "\r" is ignored; a line that is not a JSON object, or whose face geometry
+/// is unusable (a non-finite or out-of-range coordinate, see `Geometry`), is an error for that line only, and
+/// reading goes on.
 public final class NDJSONReader: Sequence, IteratorProtocol {
     public typealias Element = (line: Int, record: Result<Record, RecordError>)
     public let source: String
@@ -61,7 +62,9 @@ public final class NDJSONReader: Sequence, IteratorProtocol {
             guard case .object(let o) = try JSON.parse(Array(bytes)) else {
                 return .failure(RecordError(source: source, line: line, message: "expected a JSON object"))
             }
-            return .success(Record(o))
+            let r = Record(o)
+            if let problem = Geometry.problem(in: r) { return .failure(RecordError(source: source, line: line, message: problem)) }
+            return .success(r)
         } catch let e as JSONParseError {
             return .failure(RecordError(source: source, line: line, message: "malformed JSON: \(e)"))
         } catch {

@@ -210,3 +210,46 @@ public struct FaceCrop: Hashable, Sendable {
         return o
     }
 }
+
+// MARK: - Geometry checks
+
+/// Coordinates (boxes and landmarks, in pixels) a record may carry. A record is where outside numbers become
+/// geometry, so every coordinate is checked once, when the record is read (NDJSONReader): a non-finite value
+/// (`1e999` parses to infinity) or one far beyond any image would trap later, in every tool that turns a
+/// coordinate into a pixel index. Such a record is an error for its line.
+public enum Geometry {
+    /// The largest coordinate magnitude accepted, in pixels (far beyond any image a tool can read).
+    public static let limit = 1_000_000.0
+
+    public static func usable(_ v: Double) -> Bool { v.isFinite && abs(v) <= limit }
+
+    /// What is wrong with the geometry of a record's `faces`, or nil: the first coordinate (face box, landmark,
+    /// crop box or crop landmark) that is not finite or lies beyond ±`limit`.
+    public static func problem(in record: Record) -> String? {
+        guard let faces = record["faces"]?.arrayValue else { return nil }
+        for (i, f) in faces.enumerated() {
+            guard let o = f.objectValue else { continue }
+            if let p = problem(o, "faces[\(i)]") { return p }
+            if let c = o["crop"]?.objectValue, let p = problem(c, "faces[\(i)].crop") { return p }
+        }
+        return nil
+    }
+
+    static func problem(_ o: JSONObject, _ at: String) -> String? {
+        if let b = o["box"]?.arrayValue {
+            for (k, v) in b.enumerated() { if let p = bad(v, "\(at).box[\(k)]") { return p } }
+        }
+        if let pts = o["landmarks"]?.arrayValue {
+            for (k, xy) in pts.enumerated() {
+                for (j, v) in (xy.arrayValue ?? []).enumerated() { if let p = bad(v, "\(at).landmarks[\(k)][\(j)]") { return p } }
+            }
+        }
+        return nil
+    }
+
+    static func bad(_ v: JSONValue, _ at: String) -> String? {
+        guard case .number(let n) = v else { return nil }
+        if let d = n.double, usable(d) { return nil }
+        return "\(at) is \(n.text), not a usable coordinate (must be finite and within ±\(Int(limit)) pixels)"
+    }
+}

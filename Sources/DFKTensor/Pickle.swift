@@ -145,7 +145,9 @@ struct PickleMachine {
         return .storage(StorageRef(key: key, dtype: type, count: count))
     }
 
-    /// Runs until STOP and returns the top of the stack.
+    /// Runs until STOP and returns the top of the stack. Every opcode consumes at least one byte and builds at most
+    /// one object, so the work here is linear in the file's size; walking what was built is bounded separately
+    /// (PthLayout.storageRefs), since memo references can make a small pickle describe a huge tree.
     mutating func load() throws -> PValue {
         while true {
             let op = try byte()
@@ -207,11 +209,13 @@ struct PickleMachine {
             case 0x73:                                                  // SETITEM
                 let v = try pop(), k = try pop()
                 guard case .dict(let d) = stack.last else { throw fail("malformed pickle (setitem)") }
-                try d.set(k, v)
+                do { try d.set(k, v) } catch { throw fail("unsupported dictionary key in weight file") }
             case 0x75:                                                  // SETITEMS
                 let items = try popMark()
                 guard case .dict(let d) = stack.last, items.count % 2 == 0 else { throw fail("malformed pickle (setitems)") }
-                for i in stride(from: 0, to: items.count, by: 2) { try d.set(items[i], items[i + 1]) }
+                for i in stride(from: 0, to: items.count, by: 2) {
+                    do { try d.set(items[i], items[i + 1]) } catch { throw fail("unsupported dictionary key in weight file") }
+                }
             case 0x61:                                                  // APPEND
                 let v = try pop()
                 guard case .list(let l) = stack.last else { throw fail("malformed pickle (append)") }

@@ -11,7 +11,7 @@ extension JPEGColors: ExpressibleByArgument {}
 public struct MaskKnobs: ParsableArguments {
     @Option(help: "Boundary blur of the mask (Table 4): gaussian, average or median.")
     public var blur = "gaussian"
-    @Option(help: "Blur kernel size (odd; Fig. 5). Default: random odd 5-25.")
+    @Option(help: Flags.blurKernel.help("Blur kernel size (Fig. 5). Default: random odd 5-25."))
     public var blurKernel: Int?
     @Option(help: "Mask data type: uint8 or float32 (Table 3).")
     public var dtype: String?
@@ -26,7 +26,7 @@ public struct MaskKnobs: ParsableArguments {
 
     public func validate() throws {
         guard blurKind != nil else { throw ValidationError("--blur must be gaussian, average or median") }
-        if let k = blurKernel, k < 1 || k % 2 == 0 { throw ValidationError("--blur-kernel must be odd and positive") }
+        try Flags.blurKernel.check(blurKernel)
         guard style(base: .lalReference) != nil else { throw ValidationError("--dtype must be uint8|float32, --value 1|255, --line 8|aa") }
     }
     public var blurKind: Image.BlurKind? { Image.BlurKind.allCases.first { "\($0)" == blur } }
@@ -43,15 +43,14 @@ public struct MaskKnobs: ParsableArguments {
 public struct RunOptions: ParsableArguments {
     @Option(help: "Write a contact sheet of the first records to this PNG.")
     public var contactSheet: String?
-    @Option(help: "Rows in the contact sheet.")
+    @Option(help: Flags.sheetRows.help("Rows in the contact sheet."))
     public var sheetRows = 12
-    @Option(help: "Worker threads. Default: all cores.")
+    @Option(help: Flags.threads.help("Worker threads. Default: all cores."))
     public var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
     public var quiet = false
     public init() {}
     public func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
-        guard sheetRows >= 1 else { throw ValidationError("--sheet-rows must be at least 1") }
+        try Flags.threads.check(threads); try Flags.sheetRows.check(sheetRows)
     }
 }

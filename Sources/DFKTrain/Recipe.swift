@@ -7,6 +7,7 @@
 // write it back. Validation (unknown keys, wrong types, out-of-range values, each naming the file and line), the
 // YAML/JSON output and the resume comparison all come from that table.
 import DFKCore
+import DFKDetect
 import DFKEval
 import DFKImaging
 import DFKModels
@@ -212,9 +213,10 @@ extension Recipe {
             guard let t = text else { throw RecipeError("expected a single value, found a list") }
             return t
         }
-        func int(min lo: Int = Int.min) throws -> Int {
+        func int(min lo: Int = Int.min, max hi: Int = Int.max) throws -> Int {
             guard let v = Int(try string()) else { throw RecipeError("expected an integer, found '\(text ?? "[...]")'") }
             guard v >= lo else { throw RecipeError("must be at least \(lo), found \(v)") }
+            guard v <= hi else { throw RecipeError("must be at most \(hi), found \(v)") }
             return v
         }
         func double(min lo: Double = -Double.greatestFiniteMagnitude, max hi: Double = Double.greatestFiniteMagnitude) throws -> Double {
@@ -244,12 +246,14 @@ extension Recipe {
         }
     }
 
-    static func field(_ path: String, int kp: WritableKeyPath<Recipe, Int>, min lo: Int) -> Field {
-        Field(path: path, type: "integer >= \(lo)", set: { $0[keyPath: kp] = try $1.int(min: lo) }, get: { .int($0[keyPath: kp]) })
+    static func field(_ path: String, int kp: WritableKeyPath<Recipe, Int>, min lo: Int, max hi: Int = Int.max) -> Field {
+        Field(path: path, type: hi == Int.max ? "integer >= \(lo)" : "integer \(lo)-\(hi)", set: { $0[keyPath: kp] = try $1.int(min: lo, max: hi) },
+              get: { .int($0[keyPath: kp]) })
     }
     static func field(_ path: String, double kp: WritableKeyPath<Recipe, Double>, min lo: Double = -.greatestFiniteMagnitude,
                       max hi: Double = .greatestFiniteMagnitude) -> Field {
-        Field(path: path, type: "number", set: { $0[keyPath: kp] = try $1.double(min: lo, max: hi) }, get: { .double($0[keyPath: kp]) })
+        let range = lo == -.greatestFiniteMagnitude ? "" : hi == .greatestFiniteMagnitude ? " >= \(lo)" : " \(lo)-\(hi)"
+        return Field(path: path, type: "finite number" + range, set: { $0[keyPath: kp] = try $1.double(min: lo, max: hi) }, get: { .double($0[keyPath: kp]) })
     }
     static func field(_ path: String, string kp: WritableKeyPath<Recipe, String>, check: ((String) -> String?)? = nil) -> Field {
         Field(path: path, type: "string", set: { r, s in
@@ -282,10 +286,10 @@ extension Recipe {
             }
             r.backbone = e.name
         }, get: { .string($0.backbone) }),
-        field("epochs", int: \.epochs, min: 1),
-        field("batch", int: \.batch, min: 2),
+        field("epochs", int: \.epochs, min: 1, max: 100_000),
+        field("batch", int: \.batch, min: 2, max: 4096),
         field("init.pretrained", choice: \.pretrained),
-        field("input.size", int: \.size, min: 16),
+        field("input.size", int: \.size, min: DetectorSpec.sizeRange.lowerBound, max: DetectorSpec.sizeRange.upperBound),
         field("input.mean", doubles: \.mean, count: 3),
         field("input.std", doubles: \.std, count: 3),
         field("input.train_crop", string: \.trainCrop, check: { CropRule.parse($0) == nil ? "unknown crop rule '\($0)'" : nil }),
@@ -293,7 +297,7 @@ extension Recipe {
         field("input.grayscale", bool: \.grayscale),
         field("data.source", choice: \.source),
         field("data.sampler", choice: \.sampler),
-        field("data.frames_per_video", int: \.framesPerVideo, min: 0),
+        field("data.frames_per_video", int: \.framesPerVideo, min: 0, max: 1_000_000),
         field("data.frame_selection", choice: \.frameSelection),
         field("data.augment", choice: \.augment),
         field("data.max_failed_fraction", double: \.maxFailedFraction, min: 0, max: 1),
@@ -364,6 +368,23 @@ extension Recipe {
         let scalar = isList ? Scalar(text: nil, list: v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
                             : Scalar(text: v, list: nil)
         do { try f.set(&self, scalar) } catch let e as RecipeError { throw RecipeError("\(source): \(path): \(e.description)") }
+    }
+
+    /// The type and valid range of a setting, as `--help` shows it ("integer 16-2048").
+    public static func typeText(_ path: String) -> String { byPath[path]?.type ?? "" }
+
+    /// Rules between settings that no single field can check: batches are split in halves (pseudo-fake pairs,
+    /// label-balanced batches) or quarters (`both`: B/4 pairs + B/2 labelled faces), so the batch must divide.
+    public func checkConsistency() throws {
+        if source == .pseudoFakes, batch % 2 != 0 {
+            throw RecipeError("batch must be even with data.source pseudo-fakes (B/2 reals + their B/2 pseudo-fakes), found \(batch)")
+        }
+        if source == .both, batch % 4 != 0 {
+            throw RecipeError("batch must be a multiple of 4 with data.source both (B/4 pairs + B/2 labelled faces), found \(batch)")
+        }
+        if source == .labelled, sampler == .labelBalanced, batch % 2 != 0 {
+            throw RecipeError("batch must be even with data.sampler label-balanced (half real, half fake), found \(batch)")
+        }
     }
 
     /// Every setting as a flat JSON object (dotted keys), for checkpoints and for comparing runs.

@@ -20,14 +20,16 @@ struct BBMGMask: ParsableCommand {
     var out: String
     @Option(help: "Random seed (recorded in every output record).")
     var seed: UInt64 = 5
-    @Option(help: "Mask variant (Table 12): 1 global only, 2 narrowed local, 3 full.")
+    @Option(help: Self.variantRange.help("Mask variant (Table 12): 1 global only, 2 narrowed local, 3 full."))
     var variant = 3
     @OptionGroup var knobs: MaskKnobs
     @OptionGroup(title: "Run") var runOptions: RunOptions
     @OptionGroup(title: "Sharding (identity: the \"image\" path)") var sharding: ShardOptions
 
+    static let variantRange = FlagRange("--variant", 1...3)
+
     func validate() throws {
-        guard (1...3).contains(variant) else { throw ValidationError("--variant must be 1, 2 or 3") }
+        try Self.variantRange.check(variant)
     }
 
     func run() throws {

@@ -20,23 +20,23 @@ struct ExtractFrames: ParsableCommand {
     @Argument(help: "Video files (default: records with a \"video\" field on stdin).")
     var videos: [String] = []
 
-    @Option(help: "Take N frames evenly spaced from the first to the last (integer linspace, as SBI). Default 32.")
+    @Option(help: Self.framesRange.help("Take N frames evenly spaced from the first to the last (integer linspace, as SBI). Default 32."))
     var frames: Int?
-    @Option(help: "Take every K-th frame, starting with the first.")
+    @Option(help: Self.everyRange.help("Take every K-th frame, starting with the first."))
     var every: Int?
     @Flag(help: "Take every frame.")
     var all = false
 
     @Option(help: "Directory for the frame images.")
     var out: String
-    @Option(help: "Write JPEG with this quality (1-100) instead of lossless PNG.")
+    @Option(help: Flags.jpeg.help("Write JPEG with this quality instead of lossless PNG."))
     var jpeg: Int?
-    @Option(help: "PNG zlib compression level 0-9 (OpenCV's default 1 is fast; 9 is smallest).")
+    @Option(help: Self.pngRange.help("PNG zlib compression level (OpenCV's default 1 is fast; 9 is smallest)."))
     var pngLevel = 1
 
-    @Option(help: "Worker threads (videos decoded in parallel). Default: all cores.")
+    @Option(help: Flags.threads.help("Worker threads (videos decoded in parallel). Default: all cores."))
     var threads = Inputs.cores
-    @Option(help: "Seek instead of decoding forward when the next wanted frame is more than this many frames ahead (seeking restarts at a keyframe, so it pays off only past the keyframe interval; x264 uses 250).")
+    @Option(help: Self.seekRange.help("Seek instead of decoding forward when the next wanted frame is more than this many frames ahead (seeking restarts at a keyframe, so it pays off only past the keyframe interval; x264 uses 250)."))
     var seekGap = 300
     @Flag(help: "Never seek: decode every frame up to the last wanted one.")
     var noSeek = false
@@ -44,14 +44,16 @@ struct ExtractFrames: ParsableCommand {
     var quiet = false
     @OptionGroup(title: "Sharding (identity: the \"video\" path)") var sharding: ShardOptions
 
+    static let framesRange = FlagRange("--frames", 1...1_000_000)
+    static let everyRange = FlagRange("--every", 1...1_000_000)
+    static let pngRange = FlagRange("--png-level", 0...9)
+    static let seekRange = FlagRange("--seek-gap", 0...1_000_000)
+
     func validate() throws {
         let modes = [frames != nil, every != nil, all].filter { $0 }.count
         guard modes <= 1 else { throw ValidationError("use only one of --frames, --every, --all") }
-        if let frames, frames < 1 { throw ValidationError("--frames must be at least 1") }
-        if let every, every < 1 { throw ValidationError("--every must be at least 1") }
-        if let jpeg, !(1...100).contains(jpeg) { throw ValidationError("--jpeg must be between 1 and 100") }
-        guard (0...9).contains(pngLevel) else { throw ValidationError("--png-level must be between 0 and 9") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        try Self.framesRange.check(frames); try Self.everyRange.check(every); try Flags.jpeg.check(jpeg)
+        try Self.pngRange.check(pngLevel); try Flags.threads.check(threads); try Self.seekRange.check(seekGap)
     }
 
     var sampling: FrameSampling {

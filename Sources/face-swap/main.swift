@@ -39,22 +39,26 @@ struct FaceSwapCommand: ParsableCommand {
     var target: String
     @Option(help: "Output video (.avi).")
     var out: String
-    @Option(help: "Use at most this many frames of the target (from the start).")
+    @Option(help: Self.maxFramesRange.help("Use at most this many frames of the target (from the start)."))
     var maxFrames: Int?
-    @Option(help: "Frames of the video made from a target image.")
+    @Option(help: Self.stillFramesRange.help("Frames of the video made from a target image."))
     var stillFrames = 48
     @Option(help: "Seed of the random draws.")
     var seed: UInt64 = 0
-    @Option(help: "dlib HOG upsampling for the face detector (1 finds smaller faces; 0 is 4x faster on large faces).")
+    @Option(help: Self.upsampleRange.help("dlib HOG upsampling for the face detector (1 finds smaller faces; 0 is 4x faster on large faces)."))
     var upsample = 1
-    @Option(help: "JPEG quality of the output frames.")
+    @Option(help: Self.qualityRange.help("JPEG quality of the output frames."))
     var quality = 95
+
+    static let maxFramesRange = FlagRange("--max-frames", 1...1_000_000)
+    static let stillFramesRange = FlagRange("--still-frames", 1...10_000)
+    static let upsampleRange = FlagRange("--upsample", 0...3)
+    static let qualityRange = FlagRange("--quality", 1...100)
 
     func validate() throws {
         if method != .real && source == nil { throw ValidationError("--method \(method.rawValue) needs --source") }
-        if let maxFrames, maxFrames < 1 { throw ValidationError("--max-frames must be at least 1") }
-        guard stillFrames >= 1 else { throw ValidationError("--still-frames must be at least 1") }
-        guard (0...3).contains(upsample) else { throw ValidationError("--upsample must be between 0 and 3") }
+        try Self.maxFramesRange.check(maxFrames); try Self.stillFramesRange.check(stillFrames)
+        try Self.upsampleRange.check(upsample); try Self.qualityRange.check(quality)
         guard out.lowercased().hasSuffix(".avi") else { throw ValidationError("--out must name an .avi file") }
     }
 

@@ -29,9 +29,9 @@ struct Landmarks: ParsableCommand {
     var detector = DetectorChoice.hog
     @Option(help: "Detector model file: dlib MMOD (mmod_human_face_detector.dat; implies --detector mmod) or, with --detector retinaface, published RetinaFace PyTorch weights (retinaface-pytorch's resnet50_2020-07-20, Pytorch_Retinaface's Resnet50_Final.pth or mobilenet0.25_Final.pth).")
     var detectorModel: String?
-    @Option(help: "Upsample the image this many times before detection (finds smaller faces; slower). dlib detectors only.")
+    @Option(help: Flags.upsample.help("Upsample the image this many times before detection (finds smaller faces; slower). dlib detectors only."))
     var upsample = 1
-    @Option(help: "Detector score threshold (dlib's adjust_threshold). dlib detectors only.")
+    @Option(help: Self.thresholdRange.help("Detector score threshold (dlib's adjust_threshold). dlib detectors only."))
     var threshold = 0.0
     @Option(help: "RetinaFace weight family (input preprocessing and NMS): auto (guessed from the file), ternaus (PyPI retinaface-pytorch, SBI's detector) or biubug6 (Pytorch_Retinaface).")
     var retinaWeights = RetinaWeightsChoice.auto
@@ -50,16 +50,18 @@ struct Landmarks: ParsableCommand {
     var crop: String?
     @Option(help: "Directory for crops and the result cache.")
     var out: String?
-    @Option(help: "Write crops as JPEG with this quality instead of PNG.")
+    @Option(help: Flags.jpeg.help("Write crops as JPEG with this quality instead of PNG."))
     var jpeg: Int?
 
-    @Option(help: "Worker threads. Default: all cores.")
+    @Option(help: Flags.threads.help("Worker threads. Default: all cores."))
     var threads = Inputs.cores
     @Flag(help: "Treat a frame without a face as an error.")
     var requireFace = false
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
     @OptionGroup(title: "Sharding (identity: the \"image\" path)") var sharding: ShardOptions
+
+    static let thresholdRange = FlagRange("--threshold", -10.0...10.0)
 
     func validate() throws {
         if detector != .hog && detectorModel == nil { throw ValidationError("--detector \(detector.rawValue) needs --detector-model FILE") }
@@ -68,7 +70,7 @@ struct Landmarks: ParsableCommand {
             guard retinaNms > 0 && retinaNms <= 1 else { throw ValidationError("--retina-nms must be in (0, 1]") }
             if let m = retinaMaxSize, m != 0 && m < 32 { throw ValidationError("--retina-max-size must be 0 (never resize) or at least 32") }
         }
-        guard (0...4).contains(upsample) else { throw ValidationError("--upsample must be between 0 and 4") }
+        try Flags.upsample.check(upsample); try Self.thresholdRange.check(threshold)
         if let crop {
             guard let rule = CropRule.parse(crop) else { throw ValidationError("--crop must be sbi, margin:F or margin:F:RULE, got '\(crop)'") }
             if case .margin(_, .retina) = rule, detector != .retinaface {
@@ -76,8 +78,7 @@ struct Landmarks: ParsableCommand {
             }
             guard out != nil else { throw ValidationError("--crop needs --out DIR") }
         }
-        if let jpeg, !(1...100).contains(jpeg) { throw ValidationError("--jpeg must be between 1 and 100") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        try Flags.jpeg.check(jpeg); try Flags.threads.check(threads)
     }
 
     func run() throws {

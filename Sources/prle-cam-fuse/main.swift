@@ -37,13 +37,13 @@ struct PRLECamFuse: ParsableCommand {
     var out: String
     @Option(help: "Fusion rule: union (default), neighbour (literal eq. 8), average (eq. 6).")
     var fusion: PRLEFusionRule = .union
-    @Option(help: "Average-fusion threshold tau1 (eq. 6).")
+    @Option(help: Self.tau1Range.help("Average-fusion threshold tau1 (eq. 6)."))
     var tau1 = 0.3
-    @Option(help: "Neighbouring-fusion threshold lambda (eq. 7).")
+    @Option(help: Self.lambdaRange.help("Neighbouring-fusion threshold lambda (eq. 7)."))
     var lambda = 0.15
     @Flag(help: "Eq. 7 over pairs of different maps only (default: every pair A_j, A_k, j = k included, as printed).")
     var distinctPairs = false
-    @Option(help: "Side of the square maps (the paper: 256).")
+    @Option(help: Self.sizeRange.help("Side of the square maps (the paper: 256)."))
     var size = 256
     @Option(help: "Record field for the fused map's path.")
     var field = "prle_map"
@@ -51,11 +51,11 @@ struct PRLECamFuse: ParsableCommand {
     var cams = false
     @Option(help: ArgumentHelp("Contact sheet of the first faces: face | each model's CAM | fused map.", valueName: "FILE.png"))
     var overlay: String?
-    @Option(help: "Rows in the contact sheet.")
+    @Option(help: Flags.sheetRows.help("Rows in the contact sheet."))
     var sheetRows = 12
-    @Option(help: "Faces per forward pass.")
+    @Option(help: Flags.batch.help("Faces per forward pass."))
     var batch = 16
-    @Option(help: "Threads (image reading in parallel; libtorch intra-op threads). Default: all cores.")
+    @Option(help: Flags.threads.help("Threads (image reading in parallel; libtorch intra-op threads). Default: all cores."))
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
@@ -63,11 +63,14 @@ struct PRLECamFuse: ParsableCommand {
     var engine: ExecutionOptions
     @OptionGroup(title: "Sharding (identity: the \"image\" path)") var sharding: ShardOptions
 
+    static let tau1Range = FlagRange("--tau1", 0.0...1.0)
+    static let lambdaRange = FlagRange("--lambda", 0.0...1.0)
+    static let sizeRange = FlagRange("--size", 8...2048)
+
     func validate() throws {
         guard !zoo.isEmpty else { throw ValidationError("give at least one --zoo checkpoint") }
-        guard (0...1).contains(tau1), (0...1).contains(lambda) else { throw ValidationError("--tau1 and --lambda must be within 0...1") }
-        guard (8...2048).contains(size) else { throw ValidationError("--size must be between 8 and 2048") }
-        guard batch >= 1, threads >= 1, sheetRows >= 1 else { throw ValidationError("--batch, --threads and --sheet-rows must be at least 1") }
+        try Self.tau1Range.check(tau1); try Self.lambdaRange.check(lambda); try Self.sizeRange.check(size)
+        try Flags.batch.check(batch); try Flags.threads.check(threads); try Flags.sheetRows.check(sheetRows)
         guard !field.isEmpty else { throw ValidationError("--field must name a record field") }
         if let overlay, !overlay.hasSuffix(".png") { throw ValidationError("--overlay must name a .png file") }
     }

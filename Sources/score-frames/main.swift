@@ -45,13 +45,13 @@ struct ScoreFrames: ParsableCommand {
     var faces: FaceSource = .auto
     @Option(help: "Crop rule; must equal the checkpoint's (it is read from the checkpoint when omitted).")
     var crop: String?
-    @Option(help: "Drop faces whose box area is below this fraction of the frame's largest face.")
+    @Option(help: Flags.minFaceRatio.help("Drop faces whose box area is below this fraction of the frame's largest face."))
     var minFaceRatio = 0.5
-    @Option(help: "dlib detector upsampling (--faces detect/auto).")
+    @Option(help: Flags.upsample.help("dlib detector upsampling (--faces detect/auto)."))
     var upsample = 1
-    @Option(help: "Faces per forward pass.")
+    @Option(help: Flags.batch.help("Faces per forward pass."))
     var batch = 32
-    @Option(help: "Threads (image decoding and face detection in parallel; libtorch intra-op threads). Default: all cores.")
+    @Option(help: Flags.threads.help("Threads (image decoding and face detection in parallel; libtorch intra-op threads). Default: all cores."))
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
@@ -60,8 +60,8 @@ struct ScoreFrames: ParsableCommand {
     @OptionGroup(title: "Sharding (identity: the \"image\" path)") var sharding: ShardOptions
 
     func validate() throws {
-        guard (0...1).contains(minFaceRatio) else { throw ValidationError("--min-face-ratio must be between 0 and 1") }
-        guard batch >= 1, threads >= 1 else { throw ValidationError("--batch and --threads must be at least 1") }
+        try Flags.minFaceRatio.check(minFaceRatio); try Flags.upsample.check(upsample)
+        try Flags.batch.check(batch); try Flags.threads.check(threads)
         if let crop { guard CropRule.parse(crop) != nil else { throw ValidationError("unknown crop rule '\(crop)'") } }
     }
 

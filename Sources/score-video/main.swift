@@ -27,23 +27,23 @@ struct ScoreVideo: ParsableCommand {
     var videos: [String] = []
     @Option(help: "Detector checkpoint written by `train`.")
     var checkpoint: String
-    @Option(help: "Frames per video, evenly spaced (the papers use 32).")
+    @Option(help: Self.framesRange.help("Frames per video, evenly spaced (the papers use 32)."))
     var frames = 32
     @Option(help: "Crop rule; must equal the checkpoint's (it is read from the checkpoint when omitted).")
     var crop: String?
     @Option(help: "Score of a video without a face or that cannot be read: half (0.5), exclude, fake (1).")
     var noFace = "half"
-    @Option(help: "Drop faces whose box area is below this fraction of the frame's largest face.")
+    @Option(help: Flags.minFaceRatio.help("Drop faces whose box area is below this fraction of the frame's largest face."))
     var minFaceRatio = 0.5
-    @Option(help: "dlib detector upsampling (as in preprocessing).")
+    @Option(help: Flags.upsample.help("dlib detector upsampling (as in preprocessing)."))
     var upsample = 1
     @Option(help: "dlib shape predictor file (68 or 81 points).")
     var predictor = LandmarkPredictor.defaultPath
-    @Option(help: "Distort every frame first (robustness, Table 10): resize:S (down to SxS and back), blur:K (Gaussian), jpeg:Q.")
+    @Option(help: "Distort every frame first (robustness, Table 10): resize:S (down to SxS and back; S \(Self.resizeRange.text)), blur:K (Gaussian; K \(Self.blurRange.text)), jpeg:Q (Q \(Self.jpegRange.text)).")
     var distort: String?
-    @Option(help: "Faces per forward pass.")
+    @Option(help: Flags.batch.help("Faces per forward pass."))
     var batch = 32
-    @Option(help: "Threads (face detection in parallel; libtorch intra-op threads). Default: all cores.")
+    @Option(help: Flags.threads.help("Threads (face detection in parallel; libtorch intra-op threads). Default: all cores."))
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
@@ -51,13 +51,26 @@ struct ScoreVideo: ParsableCommand {
     var engine: ExecutionOptions
     @OptionGroup(title: "Sharding (identity: the \"video\" path)") var sharding: ShardOptions
 
+    static let framesRange = FlagRange("--frames", 1...10_000)
+    static let resizeRange = FlagRange("--distort resize:S", 8...4096)
+    static let blurRange = FlagRange("--distort blur:K", 1...255, odd: true)
+    static let jpegRange = FlagRange("--distort jpeg:Q", 1...100)
+
     func validate() throws {
-        guard frames >= 1 else { throw ValidationError("--frames must be at least 1") }
+        try Self.framesRange.check(frames)
         guard VideoProtocol.NoFace(rawValue: noFace) != nil else { throw ValidationError("--no-face must be half, exclude or fake") }
-        guard (0...1).contains(minFaceRatio) else { throw ValidationError("--min-face-ratio must be between 0 and 1") }
-        guard batch >= 1, threads >= 1 else { throw ValidationError("--batch and --threads must be at least 1") }
+        try Flags.minFaceRatio.check(minFaceRatio); try Flags.upsample.check(upsample)
+        try Flags.batch.check(batch); try Flags.threads.check(threads)
         if let crop { guard CropRule.parse(crop) != nil else { throw ValidationError("unknown crop rule '\(crop)'") } }
-        if let distort { guard ScoreVideo.distortion(distort) != nil else { throw ValidationError("--distort must be resize:S, blur:K (odd) or jpeg:Q") } }
+        if let distort {
+            let p = distort.split(separator: ":", maxSplits: 1).map(String.init)
+            let ranges = ["resize": Self.resizeRange, "blur": Self.blurRange, "jpeg": Self.jpegRange]
+            guard p.count == 2, let r = ranges[p[0]], let v = Int(p[1]) else {
+                throw ValidationError("--distort must be resize:S, blur:K or jpeg:Q, got '\(distort)'")
+            }
+            try r.check(v)
+            guard ScoreVideo.distortion(distort) != nil else { throw ValidationError("--distort must be resize:S, blur:K or jpeg:Q") }
+        }
     }
 
     /// The frame distortion of Table 10, or nil when the description is malformed.

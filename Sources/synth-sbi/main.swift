@@ -24,15 +24,15 @@ struct SynthSBI: ParsableCommand {
     var seed: UInt64 = 5
     @Option(help: "Mask: sbi (convex hull), lal (Face X-ray hulls, SBI's published setting), bbmg, or record (the record's \"mask\" field, e.g. from bbmg-mask).")
     var mask = "lal"
-    @Option(help: "Pairs per input record.")
+    @Option(help: Self.variantsRange.help("Pairs per input record."))
     var variants = 1
-    @Option(help: "Output size in pixels (square).")
+    @Option(help: Self.sizeRange.help("Output size in pixels (square)."))
     var size = 380
     @Option(help: "train: random flip, random tight-crop margins (5-20%) and post-augmentation; test: 12.5% margins, no randomness but the blend.")
     var crop = "train"
     @Option(help: "HSV transform: reference (the published code's effective no-op round trip) or fraction (+-0.3 of each range).")
     var hsv = "reference"
-    @Option(help: "BBMG mask variant (Table 12): 1 global only, 2 narrowed local, 3 full.")
+    @Option(help: Self.bbmgVariantRange.help("BBMG mask variant (Table 12): 1 global only, 2 narrowed local, 3 full."))
     var bbmgVariant = 3
     @Option(help: "8-bit conversion of the blend: truncate (the reference's astype(np.uint8); fakes ~0.5 level darker where 0 < M < 1) or round (the fix).")
     var blendCast: BlendCast = .truncate
@@ -42,13 +42,15 @@ struct SynthSBI: ParsableCommand {
     @OptionGroup(title: "Run") var runOptions: RunOptions
     @OptionGroup(title: "Sharding (identity: the \"image\" path)") var sharding: ShardOptions
 
+    static let variantsRange = FlagRange("--variants", 1...100)
+    static let sizeRange = FlagRange("--size", 32...2048)
+    static let bbmgVariantRange = FlagRange("--bbmg-variant", 1...3)
+
     func validate() throws {
         guard ["sbi", "lal", "bbmg", "record"].contains(mask) else { throw ValidationError("--mask must be sbi, lal, bbmg or record") }
         guard ["train", "test"].contains(crop) else { throw ValidationError("--crop must be train or test") }
         guard HSVMode(rawValue: hsv) != nil else { throw ValidationError("--hsv must be reference or fraction") }
-        guard variants >= 1 else { throw ValidationError("--variants must be at least 1") }
-        guard (32...2048).contains(size) else { throw ValidationError("--size must be between 32 and 2048") }
-        guard (1...3).contains(bbmgVariant) else { throw ValidationError("--bbmg-variant must be 1, 2 or 3") }
+        try Self.variantsRange.check(variants); try Self.sizeRange.check(size); try Self.bbmgVariantRange.check(bbmgVariant)
     }
 
     func options() -> SBIOptions {

@@ -23,29 +23,35 @@ extension Recipe.RoGAVariant: ExpressibleByArgument {}
 
 /// Flags that override single recipe fields (the common ones; `--set` reaches every field).
 struct RecipeOverrides: ParsableArguments {
-    @Option(help: "Epochs (epochs).") var epochs: Int?
-    @Option(help: "Batch size (batch; pseudo-fakes: B/2 reals + B/2 fakes).") var batch: Int?
-    @Option(help: "Input size (input.size).") var size: Int?
+    @Option(help: RecipeOverrides.help("Epochs", "epochs")) var epochs: Int?
+    @Option(help: RecipeOverrides.help("Batch size (pseudo-fakes: B/2 reals + B/2 fakes, so even; both: a multiple of 4)", "batch")) var batch: Int?
+    @Option(help: RecipeOverrides.help("Input size", "input.size")) var size: Int?
     @Option(help: "Backbone (backbone).") var backbone: String?
-    @Option(help: "Learning rate (optimizer.lr).") var lr: Double?
+    @Option(help: RecipeOverrides.help("Learning rate", "optimizer.lr")) var lr: Double?
     @Option(help: "Optimizer (optimizer.name).") var optimizer: Recipe.OptimizerName?
     @Option(help: "Training step (step.name).") var step: Recipe.StepName?
     @Option(help: "Data source (data.source).") var source: Recipe.Source?
     @Option(help: "Sampler of labelled faces (data.sampler).") var sampler: Recipe.Sampler?
     @Option(help: "Augmentations of labelled faces (data.augment).") var augment: Recipe.Augmentation?
     @Option(help: "Pseudo-fake mask (synthesis.mask).") var mask: Recipe.Mask?
-    @Option(help: "Frames per training video, 0 keeps every record (data.frames_per_video).") var framesPerVideo: Int?
+    @Option(help: RecipeOverrides.help("Frames per training video, 0 keeps every record", "data.frames_per_video")) var framesPerVideo: Int?
     @Option(help: "Frame choice per video (data.frame_selection).") var frameSelection: Recipe.FrameSelection?
-    @Option(help: "Epoch from which NRS weights the loss, T_k (nrs.start_epoch; turns NRS on).") var nrsStart: Int?
-    @Option(help: "NRS distance threshold lambda (nrs.lambda; turns NRS on).") var nrsLambda: Double?
-    @Option(help: "NRS epoch scale beta (nrs.beta; turns NRS on).") var nrsBeta: Double?
-    @Option(help: "NRS number of centres k (nrs.k; turns NRS on).") var nrsK: Int?
-    @Option(help: "NRS memory size k_s (nrs.memory; turns NRS on).") var nrsMemory: Int?
+    @Option(help: RecipeOverrides.help("Epoch from which NRS weights the loss, T_k", "nrs.start_epoch", nrs: true)) var nrsStart: Int?
+    @Option(help: RecipeOverrides.help("NRS distance threshold lambda", "nrs.lambda", nrs: true)) var nrsLambda: Double?
+    @Option(help: RecipeOverrides.help("NRS epoch scale beta", "nrs.beta", nrs: true)) var nrsBeta: Double?
+    @Option(help: RecipeOverrides.help("NRS number of centres k", "nrs.k", nrs: true)) var nrsK: Int?
+    @Option(help: RecipeOverrides.help("NRS memory size k_s", "nrs.memory", nrs: true)) var nrsMemory: Int?
     @Option(help: "NRS memory selection, Table 13 (nrs.selection; turns NRS on).") var nrsSelection: NRSOptions.Selection?
     @Option(help: "NRS distance, Table 13 (nrs.distance; turns NRS on).") var nrsDistance: FeatureDistance?
     @Option(help: "RoGA's reading of its lost equations (roga.variant).") var rogaVariant: Recipe.RoGAVariant?
     @Option(name: .customLong("set"), help: ArgumentHelp("Set any recipe field, e.g. --set optimizer.weight_decay=5e-4 (repeatable).", valueName: "key=value"))
     var set: [String] = []
+
+    /// A numeric override's help: what it is, the recipe field it sets, and that field's type and valid range
+    /// (from the recipe's field table, which also checks the value).
+    static func help(_ text: String, _ path: String, nrs: Bool = false) -> ArgumentHelp {
+        ArgumentHelp("\(text) (\(path)\(nrs ? "; turns NRS on" : ""); \(Recipe.typeText(path))).")
+    }
 
     /// The overrides as (field, value) pairs, in a fixed order, `--set` last.
     var assignments: [(String, String)] {
@@ -101,7 +107,7 @@ struct Train: ParsableCommand {
     var overrides: RecipeOverrides
     @OptionGroup(title: "Device and precision")
     var engine: ExecutionOptions
-    @Option(help: "Threads (libtorch and batch assembly). Default: all cores.")
+    @Option(help: Flags.threads.help("Threads (libtorch and batch assembly). Default: all cores."))
     var threads = Inputs.cores
     @Flag(name: [.short, .long], help: "No progress output.")
     var quiet = false
@@ -109,7 +115,7 @@ struct Train: ParsableCommand {
     var distributed: DistributedOptions
 
     func validate() throws {
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try Flags.threads.check(threads)
         for s in overrides.set where !s.contains("=") { throw ValidationError("--set takes key=value, got '\(s)'") }
         if !printRecipe && out == nil { throw ValidationError("missing --out (the output directory)") }
         if fromScratch && pretrained != nil { throw ValidationError("--from-scratch and --pretrained exclude each other") }
@@ -121,6 +127,7 @@ struct Train: ParsableCommand {
         for (k, v) in overrides.assignments {
             do { try r.set(k, v, source: "--set \(k)") } catch let e as RecipeError { throw ValidationError(e.description) }
         }
+        do { try r.checkConsistency() } catch let e as RecipeError { throw ValidationError("recipe '\(r.name)': \(e.description)") }
         return r
     }
 
@@ -203,6 +210,10 @@ struct Train: ParsableCommand {
             return e < trainer.startEpoch
         }.map(String.init) ?? []
         var lines = kept
+        // Faces lost on the way (unreadable image, landmarks outside the image, a failed crop or blend): each epoch
+        // names its first few; the run ends with their count and exits non-zero, as synth-sbi does for its records.
+        var lost = 0
+        var lostExamples: [String] = []
         let progress = Progress("train", total: r.epochs, quiet: quiet)
         progress.advance(by: trainer.startEpoch)
         do {
@@ -210,6 +221,8 @@ struct Train: ParsableCommand {
                 lines.append(JSON.serialize(.object(log.json)))
                 try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: logPath)
                 for f in log.failures { Diagnostics.info("epoch \(log.epoch): face skipped: \(f)") }
+                lost += log.failed
+                for f in log.failures where lostExamples.count < 3 && !lostExamples.contains(f) { lostExamples.append(f) }
                 if log.failed > log.failures.count { Diagnostics.info("epoch \(log.epoch): \(log.failed) faces skipped in all") }
                 if !quiet { Diagnostics.info(JSON.serialize(.object(log.json))) }
                 progress.advance()
@@ -224,6 +237,10 @@ struct Train: ParsableCommand {
             throw error
         }
         progress.finish()
+        if lost > 0 {
+            Diagnostics.fail(records ?? "<stdin>", "\(lost) training faces could not be used (unreadable image, landmarks outside the image, "
+                             + "failed crop or blend) and were left out; first: \(lostExamples.joined(separator: "; "))")
+        }
     }
 }
 
