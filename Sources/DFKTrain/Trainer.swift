@@ -277,6 +277,7 @@ public final class Trainer {
             var failures: [String] = []
             let batches = Prefetch(plans, depth: 2) { self.assemble($0, from: self.train, tag: "e\(epoch)", train: true) }
             for a in batches {
+                try Cancellation.check()   // a safe point between training steps
                 failed += a.failures.count
                 attempted += a.failures.count + a.samples.count - a.pseudo.filter { $0 }.count
                 failures += a.failures.prefix(max(0, 5 - failures.count))
@@ -345,6 +346,7 @@ public final class Trainer {
         var scores: [Double] = [], labels: [Int] = []
         let per = max(1, recipe.batch / 2)
         for start in stride(from: 0, to: items.count, by: per) {
+            try Cancellation.check()
             let a = assemble(Array(items[start..<min(start + per, items.count)]), from: val, tag: "val", train: false)
             guard !a.images.isEmpty else { continue }
             let x = try tensor(a.images)

@@ -215,6 +215,7 @@ struct PRLECamFuse: ParsableCommand {
             let it = reader.makeIterator()
             var finished = false
             while !finished {
+                try Cancellation.check()   // a safe point between batches
                 var chunk: [(String, Result<Record, RecordError>)] = []
                 while chunk.count < batch, let item = it.next() { chunk.append(("\(reader.source):\(item.line)", item.record)) }
                 if chunk.count < batch { finished = true }

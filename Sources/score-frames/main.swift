@@ -157,6 +157,7 @@ struct ScoreFrames: ParsableCommand {
         }
 
         for item in Inputs.records(paths: images, field: "image") {
+            try Cancellation.check()   // a safe point between records
             guard case .success(var rec) = item.record else {
                 if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
                 progress.advance(failed: 1)

@@ -146,7 +146,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let r = try resolvedRecipe()
-        if printRecipe { print(r.yaml, terminator: ""); return }
+        if printRecipe { try StandardOutput.write(r.yaml); return }
         let out = out!
         let trainRecords = try Train.load(records)
         var train = try samples(trainRecords, recipe: r, what: "training")
