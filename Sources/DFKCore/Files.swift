@@ -121,6 +121,13 @@ public enum Paths {
         }
     }
     public static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+    /// What identifies a file's content for a cache without reading it: size, modification time (ns), inode and
+    /// device (following links). nil when the file cannot be stat'ed. A replaced or rewritten file changes it.
+    public static func fingerprint(_ path: String) -> String? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ino):\(st.st_dev)"
+    }
     /// Absolute, normalised form of a path (relative paths are taken from the current directory).
     public static func absolute(_ path: String) -> String {
         let p = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
