@@ -56,7 +56,8 @@ public final class FaceDetector {
         defer { dfk_buffer_free(UnsafeMutableRawPointer(boxes)?.assumingMemoryBound(to: UInt8.self)) }
         return (0..<Int(n)).map { i in
             let b = boxes![i]
-            let box = Box(left: b.left / scale, top: b.top / scale, right: (b.right + 1) / scale, bottom: (b.bottom + 1) / scale)
+            func back(_ v: Double) -> Double { scale == 1 ? v : (v / scale * 100).rounded() / 100 }
+            let box = Box(left: back(b.left), top: back(b.top), right: back(b.right + 1), bottom: back(b.bottom + 1))
             return Detection(box: box, score: b.score)
         }
     }

@@ -34,6 +34,7 @@ final class HardeningBTests: XCTestCase {
         XCTAssertEqual(run.status, 1, run.stderr)
         let lines = run.stderrLines
         XCTAssertEqual(lines.count, 8, run.stderr)
+        guard lines.count == 8 else { return }
         for (k, n) in [3, 4, 5, 6, 7, 8, 9, 10].enumerated() {
             XCTAssertTrue(lines[k].hasPrefix("metrics: error: <stdin>:\(n): "), lines[k])
         }

@@ -126,8 +126,9 @@ final class SignalTests: XCTestCase {
             check("landmarks", o, sig: sig, noTemporariesIn: [dir + "/lm-\(tag)"])
             o = try interrupt("extract-frames", ["--all", "--out", dir + "/fr-\(tag)", "--threads", "2", "-q"] + videos + [target], sig: sig, after: 1.5)
             check("extract-frames", o, sig: sig, noTemporariesIn: [dir + "/fr-\(tag)"])
-            o = try interrupt("metrics", ["--csv", dir + "/m-\(tag).csv", metricsInput], sig: sig, after: 1)
-            check("metrics", o, sig: sig, noTemporariesIn: [dir])
+            try FileManager.default.createDirectory(atPath: dir + "/m-\(tag)", withIntermediateDirectories: true)
+            o = try interrupt("metrics", ["--csv", dir + "/m-\(tag)/table.csv", metricsInput], sig: sig, after: 1)
+            check("metrics", o, sig: sig, noTemporariesIn: [dir + "/m-\(tag)"])
             o = try interrupt("face-swap", ["--method", "blend", "--source", still, "--target", target, "--out", dir + "/fs-\(tag)/x.avi"],
                               sig: sig, after: 3)
             check("face-swap", o, sig: sig, noTemporariesIn: [dir + "/fs-\(tag)"])
