@@ -40,6 +40,12 @@ public enum Diagnostics {
         return String(describing: error).replacingOccurrences(of: "\n", with: " ")
     }
 
+    /// `describe` without a leading "FILE: " when it names `file` (for messages that already start with the file).
+    public static func reason(_ error: Error, file: String) -> String {
+        let d = describe(error)
+        return d.hasPrefix(file + ": ") ? String(d.dropFirst(file.count + 2)) : d
+    }
+
     static func foundation(_ ns: NSError) -> String {
         let file = (ns.userInfo[NSFilePathErrorKey] as? String) ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
         var reason: String?

@@ -4,9 +4,10 @@ import Foundation
 public enum AtomicFile {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var swept = Set<String>()
+    nonisolated(unsafe) private static var serial = 0
 
     /// Writes `bytes` to `path` atomically: a hidden temporary file in the same directory, then rename(2).
-    /// Readers never see a partial file; an interrupted run leaves at most a hidden `.NAME.tmp-PID` file,
+    /// Readers never see a partial file; an interrupted run leaves at most a hidden `.NAME.tmp-PID.K` file,
     /// which the next run writing into that directory removes (`sweepStaleTemporaries`).
     /// A symbolic link is written through: its target is replaced, the link stays. A path that exists and is not
     /// a regular file (a FIFO, a device, a directory) is refused.
@@ -14,12 +15,14 @@ public enum AtomicFile {
         let target = try resolve(path)
         let dir = (target as NSString).deletingLastPathComponent
         sweepOnce(dir.isEmpty ? "." : dir)
-        let tmp = Temporaries.name(for: target)
-        Temporaries.register(tmp)
-        defer { Temporaries.unregister(tmp) }
+        // `.NAME.tmp-PID.K`: unique per write, so two threads writing the same file (the same image in two
+        // records) never share a temporary; the last rename wins.
+        lock.lock(); serial += 1; let k = serial; lock.unlock()
+        let tmp = Temporaries.name(for: target, extension: String(k))
         var st = stat()
         let mode: mode_t = stat(target, &st) == 0 ? st.st_mode & 0o7777 : 0o644
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode)
+        let fd = Temporaries.create(tmp, flags: O_WRONLY | O_TRUNC | O_NOFOLLOW, mode: mode)
+        defer { Temporaries.unregister(tmp) }
         guard fd >= 0 else { throw ToolError("\(path): cannot create file: \(String(cString: strerror(errno)))") }
         if mode != 0o644 { fchmod(fd, mode) }
         var off = 0
@@ -117,7 +120,9 @@ public enum Paths {
     /// Creates a directory and its parents.
     public static func makeDirectory(_ path: String) throws {
         do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-            throw ToolError("\(path): cannot create directory: \(Diagnostics.describe(error))")
+            var why = Diagnostics.describe(error)
+            if why.hasPrefix(path + ": ") { why.removeFirst(path.count + 2) }
+            throw ToolError("\(path): cannot create directory: \(why)")
         }
     }
     public static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }

@@ -87,6 +87,14 @@ public enum Temporaries {
     nonisolated(unsafe) private static var paths = Set<String>()
 
     public static func register(_ path: String) { lock.lock(); paths.insert(path); lock.unlock() }
+    /// Creates (open(2)) and registers a temporary in one step, so that a signal's clean-up either sees it or
+    /// happens before it exists (then this call never returns: the process is ending).
+    public static func create(_ path: String, flags: Int32, mode: mode_t) -> Int32 {
+        lock.lock(); defer { lock.unlock() }
+        let fd = open(path, flags | O_CREAT, mode)
+        if fd >= 0 { paths.insert(path) }
+        return fd
+    }
     public static func unregister(_ path: String) { lock.lock(); paths.remove(path); lock.unlock() }
     public static var current: Set<String> { lock.lock(); defer { lock.unlock() }; return paths }
 

@@ -125,7 +125,7 @@ struct SynthSBI: ParsableCommand {
                             if opts.mask == .given {
                                 guard let m = rec.mask else { throw ToolError("--mask record needs a \"mask\" field") }
                                 do { given = try Image.decode(Array(try Data(contentsOf: URL(fileURLWithPath: m))), unchanged: true) }
-                                catch { throw ToolError("\(m): cannot read mask: \(error)") }
+                                catch { throw ToolError("\(m): cannot read mask: \(Diagnostics.reason(error, file: m))") }
                             }
                         }
                         var rng = SampleRNG(seed: seed, key: key)

@@ -72,6 +72,18 @@ final class HardeningBTests: XCTestCase {
         q.waitUntilExit()
         XCTAssertEqual(q.terminationStatus, 1)
         XCTAssertTrue(String(decoding: err2.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("No space left on device"))
+        // Records (NDJSONWriter) fail with the same line.
+        let r = Process()
+        r.executableURL = Fixtures.products.appendingPathComponent("landmarks")
+        r.arguments = ["-q", try Fixtures.media("single_face.jpg")]
+        r.standardOutput = FileHandle(forWritingAtPath: "/dev/full")
+        let err3 = Pipe()
+        r.standardError = err3
+        try r.run()
+        r.waitUntilExit()
+        XCTAssertEqual(r.terminationStatus, 1)
+        XCTAssertEqual(String(decoding: err3.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                       "landmarks: error: standard output: write failed: No space left on device\n")
     }
 
     // MARK: items 10, 11: atomic writes
@@ -175,7 +187,7 @@ final class HardeningBTests: XCTestCase {
             let s = "\(e)"
             XCTAssertFalse(s.contains("Domain="), s)
             XCTAssertFalse(s.contains("\n"), s)
-            XCTAssertTrue(s.hasPrefix(file + "/sub: cannot create directory: "), s)
+            XCTAssertEqual(s, file + "/sub: cannot create directory: Not a directory")
         }
         let ro = CocoaError(.fileWriteVolumeReadOnly, userInfo: [NSFilePathErrorKey: "/mnt/ro/x.csv"])
         XCTAssertEqual(Diagnostics.describe(ro), "/mnt/ro/x.csv: read-only file system")
