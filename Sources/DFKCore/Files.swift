@@ -119,9 +119,20 @@ public enum AtomicFile {
 public enum Paths {
     /// Creates a directory and its parents.
     public static func makeDirectory(_ path: String) throws {
-        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
-            var why = Diagnostics.describe(error)
-            if why.hasPrefix(path + ": ") { why.removeFirst(path.count + 2) }
+        // mkdir -p with mkdir(2), so that the error is the system's reason (FileManager reports ENOTDIR, EROFS and
+        // others as an opaque "NSCocoaErrorDomain Code=512").
+        var st = stat()
+        if stat(path, &st) == 0 {
+            if st.st_mode & S_IFMT == S_IFDIR { return }
+            throw ToolError("\(path): cannot create directory: a file of that name exists")
+        }
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += "/" + part
+            if mkdir(prefix, 0o777) == 0 { continue }
+            let err = errno
+            if err == EEXIST, stat(prefix, &st) == 0, st.st_mode & S_IFMT == S_IFDIR { continue }
+            let why = err == EEXIST ? "\(prefix) is not a directory" : String(cString: strerror(err))
             throw ToolError("\(path): cannot create directory: \(why)")
         }
     }

@@ -187,7 +187,7 @@ final class HardeningBTests: XCTestCase {
             let s = "\(e)"
             XCTAssertFalse(s.contains("Domain="), s)
             XCTAssertFalse(s.contains("\n"), s)
-            XCTAssertEqual(s, file + "/sub: cannot create directory: Not a directory")
+            XCTAssertEqual(s, file + "/sub: cannot create directory: \(file) is not a directory")
         }
         let ro = CocoaError(.fileWriteVolumeReadOnly, userInfo: [NSFilePathErrorKey: "/mnt/ro/x.csv"])
         XCTAssertEqual(Diagnostics.describe(ro), "/mnt/ro/x.csv: read-only file system")
