@@ -42,7 +42,7 @@ void dfk_set_num_threads(int n) { cv::setNumThreads(n); }
 dfk_image *dfk_image_read(const char *path, char **err) {
   return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
     if (!std::ifstream(path, std::ios::binary).good()) { set_err(err, "cannot open file"); return nullptr; }
-    cv::Mat m = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+    cv::Mat m = cv::imread(path, cv::IMREAD_COLOR);   // EXIF orientation applied, as cv2.imread does
     if (m.empty()) {
       set_err(err, "not a readable image (unknown format or corrupt data)");
       return nullptr;
@@ -54,7 +54,7 @@ dfk_image *dfk_image_read(const char *path, char **err) {
 dfk_image *dfk_image_decode(const uint8_t *bytes, size_t len, int unchanged, char **err) {
   return guard<dfk_image *>(err, nullptr, [&]() -> dfk_image * {
     cv::Mat buf(1, static_cast<int>(len), CV_8UC1, const_cast<uint8_t *>(bytes));
-    cv::Mat m = cv::imdecode(buf, unchanged ? cv::IMREAD_UNCHANGED : (cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION));
+    cv::Mat m = cv::imdecode(buf, unchanged ? cv::IMREAD_UNCHANGED : cv::IMREAD_COLOR);
     if (m.empty()) {
       set_err(err, "not a readable image (unknown format or corrupt data)");
       return nullptr;

@@ -102,7 +102,8 @@ public final class FaceAnalyzer: @unchecked Sendable {
     /// The cached result of an earlier run for this image, if it is complete and was made with the same options.
     public func cachedFaces(imagePath: String) -> [Face]? {
         guard let out = outputPaths(forImage: imagePath) else { return nil }
-        return readCache("\(out.dir)/\(out.stem).faces.json", image: Paths.absolute(imagePath))
+        guard let fp = Paths.fingerprint(imagePath) else { return nil }
+        return readCache("\(out.dir)/\(out.stem).faces.json", image: Paths.absolute(imagePath), source: fp)
     }
 
     /// Analyses a decoded image. Crops and the cache entry are written through `writes` (in the background:
@@ -127,6 +128,8 @@ public final class FaceAnalyzer: @unchecked Sendable {
         var o = JSONObject()
         o["key"] = .string(key)
         o["image"] = .string(Paths.absolute(imagePath))
+        // The image file this result was made from: a file replaced at the same path is analysed again.
+        if let fp = Paths.fingerprint(imagePath) { o["source"] = .string(fp) }
         o["faces"] = .array(faces.map { .object($0.json) })
         let entry = JSON.serialize(.object(o)) + "\n"
         let cachePath = "\(out.dir)/\(out.stem).faces.json"
@@ -138,10 +141,10 @@ public final class FaceAnalyzer: @unchecked Sendable {
         return faces
     }
 
-    private func readCache(_ path: String, image: String) -> [Face]? {
+    private func readCache(_ path: String, image: String, source: String) -> [Face]? {
         guard let data = FileManager.default.contents(atPath: path),
               case .object(let o)? = try? JSON.parse([UInt8](data)),
-              o["key"]?.stringValue == key, o["image"]?.stringValue == image,
+              o["key"]?.stringValue == key, o["image"]?.stringValue == image, o["source"]?.stringValue == source,
               let arr = o["faces"]?.arrayValue else { return nil }
         let faces = arr.compactMap { $0.objectValue.map(Face.init(json:)) }
         // A cached result is complete only if every crop it names is still there.

@@ -32,15 +32,33 @@ public final class FaceDetector {
         public var score: Double
     }
 
+    /// The most pixels the detector's pyramid starts from (the image after `upsample` doublings): 40 Mpx, a 4K
+    /// frame upsampled once. Larger images are scaled down for detection only (boxes are mapped back), which bounds
+    /// memory (dlib's HOG pyramid of a 10000x10000 photo upsampled once took 4.9 GB) and loses no face that
+    /// the landmark predictor could use.
+    public static let defaultMaxPixels = 40_000_000
+
     /// Detects faces; `upsample` doubles the image that many times first (finds smaller faces, 4x slower each).
-    /// Not thread-safe: use one detector per thread.
-    public func detect(_ image: Image, upsample: Int = 1, threshold: Double = 0) throws -> [Detection] {
+    /// Images above `maxPixels` (counted after upsampling) are detected at a reduced scale; boxes are in `image`'s
+    /// coordinates either way. Not thread-safe: use one detector per thread.
+    public func detect(_ image: Image, upsample: Int = 1, threshold: Double = 0, maxPixels: Int = FaceDetector.defaultMaxPixels) throws -> [Detection] {
+        let effective = Double(image.width) * Double(image.height) * pow(4, Double(max(0, upsample)))
+        var input = image
+        var scale = 1.0
+        if effective > Double(maxPixels) {
+            scale = (Double(maxPixels) / effective).squareRoot()
+            let w = max(1, Int((Double(image.width) * scale).rounded(.down))), h = max(1, Int((Double(image.height) * scale).rounded(.down)))
+            input = try image.resized(width: w, height: h, interpolation: .area)
+            scale = Double(w) / Double(image.width)
+        }
         var boxes: UnsafeMutablePointer<dfk_face_box>? = nil
-        let n = try nativeStatus { dfk_detect(handle, image.handle, Int32(upsample), threshold, &boxes, $0) }
+        let n = try nativeStatus { dfk_detect(handle, input.handle, Int32(upsample), threshold, &boxes, $0) }
         defer { dfk_buffer_free(UnsafeMutableRawPointer(boxes)?.assumingMemoryBound(to: UInt8.self)) }
         return (0..<Int(n)).map { i in
             let b = boxes![i]
-            return Detection(box: Box(left: b.left, top: b.top, right: b.right + 1, bottom: b.bottom + 1), score: b.score)
+            func back(_ v: Double) -> Double { scale == 1 ? v : (v / scale * 100).rounded() / 100 }
+            let box = Box(left: back(b.left), top: back(b.top), right: back(b.right + 1), bottom: back(b.bottom + 1))
+            return Detection(box: box, score: b.score)
         }
     }
 }

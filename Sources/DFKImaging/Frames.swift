@@ -98,6 +98,7 @@ public struct FrameExtractor: Sendable {
             // One pass: count while writing the frames that are not there yet.
             var i = 0
             while video.grab() {
+                try Cancellation.check()   // a safe point between frames
                 if !Paths.exists(file(i)) { write(i, try video.retrieve()) }
                 i += 1
             }
@@ -164,6 +165,7 @@ public struct FrameExtractor: Sendable {
         }
 
         next: for t in wanted {
+            try Cancellation.check()   // a safe point between frames
             while pos < t {
                 if seek, constantRate == true, t - pos > seekGap {
                     try video.seek(to: t)

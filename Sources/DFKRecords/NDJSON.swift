@@ -128,6 +128,13 @@ public final class NDJSONReader: Sequence, IteratorProtocol {
 }
 
 /// Writes records as NDJSON lines. Each record goes out in one write, so lines never interleave.
+/// A record that could not be written (a full disk, a closed pipe): the run fails with this one line.
+public struct OutputError: Error, CustomStringConvertible, Sendable {
+    public let fd: Int32
+    public let reason: String
+    public var description: String { "\(fd == 1 ? "standard output" : "output (fd \(fd))"): write failed: \(reason)" }
+}
+
 public final class NDJSONWriter {
     private let fd: Int32
     public init(fd: Int32 = 1) { self.fd = fd }
@@ -146,7 +153,7 @@ public final class NDJSONWriter {
             let n = bytes[off...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw RecordError(source: "<output>", line: 0, message: "write failed: \(String(cString: strerror(errno)))")
+                throw OutputError(fd: fd, reason: String(cString: strerror(errno)))
             }
             off += n
         }

@@ -9,7 +9,7 @@ public enum ToolMain {
     public static func run<C: ParsableCommand>(_ type: C.Type) -> Never {
         let name = C.configuration.commandName ?? String(describing: C.self)
         Diagnostics.toolName = name
-        AtomicFile.installSignalCleanup()
+        Cancellation.install()
         var command: C
         do {
             command = try C.parse(Array(CommandLine.arguments.dropFirst()))
@@ -25,12 +25,20 @@ public enum ToolMain {
         }
         do {
             try command.run()
+        } catch _ where Cancellation.isRequested {
+            // Any error after a signal (Cancelled from a safe point, or one wrapped by the tool) ends as a signal.
+            Cancellation.terminate(signal: Cancellation.receivedSignal!)
         } catch let e as ExitCode {
             exit(e.rawValue)
         } catch let e as ValidationError {
             Diagnostics.line("\(name): error: \(e.message) (see \(name) --help)")
             exit(64)
         } catch {
+            Diagnostics.line("\(name): error: \(Diagnostics.describe(error))")
+            exit(1)
+        }
+        if let sig = Cancellation.receivedSignal { Cancellation.terminate(signal: sig) }
+        do { try StandardOutput.flush() } catch {
             Diagnostics.line("\(name): error: \(Diagnostics.describe(error))")
             exit(1)
         }

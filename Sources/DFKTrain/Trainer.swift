@@ -342,6 +342,7 @@ public final class Trainer {
             var failures: [String] = []
             let batches = Prefetch(plans, depth: 2) { self.prepare($0, tag: "e\(epoch)") }
             for (a, host) in batches {
+                try Cancellation.check()   // a safe point between training steps
                 failed += a.failures.count
                 retries += a.retries
                 attempted += a.failures.count + a.samples.count - a.pseudo.filter { $0 }.count
@@ -428,6 +429,7 @@ public final class Trainer {
         var scores: [Double] = [], labels: [Int] = []
         let per = max(1, recipe.batch / 2)
         for start in stride(from: 0, to: items.count, by: per) {
+            try Cancellation.check()
             let tag = Trainer.validationTag(recipe.valPairs, epoch: epoch)
             let a = assemble(Array(items[start..<min(start + per, items.count)]), from: val, tag: tag, train: false)
             guard !a.images.isEmpty else { continue }

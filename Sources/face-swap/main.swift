@@ -113,7 +113,10 @@ struct FaceSwapCommand: ParsableCommand {
 
         let dir = (out as NSString).deletingLastPathComponent
         if !dir.isEmpty { try Paths.makeDirectory(dir) }
-        let tmp = (dir.isEmpty ? "" : dir + "/") + ".\(Self.name(out)).tmp-\(getpid()).avi"
+        let tmp = Temporaries.name(for: out, extension: "avi")   // removed if a signal ends the run
+        AtomicFile.sweepStaleTemporaries(in: dir.isEmpty ? "." : dir)
+        Temporaries.register(tmp)
+        defer { Temporaries.unregister(tmp) }
         let writer: VideoWriter
         do {
             writer = try VideoWriter(path: tmp, fourcc: "MJPG", fps: frames.fps, width: frames.width, height: frames.height)
@@ -122,6 +125,7 @@ struct FaceSwapCommand: ParsableCommand {
         var tracker = FaceTracker()
         do {
             try frames.forEach { i, frame in
+                try Cancellation.check()   // a safe point between frames
                 var img = frame
                 if method == .real {
                     img = frame

@@ -13,7 +13,11 @@ struct MetricsCommand: ParsableCommand {
         Reads score records (stdin or files). Each record needs "label" (0 real, 1 fake) and "score"; "dataset" \
         groups rows (default "all"). Frame-level metrics use every sampled frame's score ("frames"), with the label \
         of its video. Frame records from score-frames ("level": "frame") are grouped into videos by "video" \
-        (the mean over frames with a face) and count as frames at frame level. Prints a Markdown table with the protocol under it; --markdown and --csv also write files.
+        (the mean over frames with a face) and count as frames at frame level. Prints a Markdown table with the protocol under it; --markdown and --csv also write files. \
+        A "score" is a number in [0, 1], or null (a video excluded by score-video --no-face exclude, counted under the \
+        table; a frame without a face); a missing, non-numeric, non-finite or out-of-range score, or "frames" that is \
+        not an array of objects with such a "score", is reported with its line, the record is left out and the run \
+        exits 1. A failed write of the table (e.g. a full disk) is an error.
         """)
 
     @Argument(help: "Score files (default: stdin).")
@@ -59,6 +63,7 @@ struct MetricsCommand: ParsableCommand {
         }
         for reader in sources {
             for item in reader {
+                try Cancellation.check()   // a safe point between records
                 guard case .success(let r) = item.record else {
                     if case .failure(let e) = item.record { Diagnostics.fail("\(e.source):\(e.line)", e.message) }
                     continue
@@ -74,23 +79,48 @@ struct MetricsCommand: ParsableCommand {
                     // A frame record (score-frames): grouped into its video, keyed by dataset and "video" (or the image).
                     let name = r.video ?? r.image ?? place
                     let key = (r.dataset ?? "all") + "\u{1}" + name
+                    let frameScore: Double?
+                    switch MetricsCommand.score(r["score"], nullable: true) {
+                    case .success(let s): frameScore = s
+                    case .failure(let e): Diagnostics.fail(place, e.description); continue
+                    }
                     if r.error != nil { unreadableFrames += 1 }
                     if let g = frameGroups[key] {
                         guard g.label == label else {
                             Diagnostics.fail(place, "frame labelled \(label) in video \(name), whose earlier frames are labelled \(g.label)")
                             continue
                         }
-                        frameGroups[key]!.scores.append(r.score)
+                        frameGroups[key]!.scores.append(frameScore)
                     } else {
                         frameGroupOrder.append(key)
-                        frameGroups[key] = (label, r.dataset, r.method, [r.score])
+                        frameGroups[key] = (label, r.dataset, r.method, [frameScore])
                     }
                     continue
                 }
-                if r.error != nil { unreadable += 1 }
+                // A video record: "score" a number in [0, 1], or null for a video score-video excluded (--no-face
+                // exclude); "frames", when present, an array of objects whose "score" is a number in [0, 1] or null
+                // (a frame without a face). Anything else is reported with its line and the record is left out.
+                let score: Double?
+                switch MetricsCommand.score(r["score"], nullable: true) {
+                case .success(let s): score = s
+                case .failure(let e): Diagnostics.fail(place, e.description); continue
+                }
                 var frames: [Double?] = []
-                for f in r["frames"]?.arrayValue ?? [] { frames.append(f.objectValue?["score"]?.doubleValue) }
-                add(label: label, dataset: r.dataset, method: r.method, score: r.score, frames: frames)
+                if let f = r["frames"], !f.isNull {
+                    guard let arr = f.arrayValue else { Diagnostics.fail(place, "\"frames\" must be an array of frame objects"); continue }
+                    var bad: String?
+                    for (k, x) in arr.enumerated() {
+                        guard let o = x.objectValue else { bad = "\"frames\"[\(k)] must be an object with a \"score\""; break }
+                        switch MetricsCommand.score(o["score"], nullable: true, name: "\"frames\"[\(k)].score") {
+                        case .success(let s): frames.append(s)
+                        case .failure(let e): bad = e.description
+                        }
+                        if bad != nil { break }
+                    }
+                    if let bad { Diagnostics.fail(place, bad); continue }
+                }
+                if r.error != nil { unreadable += 1 }
+                add(label: label, dataset: r.dataset, method: r.method, score: score, frames: frames)
             }
         }
         // Videos made of frame records: the mean over frames with a face; no face in any frame scores 0.5.
@@ -140,9 +170,20 @@ struct MetricsCommand: ParsableCommand {
         if !checkpoints.isEmpty { notes.append("checkpoint: " + checkpoints.sorted().joined(separator: ", ")) }
         notes.append("AUC: ROC AUC with ties counted half; AP: average precision; EER by linear interpolation; ACC: score >= 0.5 is fake")
         let md = Report.markdown(rows, notes: notes)
-        print(md, terminator: "")
+        try StandardOutput.write(md)
         if let markdown { try AtomicFile.write(md, to: markdown) }
         if let csv { try AtomicFile.write(Report.csv(rows, notes: notes), to: csv) }
+    }
+
+    /// A score field: a finite number in [0, 1], or null where `nullable` (no face); missing, a string, another
+    /// type, a non-finite or out-of-range number is an error naming the field.
+    static func score(_ v: JSONValue?, nullable: Bool, name: String = "\"score\"") -> Result<Double?, ToolError> {
+        guard let v else { return .failure(ToolError("record without a \(name) (a number in [0, 1], or null for no face)")) }
+        if v.isNull { return nullable ? .success(nil) : .failure(ToolError("\(name) is null")) }
+        guard case .number(let n) = v else { return .failure(ToolError("\(name) must be a number in [0, 1], got \(JSON.serialize(v).prefix(40))")) }
+        guard let d = n.double, d.isFinite else { return .failure(ToolError("\(name) is not a finite number: \(n.text.prefix(40))")) }
+        guard (0...1).contains(d) else { return .failure(ToolError("\(name) \(n.text.prefix(40)) lies outside [0, 1]")) }
+        return .success(d)
     }
 }
 

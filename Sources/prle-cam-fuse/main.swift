@@ -218,6 +218,7 @@ struct PRLECamFuse: ParsableCommand {
             let it = reader.makeIterator()
             var finished = false
             while !finished {
+                try Cancellation.check()   // a safe point between batches
                 var chunk: [(String, Result<Record, RecordError>)] = []
                 while chunk.count < batch, let item = it.next() {
                     if let shard = sharding.shard, !shard.admits(item.record, keys: ["image"]) { continue }

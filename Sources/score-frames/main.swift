@@ -162,6 +162,7 @@ struct ScoreFrames: ParsableCommand {
         }
 
         for item in sharding.records(paths: images, field: "image", keys: ["image"]) {
+            try Cancellation.check()   // a safe point between records
             guard case .success(var rec) = item.record else {
                 if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
                 progress.advance(failed: 1)

@@ -111,6 +111,7 @@ struct ScoreVideo: ParsableCommand {
         let (threads, batch) = (self.threads, self.batch)
 
         for item in sharding.records(paths: videos, field: "video", keys: ["video"]) {
+            try Cancellation.check()   // a safe point between videos
             guard case .success(var rec) = item.record else {
                 if case .failure(let e) = item.record { Diagnostics.fail(e.source + ":\(e.line)", e.message) }
                 progress.advance(failed: 1)

@@ -114,6 +114,10 @@ struct SynthSBI: ParsableCommand {
                 }
                 let dir = SynthesisPaths.directory(out: out, image: path)
                 try Paths.makeDirectory(dir)
+                // What a cached pair was made from, besides the settings: the image file, the face's landmarks and
+                // (--mask record) the given mask file. Any change makes the pair again.
+                var input = "image=\(Paths.fingerprint(path) ?? "?")|landmarks=\(Paths.hex8(Paths.fnv1a(JSON.serialize(.array(face.landmarks.map { .array([.double($0.x), .double($0.y)]) })))))"
+                if opts.mask == .given, let m = rec.mask { input += "|mask=\(Paths.absolute(m))#\(Paths.fingerprint(m) ?? "?")" }
                 var frame: Image?
                 var given: Image?
                 var outRecs: [Record] = []
@@ -123,7 +127,7 @@ struct SynthSBI: ParsableCommand {
                     let key = "\(Paths.absolute(path))#face0#v\(v)"
                     let files = (real: base + "_real.png", fake: base + "_fake.png", mask: base + "_mask.tiff", meta: base + ".json")
                     var draws: JSONObject
-                    if let cached = Self.cached(files.meta, settings: settings, key: key), [files.real, files.fake, files.mask].allSatisfy(Paths.exists) {
+                    if let cached = Self.cached(files.meta, settings: settings, key: key, input: input), [files.real, files.fake, files.mask].allSatisfy(Paths.exists) {
                         draws = cached
                         if wantSheet && thumbs.count < sheetRows, let real = try? Image.read(files.real), let fake = try? Image.read(files.fake),
                            let m = try? Image.decode(Array(try Data(contentsOf: URL(fileURLWithPath: files.mask))), unchanged: true) {
@@ -135,7 +139,7 @@ struct SynthSBI: ParsableCommand {
                             if opts.mask == .given {
                                 guard let m = rec.mask else { throw ToolError("--mask record needs a \"mask\" field") }
                                 do { given = try Image.decode(Array(try Data(contentsOf: URL(fileURLWithPath: m))), unchanged: true) }
-                                catch { throw ToolError("\(m): cannot read mask: \(error)") }
+                                catch { throw ToolError("\(m): cannot read mask: \(Diagnostics.reason(error, file: m))") }
                             }
                         }
                         var rng = SampleRNG(seed: seed, key: key)
@@ -146,7 +150,7 @@ struct SynthSBI: ParsableCommand {
                         try AtomicFile.write(try pair.mask.encoded(.tiff), to: files.mask)
                         draws = pair.draws.fields
                         var meta = JSONObject()
-                        meta["settings"] = .string(settings); meta["key"] = .string(key); meta["draws"] = .object(draws)
+                        meta["settings"] = .string(settings); meta["key"] = .string(key); meta["input"] = .string(input); meta["draws"] = .object(draws)
                         try AtomicFile.write(JSON.serialize(.object(meta)) + "\n", to: files.meta)
                         if wantSheet && thumbs.count < sheetRows { thumbs.append([pair.real, pair.mask, pair.fake]) }
                     }
@@ -187,9 +191,9 @@ struct SynthSBI: ParsableCommand {
         }
     }
 
-    static func cached(_ meta: String, settings: String, key: String) -> JSONObject? {
+    static func cached(_ meta: String, settings: String, key: String, input: String) -> JSONObject? {
         guard let d = FileManager.default.contents(atPath: meta), case .object(let o)? = try? JSON.parse([UInt8](d)),
-              o["settings"]?.stringValue == settings, o["key"]?.stringValue == key else { return nil }
+              o["settings"]?.stringValue == settings, o["key"]?.stringValue == key, o["input"]?.stringValue == input else { return nil }
         return o["draws"]?.objectValue
     }
 }

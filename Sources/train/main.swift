@@ -161,7 +161,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let r = try resolvedRecipe()
-        if printRecipe { print(r.yaml, terminator: ""); return }
+        if printRecipe { try StandardOutput.write(r.yaml); return }
         let out = out!
         let launch = try distributed.launch()
         if launch == nil, let n = distributed.nproc, n > 1 {

@@ -31,7 +31,7 @@ void dfk_set_num_threads(int n);
 // ---- images -------------------------------------------------------------------------------------
 enum { DFK_U8 = 0, DFK_F32 = 1 };
 
-// Decodes an image file as 8-bit BGR (colour images) with EXIF orientation ignored.
+// Decodes an image file as 8-bit BGR (colour images) with EXIF orientation applied (as cv2.imread).
 dfk_image *dfk_image_read(const char *path, char **err);
 dfk_image *dfk_image_decode(const uint8_t *bytes, size_t len, int flags_unchanged, char **err);
 // Creates an image (copying `data` when it is not NULL, zero-filled otherwise). `step` 0 means packed rows.
