@@ -30,7 +30,7 @@ build() {
     module DFKCore Sources/DFKCore/*.swift
     module DFKDatasets Sources/DFKDatasets/*.swift
     module ZIPFoundation "$zip"/*.swift
-    module DFKTensor Sources/DFKTensor/WeightLayout.swift Sources/DFKTensor/Pickle.swift Fuzz/Shims/TensorError.swift
+    module DFKTensor Sources/DFKTensor/WeightLayout.swift Sources/DFKTensor/Pickle.swift Sources/DFKTensor/TensorError.swift
     for t in "${TARGETS[@]}"; do
         local exe=$B/fuzz-$t
         if [[ -x $exe && $exe -nt Fuzz/Targets/$t.swift && $exe -nt Fuzz/Targets/Support.swift && -z $(find "$B" -name 'lib*.a' -newer "$exe") ]]; then continue; fi

@@ -3,10 +3,6 @@
 import CTorch
 import Foundation
 
-public struct TensorError: Error, CustomStringConvertible, Sendable {
-    public let description: String
-    public init(_ message: String) { description = message }
-}
 
 @inline(__always)
 func call(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> OpaquePointer?) throws -> Tensor {
