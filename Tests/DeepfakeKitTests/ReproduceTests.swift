@@ -24,6 +24,11 @@ final class ReproduceTests: XCTestCase {
 
     /// The fixture benchmarks, built once per test process (the script skips a finished tree).
     nonisolated(unsafe) static var fixtureDir: String?
+    // The fixture benchmarks take about 1 GB: gone with the test class.
+    override class func tearDown() {
+        if let d = fixtureDir { try? FileManager.default.removeItem(atPath: d) }
+        fixtureDir = nil
+    }
     func fixtures() throws -> String {
         let fx = ReproduceTests.fixtureDir ?? Fixtures.tempDir("fixtures")
         ReproduceTests.fixtureDir = fx

@@ -1,8 +1,8 @@
 // Ctrl-C and SIGTERM in the middle of every tool's run: exit 130 / 143 with exactly one "interrupted" line, no
 // crash (train and synth-sbi used to die of SIGSEGV: exit() ran libtorch's and OpenCV's static destructors under
-// live threads), and no temporary file left behind. Inputs: the sample media and the demo set (out/demo-set,
-// `make demo-set`, or a copy of one).
+// live threads), and no temporary file left behind. Inputs: made from the sample media.
 import DFKCore
+import DFKRecords
 import Foundation
 import XCTest
 
@@ -15,15 +15,19 @@ final class SignalTests: XCTestCase {
         var sawOutput: Bool
     }
 
-    static var demoSet: String {
-        get throws {
-            let d = Fixtures.repo.appendingPathComponent("out/demo-set").path
-            guard FileManager.default.fileExists(atPath: d + "/train.ndjson") else {
-                XCTFail("missing out/demo-set: run `make demo-set` (or copy one into out/) first")
-                throw XCTSkip("no demo set")
-            }
-            return d
-        }
+    /// Inputs made from the sample media (no demo set needed): frames of two sample videos and their faces.
+    static func inputs() throws -> (records: String, frames: [String], videos: [String]) {
+        let dir = Fixtures.tempDir("signal-inputs")
+        let videos = [try Fixtures.media("single_face.mp4"), try Fixtures.media("WolfgangLanger_Pexels.mp4")]
+        let f = try runTool("extract-frames", ["-q", "--frames", "48", "--out", dir + "/F"] + videos)
+        XCTAssertEqual(f.status, 0, f.stderr)
+        let l = try runTool("landmarks", ["-q"], stdin: f.stdout)
+        XCTAssertEqual(l.status, 0, l.stderr)
+        let records = dir + "/faces.ndjson"
+        try l.stdout.write(toFile: records, atomically: true, encoding: .utf8)
+        let frames = f.lines.compactMap { (try? JSON.parse($0))?.objectValue?["image"]?.stringValue }
+        XCTAssertGreaterThanOrEqual(frames.count, 90)
+        return (records, frames, videos)
     }
 
     /// Runs `tool` from the repository root, sends `sig` once it has printed to stdout (or after `after` seconds,
@@ -99,21 +103,19 @@ final class SignalTests: XCTestCase {
 
     /// Each tool, each signal: stopped mid-run, clean exit code, one line, no temporaries.
     func testEveryToolStopsCleanlyOnSIGINTAndSIGTERM() throws {
-        let demo = try SignalTests.demoSet
+        let made = try SignalTests.inputs()
         let dir = Fixtures.tempDir()
-        let frames = (try FileManager.default.subpathsOfDirectory(atPath: demo + "/frames")).filter { $0.hasSuffix(".png") }.sorted()
-            .map { demo + "/frames/" + $0 }
+        let frames = made.frames
         // Enough work that no tool finishes before the signal: records repeated under different names where
         // a cache would otherwise make the repeats free.
-        let trainRecords = try String(contentsOfFile: demo + "/train.ndjson", encoding: .utf8)
+        let trainRecords = try String(contentsOfFile: made.records, encoding: .utf8)
         let sbiInput = dir + "/sbi.ndjson"
         try String(repeating: trainRecords, count: 20).write(toFile: sbiInput, atomically: true, encoding: .utf8)
         var metricsLines: [String] = []
         for i in 0..<200_000 { metricsLines.append(#"{"label":\#(i % 2),"score":0.\#(i % 10),"dataset":"d\#(i % 3)","frames":[{"score":0.5}]}"#) }
         let metricsInput = dir + "/scores.ndjson"
         try (metricsLines.joined(separator: "\n") + "\n").write(toFile: metricsInput, atomically: true, encoding: .utf8)
-        let videos = try FileManager.default.contentsOfDirectory(atPath: demo + "/videos").filter { $0.hasSuffix(".avi") }.sorted()
-            .map { demo + "/videos/" + $0 }
+        let videos = made.videos
         let target = try Fixtures.media("WolfgangLanger_Pexels.mp4"), still = try Fixtures.media("0-f15-hao-ph.jpg")
 
         for sig in [SIGINT, SIGTERM] {
@@ -132,7 +134,7 @@ final class SignalTests: XCTestCase {
             o = try interrupt("face-swap", ["--method", "blend", "--source", still, "--target", target, "--out", dir + "/fs-\(tag)/x.avi"],
                               sig: sig, after: 3)
             check("face-swap", o, sig: sig, noTemporariesIn: [dir + "/fs-\(tag)"])
-            o = try interrupt("train", [demo + "/train.ndjson", "--recipe", "cpu-demo", "--out", dir + "/tr-\(tag)", "--threads", "2", "-q"],
+            o = try interrupt("train", [made.records, "--recipe", "cpu-demo", "--out", dir + "/tr-\(tag)", "--threads", "2", "-q"],
                               sig: sig, after: 4)
             check("train", o, sig: sig, noTemporariesIn: [dir + "/tr-\(tag)"])
         }
@@ -140,14 +142,12 @@ final class SignalTests: XCTestCase {
 
     /// A second Ctrl-C ends the run at once, even while the first waits for a safe point.
     func testSecondSignalExitsAtOnce() throws {
-        let demo = try SignalTests.demoSet
         let dir = Fixtures.tempDir()
         // stdin is a FIFO that never delivers a line: no safe point is reached, the grace period is long.
         let fifo = dir + "/in.fifo"
         XCTAssertEqual(mkfifo(fifo, 0o600), 0)
         let keepOpen = open(fifo, O_RDWR)   // a writer that never writes
         defer { close(keepOpen) }
-        _ = demo
         let p = Process()
         p.executableURL = Fixtures.products.appendingPathComponent("synth-sbi")
         p.arguments = ["--out", dir + "/o", "-q"]

@@ -25,6 +25,11 @@ final class ParityTests: XCTestCase {
     }
     nonisolated(unsafe) static var dir: String?
     override class func setUp() { Torch.setThreads(2) }
+    // The reference files take about 2 GB: gone with the test class.
+    override class func tearDown() {
+        if let d = dir { try? FileManager.default.removeItem(atPath: d) }
+        dir = nil
+    }
 
     /// Writes one weight file per backbone with the reference implementation's weights, input and results.
     static func references() throws -> String {
