@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=.build/fuzz
-TARGETS=(records pth safetensors datasets)
+TARGETS=(${FUZZ_TARGETS:-records pth safetensors datasets})   # FUZZ_TARGETS="pth ..." for some
 SWIFTC=${SWIFTC:-swiftc}
 SAN=${FUZZ_SANITIZE:-fuzzer}
 FLAGS=(-O -sanitize="$SAN" -parse-as-library -enable-testing -I "$B" -L "$B" -swift-version 5 -suppress-warnings
