@@ -103,7 +103,7 @@ if [[ $DEVICE == cpu ]]; then
   row "B4 224 px logits, CPU vs $DEVICE" "skipped" "(--device cpu)"
 else
   p=$("$BIN/dfk-bench" device-parity --model efficientnet-b4 --size 224 --device "$DEVICE")
-  row "B4 224 px logits, CPU vs $DEVICE" "$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(f"max |diff| {r["max_abs_diff"]:.2g} of {r["max_abs_logit"]:.2g}")' "$p")" \
+  row "B4 224 px logits, CPU vs $DEVICE" "$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("max |diff| %.2g of %.2g" % (r["max_abs_diff"], r["max_abs_logit"]))' "$p")" \
       "$(python3 -c 'import json,sys; print("pass" if json.loads(sys.argv[1])["pass"] else "FAIL")' "$p")"
 fi
 
@@ -113,7 +113,7 @@ STEP_BATCH=8 STEPS=5
 for prec in fp32 bf16; do
   if with_memory "$BIN/dfk-bench" train-step --model efficientnet-b4 --size 380 --batch "$STEP_BATCH" --steps "$STEPS" --sam \
        --device "$DEVICE" --precision "$prec" > "$OUT/step-$prec.json" 2> "$OUT/step-$prec.err"; then
-    r=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"{r["images_per_s"]:.1f} images/s ({r["median_s"]:.3f} s/step)")' "$OUT/step-$prec.json")
+    r=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.1f images/s (%.3f s/step)" % (r["images_per_s"], r["median_s"]))' "$OUT/step-$prec.json")
     row "B4 380 px SAM step, batch $STEP_BATCH, $prec" "$r" "peak memory $PEAK"
   else
     row "B4 380 px SAM step, batch $STEP_BATCH, $prec" "failed" "$(head -c 120 "$OUT/step-$prec.err")"
@@ -127,7 +127,7 @@ t0=$(date +%s)
 if with_memory "$BIN/train" "$OUT/faces.ndjson" -q --recipe cpu-demo --epochs 2 --size 128 --batch 8 --seed 1 \
      --device "$DEVICE" --out "$OUT/model" 2> "$OUT/train.err"; then
   row "train cpu-demo, 2 epochs, $(wc -l < "$OUT/faces.ndjson") faces, 128 px" "$(elapsed "$t0") s" \
-      "loss $(python3 -c 'import json,sys; print(" -> ".join(f"{json.loads(l)["loss"]:.3f}" for l in open(sys.argv[1])))' "$OUT/model/train-log.ndjson"); peak memory $PEAK"
+      "loss $(python3 -c 'import json,sys; print(" -> ".join("%.3f" % json.loads(l)["loss"] for l in open(sys.argv[1])))' "$OUT/model/train-log.ndjson"); peak memory $PEAK"
 else
   row "train cpu-demo on $DEVICE" "failed" "$(tail -n1 "$OUT/train.err" | head -c 120)"
 fi
@@ -137,7 +137,7 @@ t0=$(date +%s)
 if [[ -f "$OUT/model/last.safetensors" ]] && "$BIN/score-video" -q --checkpoint "$OUT/model/last.safetensors" --frames 8 --device "$DEVICE" \
      --predictor "$PREDICTOR" "$MEDIA/single_face.mp4" "$MEDIA/WolfgangLanger_Pexels.mp4" > "$OUT/scores.ndjson" 2> "$OUT/score.err"; then
   row "score-video, 2 videos x 8 frames" "$(elapsed "$t0") s" \
-      "scores $(python3 -c 'import json,sys; print(", ".join(f"{json.loads(l).get("score")}" for l in open(sys.argv[1])))' "$OUT/scores.ndjson")"
+      "scores $(python3 -c 'import json,sys; print(", ".join(str(json.loads(l).get("score")) for l in open(sys.argv[1])))' "$OUT/scores.ndjson")"
 else
   row "score-video on $DEVICE" "failed" "$(tail -n1 "$OUT/score.err" 2>/dev/null | head -c 120)"
 fi
@@ -152,7 +152,7 @@ if [[ $NCCL == 1 ]]; then
   done
   ok=1; for p in "${pids[@]}"; do wait "$p" || ok=0; done
   if ((ok)); then
-    row "NCCL all-reduce, B4 gradients, $world rank(s)" "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(f"{r["median_ms"]:.1f} ms for {r["bytes"] / 2**20:.0f} MiB")' "$OUT/nccl-0.json")" "averaged values checked"
+    row "NCCL all-reduce, B4 gradients, $world rank(s)" "$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("%.1f ms for %.0f MiB" % (r["median_ms"], r["bytes"] / 2**20))' "$OUT/nccl-0.json")" "averaged values checked"
   else
     row "NCCL all-reduce" "failed" "$(tail -n1 "$OUT/nccl-0.err" | head -c 120)"
   fi
