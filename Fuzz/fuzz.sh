@@ -39,16 +39,26 @@ build() {
     done
 }
 
+# Binary seeds (.npy arrays, PyTorch weight files) are made here, not kept in git: Fuzz/make_seeds.py with the
+# parity venv's PyTorch (`make setup` installs it).
+seeds() {
+    [[ -f $B/seeds/.complete ]] && return
+    local py=.cache/parity-venv/bin/python
+    [[ -x $py ]] || { echo "fuzz: $py missing (run make setup): it makes the binary seed inputs" >&2; exit 1; }
+    rm -rf "$B/seeds" && "$py" Fuzz/make_seeds.py "$B/seeds" && touch "$B/seeds/.complete"
+}
+
 run() {  # seconds per target
     local secs=$1 failed=0
+    seeds
     for t in "${TARGETS[@]}"; do
-        mkdir -p "$B/corpus/$t" "$B/artifacts/$t"
+        mkdir -p "$B/corpus/$t" "$B/artifacts/$t" "$B/seeds/$t"
         echo "fuzz: $t for ${secs}s" >&2
         # Bounded: 10 s per input (a hang is a failure), 2 GB of memory (an unbounded allocation is a failure),
         # inputs up to 64 KiB. New inputs go to the first corpus directory, never into the repository.
         # SWIFT_BACKTRACE=enable=no: libFuzzer, not Swift's backtracer, handles a trap, so the input is saved.
         if ! SWIFT_BACKTRACE=enable=no "$B/fuzz-$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 \
-                -print_final_stats=1 -artifact_prefix="$B/artifacts/$t/" "$B/corpus/$t" "Fuzz/corpus/$t" \
+                -print_final_stats=1 -artifact_prefix="$B/artifacts/$t/" "$B/corpus/$t" "Fuzz/corpus/$t" "$B/seeds/$t" \
                 > "$B/$t.log" 2>&1; then
             echo "fuzz: $t FAILED (log: $B/$t.log, input: $(ls -t "$B/artifacts/$t" | head -1))" >&2
             tail -30 "$B/$t.log" >&2
