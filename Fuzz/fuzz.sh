@@ -52,7 +52,7 @@ run() {  # seconds per target
     local secs=$1 failed=0
     seeds
     for t in "${TARGETS[@]}"; do
-        mkdir -p "$B/corpus/$t" "$B/artifacts/$t" "$B/seeds/$t"
+        mkdir -p "$B/corpus/$t" "$B/artifacts/$t" "$B/seeds/$t" "Fuzz/corpus/$t"
         echo "fuzz: $t for ${secs}s" >&2
         # Bounded: 10 s per input (a hang is a failure), 2 GB of memory (an unbounded allocation is a failure),
         # inputs up to 64 KiB. New inputs go to the first corpus directory, never into the repository.

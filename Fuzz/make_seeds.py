@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Binary seed inputs of the fuzz targets, made at fuzz time rather than kept in git: .npy landmark arrays (the
-datasets target) and PyTorch weight files in the legacy, zip and wrapped layouts (the pth target).
+datasets target), safetensors files and PyTorch weight files in the legacy, zip and wrapped layouts (the pth target).
 usage: make_seeds.py OUT_DIR   (the pth seeds need PyTorch: run it with the parity venv's python)"""
 import os, struct, sys
 
@@ -18,6 +18,22 @@ def npy(path, shape, values):
 os.makedirs(os.path.join(out, "datasets"), exist_ok=True)
 npy(os.path.join(out, "datasets", "landmarks.npy"), (68, 2), [float(i % 97) for i in range(136)])
 npy(os.path.join(out, "datasets", "two.npy"), (2, 10, 2), [i * 0.5 for i in range(40)])
+
+def safetensors(path, tensors):
+    import json
+    header, data = {"__metadata__": {"format": "pt"}}, b""
+    for name, (dtype, shape, raw) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + data)
+
+
+os.makedirs(os.path.join(out, "safetensors"), exist_ok=True)
+safetensors(os.path.join(out, "safetensors", "scalar.safetensors"), {"s": ("F32", [], struct.pack("<f", 1.5))})
+safetensors(os.path.join(out, "safetensors", "two.safetensors"),
+            {"a": ("F32", [2, 3], struct.pack("<6f", *range(6))), "b": ("I64", [2], struct.pack("<2q", 7, -1))})
 
 import torch  # noqa: E402
 
