@@ -110,3 +110,58 @@ public enum Metrics {
                        eer: try? eer(scores: scores, labels: labels), accuracy: try accuracy(scores: scores, labels: labels))
     }
 }
+
+/// Bootstrap confidence intervals of the AUC, resampling whole videos: with few test videos the AUC moves in large
+/// steps, and the interval says how far. Stratified (reals and fakes resampled separately, each to its own count), so
+/// every resample has both classes; at frame level the frames of the resampled videos are pooled, so frames of one
+/// video stay together (they are not independent samples). Percentile interval, linear interpolation between order
+/// statistics. Deterministic for a seed: SplitMix64 here rather than the system generator, which is not seedable.
+public enum Bootstrap {
+    public struct Interval: Sendable, Equatable { public var lower: Double, upper: Double }
+    public struct Sample: Sendable {
+        public var label: Int, score: Double, frames: [Double]
+        public init(label: Int, score: Double, frames: [Double]) { self.label = label; self.score = score; self.frames = frames }
+    }
+
+    /// AUC intervals at video and frame level (frame nil when no video has frame scores); nil without both classes.
+    public static func auc(_ samples: [Sample], resamples: Int, seed: UInt64, confidence: Double = 0.95)
+        -> (video: Interval, frame: Interval?)? {
+        let reals = samples.filter { $0.label == 0 }, fakes = samples.filter { $0.label == 1 }
+        guard !reals.isEmpty, !fakes.isEmpty, resamples > 0 else { return nil }
+        let withFrames = samples.contains { !$0.frames.isEmpty }
+        var state = seed
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        func pick(_ n: Int) -> Int { Int(next() % UInt64(n)) }   // modulo bias < n / 2^64: negligible
+        var videoAUCs: [Double] = [], frameAUCs: [Double] = []
+        videoAUCs.reserveCapacity(resamples)
+        for _ in 0..<resamples {
+            var s: [Double] = [], l: [Int] = [], fs: [Double] = [], fl: [Int] = []
+            for (group, label) in [(reals, 0), (fakes, 1)] {
+                for _ in 0..<group.count {
+                    let x = group[pick(group.count)]
+                    s.append(x.score); l.append(label)
+                    if withFrames { fs += x.frames; fl += Array(repeating: label, count: x.frames.count) }
+                }
+            }
+            if let a = try? Metrics.auc(scores: s, labels: l) { videoAUCs.append(a) }
+            if withFrames, let a = try? Metrics.auc(scores: fs, labels: fl) { frameAUCs.append(a) }
+        }
+        func interval(_ v: [Double]) -> Interval? {
+            guard !v.isEmpty else { return nil }
+            let sorted = v.sorted(), alpha = (1 - confidence) / 2
+            func q(_ p: Double) -> Double {
+                let h = p * Double(sorted.count - 1), lo = Int(h.rounded(.down)), hi = min(lo + 1, sorted.count - 1)
+                return sorted[lo] + (h - Double(lo)) * (sorted[hi] - sorted[lo])
+            }
+            return Interval(lower: q(alpha), upper: q(1 - alpha))
+        }
+        guard let video = interval(videoAUCs) else { return nil }
+        return (video, interval(frameAUCs))
+    }
+}

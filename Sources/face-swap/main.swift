@@ -39,8 +39,10 @@ struct FaceSwapCommand: ParsableCommand {
     var target: String
     @Option(help: "Output video (.avi).")
     var out: String
-    @Option(help: Self.maxFramesRange.help("Use at most this many frames of the target (from the start)."))
+    @Option(help: Self.maxFramesRange.help("Use at most this many frames of the target (from --start-frame)."))
     var maxFrames: Int?
+    @Option(help: Self.startFrameRange.help("Skip this many frames at the start of a target video (clips of one video)."))
+    var startFrame = 0
     @Option(help: Self.stillFramesRange.help("Frames of the video made from a target image."))
     var stillFrames = 48
     @Option(help: "Seed of the random draws.")
@@ -52,12 +54,15 @@ struct FaceSwapCommand: ParsableCommand {
 
     static let maxFramesRange = FlagRange("--max-frames", 1...1_000_000)
     static let stillFramesRange = FlagRange("--still-frames", 1...10_000)
+    static let startFrameRange = FlagRange("--start-frame", 0...1_000_000)
     static let upsampleRange = FlagRange("--upsample", 0...3)
     static let qualityRange = FlagRange("--quality", 1...100)
 
     func validate() throws {
         if method != .real && source == nil { throw ValidationError("--method \(method.rawValue) needs --source") }
         try Self.maxFramesRange.check(maxFrames); try Self.stillFramesRange.check(stillFrames)
+        try Self.startFrameRange.check(startFrame)
+        if startFrame > 0 && Image.isStillImage(target) { throw ValidationError("--start-frame applies to a target video, not an image") }
         try Self.upsampleRange.check(upsample); try Self.qualityRange.check(quality)
         guard out.lowercased().hasSuffix(".avi") else { throw ValidationError("--out must name an .avi file") }
     }
@@ -69,6 +74,7 @@ struct FaceSwapCommand: ParsableCommand {
         var r = Record(); r.video = out; r.label = method.label; r.method = method.rawValue
         if let source, method != .real { r["source"] = .string(source) }
         r["target"] = .string(target)
+        if startFrame > 0 { r["target_start_frame"] = .int(startFrame) }
         var synth = draws.fields
         synth["seed"] = .string(String(seed))
         r["synth"] = .object(synth)
@@ -77,7 +83,7 @@ struct FaceSwapCommand: ParsableCommand {
 
     func run() throws {
         var draws = Draws()
-        var rng = SampleRNG(seed: seed, key: "\(method.rawValue):\(source.map(Self.name) ?? "-")->\(Self.name(target))")
+        var rng = SampleRNG(seed: seed, key: "\(method.rawValue):\(source.map(Self.name) ?? "-")->\(Self.name(target))\(startFrame > 0 ? "@\(startFrame)" : "")")
         var reenactParameters: Reenact.Parameters?
         var blendParameters: Blend.Parameters?
         switch method {
@@ -85,7 +91,7 @@ struct FaceSwapCommand: ParsableCommand {
         case .blend: blendParameters = .draw(&rng, &draws)
         case .faceSwap, .real: break
         }
-        let frames = try TargetFrames(path: target, maxFrames: maxFrames, stillFrames: stillFrames, seed: seed)
+        let frames = try TargetFrames(path: target, start: startFrame, maxFrames: maxFrames, stillFrames: stillFrames, seed: seed)
         frames.describe(&draws)
         if Paths.exists(out) {   // finished earlier: re-runs skip the work
             try NDJSONWriter().write(record(draws: draws))
@@ -241,9 +247,10 @@ struct FaceTracker {
     }
 }
 
-/// The target's frames: a video's (up to --max-frames), or a still image's with a slow seeded drift.
+/// The target's frames: a video's (from --start-frame, up to --max-frames), or a still image's with a slow seeded drift.
 struct TargetFrames {
     let path: String
+    let start: Int
     let maxFrames: Int?
     let still: Image?
     /// Per frame of a still: the similarity (2x3) applied to the image.
@@ -251,8 +258,9 @@ struct TargetFrames {
     let drawn: JSONObject
     let fps: Double, width: Int, height: Int, count: Int
 
-    init(path: String, maxFrames: Int?, stillFrames: Int, seed: UInt64) throws {
+    init(path: String, start: Int = 0, maxFrames: Int?, stillFrames: Int, seed: UInt64) throws {
         self.path = path
+        self.start = start
         self.maxFrames = maxFrames
         if Image.isStillImage(path) {
             let img: Image
@@ -285,7 +293,8 @@ struct TargetFrames {
             fps = v.fps > 0 ? v.fps : 25
             width = v.width; height = v.height
             let total = v.reportedFrameCount > 0 ? v.reportedFrameCount : try FrameExtractor(sampling: .all).countFrames(path)
-            count = min(total, maxFrames ?? total)
+            guard start < total else { throw ToolError("\(path): --start-frame \(start) is past the video's \(total) frames") }
+            count = min(total - start, maxFrames ?? total)
         }
     }
 
@@ -301,6 +310,8 @@ struct TargetFrames {
         }
         let v: Video
         do { v = try Video(path: path) } catch { throw ToolError("\(path): \(error)") }
+        var skipped = 0
+        while skipped < start, v.grab() { skipped += 1 }
         var n = 0
         while v.grab() {
             if let maxFrames, n >= maxFrames { break }

@@ -30,13 +30,21 @@ struct MetricsCommand: ParsableCommand {
     var noFaceFrame = "half"
     @Flag(help: "Rows per manipulation method: each method's fakes against all real videos of the dataset (Table 9).")
     var perMethod = false
+    @Option(help: Self.bootstrapRange.help("Bootstrap resamples for a 95% confidence interval of each AUC (videos resampled within each class; frames go with their video). 0: none."))
+    var bootstrap = 0
+    @Option(help: "Seed of the bootstrap resampling.")
+    var seed: UInt64 = 0
+
+    static let bootstrapRange = FlagRange("--bootstrap", 0...1_000_000)
 
     func validate() throws {
         guard ["half", "exclude"].contains(noFaceFrame) else { throw ValidationError("--no-face-frame must be half or exclude") }
+        try Self.bootstrapRange.check(bootstrap)
     }
 
     func run() throws {
         var video: [String: ([Double], [Int])] = [:], frame: [String: ([Double], [Int])] = [:]
+        var samples: [String: [Bootstrap.Sample]] = [:]   // per video: its label, score and frame scores
         var order: [String] = []
         var protocols = Set<String>(), checkpoints = Set<String>()
         var excluded = 0, unreadable = 0
@@ -50,16 +58,19 @@ struct MetricsCommand: ParsableCommand {
             let base = dataset ?? "all"
             // Per method: reals go to every group of their dataset (added when the groups are known, below).
             let ds = perMethod ? (label == 0 ? base + "/real" : base + "/" + (method ?? "fake")) : base
-            if video[ds] == nil { order.append(ds); video[ds] = ([], []); frame[ds] = ([], []) }
+            if video[ds] == nil { order.append(ds); video[ds] = ([], []); frame[ds] = ([], []); samples[ds] = [] }
             guard let s = score else { excluded += 1; return }
             video[ds]!.0.append(s); video[ds]!.1.append(label)
+            var frameScores: [Double] = []
             for f in frames {
                 if let fs = f {
-                    frame[ds]!.0.append(fs); frame[ds]!.1.append(label)
+                    frameScores.append(fs)
                 } else if noFaceFrame == "half" {
-                    frame[ds]!.0.append(0.5); frame[ds]!.1.append(label)
+                    frameScores.append(0.5)
                 }
             }
+            frame[ds]!.0 += frameScores; frame[ds]!.1 += Array(repeating: label, count: frameScores.count)
+            samples[ds]!.append(Bootstrap.Sample(label: label, score: s, frames: frameScores))
         }
         for reader in sources {
             for item in reader {
@@ -135,26 +146,33 @@ struct MetricsCommand: ParsableCommand {
         if perMethod {
             // Each method's fakes with its dataset's reals; then all fakes of the dataset with its reals.
             var merged: [String: ([Double], [Int])] = [:], mergedFrames: [String: ([Double], [Int])] = [:], newOrder: [String] = []
+            var mergedSamples: [String: [Bootstrap.Sample]] = [:]
             for key in order where !key.hasSuffix("/real") {
                 let ds = String(key[..<key.lastIndex(of: "/")!])
                 let reals = video[ds + "/real"] ?? ([], []), realFrames = frame[ds + "/real"] ?? ([], [])
                 merged[key] = (reals.0 + video[key]!.0, reals.1 + video[key]!.1)
                 mergedFrames[key] = (realFrames.0 + frame[key]!.0, realFrames.1 + frame[key]!.1)
+                let realSamples = samples[ds + "/real"] ?? []
+                mergedSamples[key] = realSamples + samples[key]!
                 newOrder.append(key)
                 let all = ds + "/all"
-                if merged[all] == nil { merged[all] = reals; mergedFrames[all] = realFrames; newOrder.append(all) }
+                if merged[all] == nil { merged[all] = reals; mergedFrames[all] = realFrames; mergedSamples[all] = realSamples; newOrder.append(all) }
                 merged[all]!.0 += video[key]!.0; merged[all]!.1 += video[key]!.1
                 mergedFrames[all]!.0 += frame[key]!.0; mergedFrames[all]!.1 += frame[key]!.1
+                mergedSamples[all]! += samples[key]!
             }
             // keep "<ds>/all" last within its dataset
             newOrder = newOrder.filter { !$0.hasSuffix("/all") } + newOrder.filter { $0.hasSuffix("/all") }
-            video = merged; frame = mergedFrames; order = newOrder
+            video = merged; frame = mergedFrames; samples = mergedSamples; order = newOrder
         }
         var rows: [ReportRow] = []
         for ds in order {
-            rows.append(ReportRow(dataset: ds, level: "video", summary: try Metrics.summary(scores: video[ds]!.0, labels: video[ds]!.1)))
+            let ci = bootstrap > 0 ? Bootstrap.auc(samples[ds] ?? [], resamples: bootstrap, seed: seed) : nil
+            rows.append(ReportRow(dataset: ds, level: "video", summary: try Metrics.summary(scores: video[ds]!.0, labels: video[ds]!.1),
+                                  aucInterval: ci?.video))
             if !frame[ds]!.0.isEmpty {
-                rows.append(ReportRow(dataset: ds, level: "frame", summary: try Metrics.summary(scores: frame[ds]!.0, labels: frame[ds]!.1)))
+                rows.append(ReportRow(dataset: ds, level: "frame", summary: try Metrics.summary(scores: frame[ds]!.0, labels: frame[ds]!.1),
+                                      aucInterval: ci?.frame))
             }
         }
         var notes = protocols.sorted().map { $0.hasPrefix("frame level") ? "scores: \($0)" : "video level: \($0)" }
@@ -169,10 +187,14 @@ struct MetricsCommand: ParsableCommand {
         if excluded > 0 { notes.append("\(excluded) videos excluded (no face, --no-face exclude)") }
         if !checkpoints.isEmpty { notes.append("checkpoint: " + checkpoints.sorted().joined(separator: ", ")) }
         notes.append("AUC: ROC AUC with ties counted half; AP: average precision; EER by linear interpolation; ACC: score >= 0.5 is fake")
-        let md = Report.markdown(rows, notes: notes)
+        if bootstrap > 0 {
+            notes.append("AUC 95% CI: percentile bootstrap, \(bootstrap) resamples (seed \(seed)) of the videos within each class; at frame level "
+                         + "the frames of the resampled videos, so a video's frames stay together")
+        }
+        let md = Report.markdown(rows, notes: notes, confidence: bootstrap > 0 ? 0.95 : nil)
         try StandardOutput.write(md)
         if let markdown { try AtomicFile.write(md, to: markdown) }
-        if let csv { try AtomicFile.write(Report.csv(rows, notes: notes), to: csv) }
+        if let csv { try AtomicFile.write(Report.csv(rows, notes: notes, intervals: bootstrap > 0), to: csv) }
     }
 
     /// A score field: a finite number in [0, 1], or null where `nullable` (no face); missing, a string, another
