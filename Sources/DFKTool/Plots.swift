@@ -82,9 +82,10 @@ public enum Plots {
                                   color: PlotColor.palette[0], thickness: 2, markers: true))
         let xs = epochs.map { Double($0.epoch + 1) } + steps.map(\.epoch)
         let ys = epochs.map(\.loss) + steps.map(\.loss)
-        let yr = Plot.range(ys)
+        // From 0 (or the lowest loss, if negative) to the highest, with room above for the legend.
+        let yr = Plot.range(ys), low = min(0, yr.0)
         return try Plot.lines(series, title: title, xLabel: "epoch", yLabel: "loss",
-                              xRange: (0, max(1, xs.filter(\.isFinite).max() ?? 1)), yRange: (min(0, yr.0), yr.1))
+                              xRange: (0, max(1, xs.filter(\.isFinite).max() ?? 1)), yRange: (low, yr.1 + 0.15 * (yr.1 - low)))
     }
 
     /// The validation AUC per epoch (epochs without one are left out).
