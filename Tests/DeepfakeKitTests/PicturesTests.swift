@@ -185,6 +185,41 @@ final class PicturesTests: XCTestCase {
             XCTAssertEqual(series("epoch/loss")[k].0, (k + 1) * steps.count / 2)
         }
     }
+
+    // MARK: score-video --sheet
+
+    func testScoreVideoSheetShowsTheWorstVideos() throws {
+        let ck = try ScoreVideoTests.checkpoint()
+        let dir = Fixtures.tempDir("score-sheet")
+        let input = [#"{"video":"\#(try Fixtures.media("single_face.mp4"))","label":0}"#,
+                     #"{"video":"\#(try Fixtures.media("WolfgangLanger_Pexels.mp4"))","label":1}"#,
+                     #"{"video":"\#(try Fixtures.media("no_face.mp4"))","label":0}"#].joined(separator: "\n") + "\n"
+        let plain = try runTool("score-video", ["-q", "--checkpoint", ck, "--frames", "3"], stdin: input)
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        let run = try runTool("score-video", ["--checkpoint", ck, "--frames", "3", "--sheet", dir + "/sheet.png", "--sheet-frames", "2"], stdin: input)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        // The sheet changes nothing in the scores.
+        XCTAssertEqual(run.stdout, plain.stdout)
+        XCTAssertTrue(run.stderr.contains("sheet: \(dir)/sheet.png"), run.stderr)
+        // Rows: the real group's heading and video, the fake group's heading and video (the video without a face is
+        // not shown: no face drove its score); columns: the video, then 2 x (frame, face crop); 160 px tiles, 4 px gaps,
+        // a 30 px title band.
+        let img = try Image.read(dir + "/sheet.png")
+        XCTAssertEqual(img.width, 5 * 164 + 4)
+        XCTAssertEqual(img.height, 4 * 164 + 4 + 30)
+        // The face crops are pictures: many distinct colours in the first video's first crop tile.
+        var colours = Set<Int>()
+        let x0 = 4 + 2 * 164, y0 = 30 + 4 + 164
+        for y in stride(from: y0 + 20, to: y0 + 140, by: 2) {
+            for x in stride(from: x0 + 10, to: x0 + 150, by: 2) {
+                colours.insert(Int(img.byte(x: x, y: y, channel: 0)) << 16 | Int(img.byte(x: x, y: y, channel: 1)) << 8 | Int(img.byte(x: x, y: y, channel: 2)))
+            }
+        }
+        XCTAssertGreaterThan(colours.count, 500)
+        let bad = try runTool("score-video", ["--checkpoint", ck, "--sheet", dir + "/sheet.jpg", try Fixtures.media("single_face.mp4")])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--sheet must name a .png file"), bad.stderr)
+    }
 }
 
 private func XCTAssertEqual(_ a: [Double], _ b: [Double], accuracy: Double, file: StaticString = #filePath, line: UInt = #line) {
