@@ -11,6 +11,8 @@
 import DFKCore
 import Foundation
 
+extension String { fileprivate var nonEmpty: String? { isEmpty ? nil : self } }
+
 public enum CRC32C {
     /// Castagnoli polynomial, reflected.
     static let table: [UInt32] = (0..<256).map { i in
@@ -80,7 +82,11 @@ public final class TensorBoardWriter {
         do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
             throw ToolError("\(directory): cannot create directory: \(error.localizedDescription)")
         }
-        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "localhost"
+        // gethostname(2), not ProcessInfo.hostName (which may wait on a DNS lookup); only file-name-safe characters.
+        var buf = [CChar](repeating: 0, count: 256)
+        let raw = gethostname(&buf, buf.count - 1) == 0 ? String(cString: buf) : ""
+        let host = String(raw.split(separator: ".").first.map(String.init)?.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" } ?? [])
+            .nonEmpty ?? "localhost"
         var name = "events.out.tfevents.\(Int(now.timeIntervalSince1970)).\(host).\(getpid())"
         var k = 0
         while FileManager.default.fileExists(atPath: directory + "/" + name) { k += 1; name += ".\(k)" }
