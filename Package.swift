@@ -105,7 +105,7 @@ let package = Package(
         .target(name: "DFKSynthesis", dependencies: ["DFKImaging", "DFKRecords", "DFKCore"]),
         // What every tool's main shares: flag parsing with one-line errors, exit codes, signal clean-up.
         .target(name: "DFKTool", dependencies: [
-            "DFKCore", "DFKRecords", "DFKImaging", "DFKSynthesis", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DFKCore", "DFKRecords", "DFKImaging", "DFKSynthesis", "DFKEval", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // What the tools that run a network share: --device, --precision, --channels-last.
         .target(name: "DFKNetTool", dependencies: [
@@ -118,9 +118,10 @@ let package = Package(
         .executableTarget(name: "face-swap", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "score-video", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool", "DFKNetTool"]),
         .executableTarget(name: "score-frames", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool", "DFKNetTool"]),
-        .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKTool"]),
+        // metrics and train draw plots (DFKImaging's Plot, on OpenCV), so they link OpenCV.
+        .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "index-dataset", dependencies: ["DFKDatasets", "DFKTool"]),
-        .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKEval", "DFKTool", "DFKNetTool"]),
+        .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKEval", "DFKImaging", "DFKTool", "DFKNetTool"]),
         // PRLE's static localization: Grad-CAM of a detector zoo per face, fused maps (libtorch and OpenCV).
         .executableTarget(name: "prle-cam-fuse", dependencies: ["DFKTrain", "DFKDetect", "DFKModels", "DFKTensor", "DFKSynthesis", "DFKImaging", "DFKTool", "DFKNetTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.

@@ -105,6 +105,12 @@ if ! "$PARITY/bin/python" -c "import retinaface.network" 2>/dev/null; then
   say "installing the RetinaFace parity reference into $PARITY (retinaface-pytorch 0.0.8, without its dependencies)"
   "$PARITY/bin/pip" install -q --no-deps "retinaface-pytorch==0.0.8" >&2
 fi
+# TensorBoard's event reader, for the test that loads `train --tensorboard` files (EventAccumulator needs only
+# protobuf and absl besides NumPy; the server's dependencies - grpcio, werkzeug, markdown - are left out).
+if ! "$PARITY/bin/python" -c "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator" 2>/dev/null; then
+  say "installing TensorBoard's event reader into $PARITY (tensorboard 2.16.2, protobuf 4.25, absl-py 2.1, without other dependencies)"
+  "$PARITY/bin/pip" install -q --no-deps "tensorboard==2.16.2" "protobuf==4.25.9" "absl-py==2.1.0" >&2
+fi
 
 # --- 3. bench anchors (make bench only) -------------------------------------------------------------
 if [[ "${1:-}" == "--bench" ]]; then

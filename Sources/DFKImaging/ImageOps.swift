@@ -110,17 +110,22 @@ public struct ContactSheet {
 
     /// Adds a row; float masks in [0, 1] are shown as gray.
     public mutating func add(_ images: [Image]) throws {
-        rows.append(try images.map { img in
-            var x = img
-            if x.isFloat { x = try x.converted(float: false, scale: 255) }
-            x = try x.toBGR()
-            // Fit inside the tile, keeping the aspect ratio.
-            let scale = Double(tile) / Double(max(x.width, x.height))
-            let w = max(1, Int(Double(x.width) * scale)), h = max(1, Int(Double(x.height) * scale))
-            let t = try Image(width: tile, height: tile, channels: 3)
-            try t.paste(try x.resized(width: w, height: h, interpolation: .area), x: (tile - w) / 2, y: (tile - h) / 2)
-            return t
-        })
+        rows.append(try images.map(fitted))
+    }
+
+    /// An image as its tile: 8-bit BGR, fitted inside tile x tile (aspect kept, centred on black). Tiles made
+    /// here pass through `add` unchanged, so a caller can draw on them at their final size.
+    public func fitted(_ img: Image) throws -> Image {
+        var x = img
+        if x.isFloat { x = try x.converted(float: false, scale: 255) }
+        x = try x.toBGR()
+        if x.width == tile && x.height == tile { return x }
+        // Fit inside the tile, keeping the aspect ratio.
+        let scale = Double(tile) / Double(max(x.width, x.height))
+        let w = max(1, Int(Double(x.width) * scale)), h = max(1, Int(Double(x.height) * scale))
+        let t = try Image(width: tile, height: tile, channels: 3)
+        try t.paste(try x.resized(width: w, height: h, interpolation: .area), x: (tile - w) / 2, y: (tile - h) / 2)
+        return t
     }
 
     public func render() throws -> Image {

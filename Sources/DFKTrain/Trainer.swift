@@ -36,6 +36,16 @@ public struct EpochLog: Sendable {
     }
 }
 
+/// One training step, as `Trainer.onStep` sees it (this process's batch; under data parallelism, rank 0's share).
+public struct StepLog: Sendable {
+    public var epoch: Int
+    /// The step within its epoch (0-based) and the epoch's number of steps.
+    public var step: Int, steps: Int
+    /// Steps since the start of training: epoch * steps + step (the x axis of per-step curves and TensorBoard).
+    public var globalStep: Int { epoch * steps + step }
+    public var loss: Double, lr: Double, images: Int
+}
+
 public struct TrainError: Error, CustomStringConvertible {
     public let description: String
     public init(_ m: String) { description = m }
@@ -59,6 +69,8 @@ public final class Trainer {
     /// Data-parallel run (DataParallel.swift): this rank's share of each batch, synchronised gradients, statistics
     /// and validation gathered; only rank 0 logs and writes checkpoints. nil: one process.
     public var parallel: DataParallel?
+    /// Called after every training step on rank 0 (per-step curves, TensorBoard); nil: nothing extra is done.
+    public var onStep: ((StepLog) throws -> Void)?
     let spec: DetectorSpec
     let recordsHash: String
     /// Device, precision and memory format of the network (`--device`, `--precision`, `--channels-last`).
@@ -341,7 +353,8 @@ public final class Trainer {
             var lossSum = 0.0, images = 0, failed = 0, attempted = 0, retries = 0
             var failures: [String] = []
             let batches = Prefetch(plans, depth: 2) { self.prepare($0, tag: "e\(epoch)") }
-            for (a, host) in batches {
+            let report = (parallel?.isMain ?? true) ? onStep : nil
+            for (index, (a, host)) in batches.enumerated() {
                 try Cancellation.check()   // a safe point between training steps
                 failed += a.failures.count
                 retries += a.retries
@@ -354,6 +367,7 @@ public final class Trainer {
                 if let first = context.firstPass { for h in hooks { try h.afterStep(first, b, ctx: context) } }
                 lossSum += value * Double(b.count)
                 images += b.count
+                try report?(StepLog(epoch: epoch, step: index, steps: plans.count, loss: value, lr: lr, images: b.count))
             }
             if let parallel {
                 let t = try parallel.sum([lossSum, Double(images), Double(failed), Double(attempted)])

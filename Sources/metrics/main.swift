@@ -1,6 +1,7 @@
 // metrics: score records (from score-video) -> AUC, AP, EER and accuracy per dataset, at video and frame level.
 import ArgumentParser
 import DFKEval
+import DFKImaging
 import DFKRecords
 import DFKTool
 import Foundation
@@ -17,7 +18,9 @@ struct MetricsCommand: ParsableCommand {
         A "score" is a number in [0, 1], or null (a video excluded by score-video --no-face exclude, counted under the \
         table; a frame without a face); a missing, non-numeric, non-finite or out-of-range score, or "frames" that is \
         not an array of objects with such a "score", is reported with its line, the record is left out and the run \
-        exits 1. A failed write of the table (e.g. a full disk) is an error.
+        exits 1. A failed write of the table (e.g. a full disk) is an error. \
+        --plot DIR draws, per dataset and level, the ROC curve (roc-DATASET-LEVEL.png, AUC in the legend) and the \
+        score histograms of real and fake (hist-DATASET-LEVEL.png) and prints their paths to stderr.
         """)
 
     @Argument(help: "Score files (default: stdin).")
@@ -36,6 +39,8 @@ struct MetricsCommand: ParsableCommand {
     var seed: UInt64 = 0
 
     static let bootstrapRange = FlagRange("--bootstrap", 0...1_000_000)
+    @Option(help: ArgumentHelp("Draw ROC curves and score histograms per dataset and level as PNG files into this directory.", valueName: "dir"))
+    var plot: String?
 
     func validate() throws {
         guard ["half", "exclude"].contains(noFaceFrame) else { throw ValidationError("--no-face-frame must be half or exclude") }
@@ -195,6 +200,13 @@ struct MetricsCommand: ParsableCommand {
         try StandardOutput.write(md)
         if let markdown { try AtomicFile.write(md, to: markdown) }
         if let csv { try AtomicFile.write(Report.csv(rows, notes: notes, intervals: bootstrap > 0), to: csv) }
+        if let plot {
+            let data = rows.map { r -> Plots.Scores in
+                let d = (r.level == "video" ? video : frame)[r.dataset]!
+                return Plots.Scores(dataset: r.dataset, level: r.level, scores: d.0, labels: d.1)
+            }
+            for path in try Plots.write(data, to: plot) { Diagnostics.info("plot: \(path)") }
+        }
     }
 
     /// A score field: a finite number in [0, 1], or null where `nullable` (no face); missing, a string, another

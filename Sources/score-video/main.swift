@@ -20,7 +20,11 @@ struct ScoreVideo: ParsableCommand {
         cropped with the checkpoint's own test crop and scored (softmax fake probability); faces smaller than half \
         the largest face of the frame are dropped, a frame scores the maximum over its faces, and the video the mean \
         over frames with a face. A video without any face, or that cannot be read, scores 0.5 (see --no-face); the \
-        latter is also reported and gets an "error". Compute metrics with `metrics`.
+        latter is also reported and gets an "error". Compute metrics with `metrics`. \
+        --sheet FILE.png draws the worst-scored videos of this run (of its shard with --shard): the real videos with the \
+        highest scores and the fake videos with the lowest (by "label"; videos without one: the highest scores), up to \
+        --sheet-videos each, every row the video's score and its --sheet-frames frames that pushed the score the wrong \
+        way, each with the deciding face boxed, then that face's crop and score.
         """)
 
     @Argument(help: "Video files (default: records with a \"video\" field on stdin).")
@@ -50,17 +54,27 @@ struct ScoreVideo: ParsableCommand {
     @OptionGroup(title: "Device and precision")
     var engine: ExecutionOptions
     @OptionGroup(title: "Sharding (identity: the \"video\" path)") var sharding: ShardOptions
+    @Option(help: ArgumentHelp("Write a contact sheet of the worst-scored videos (PNG).", valueName: "file.png"))
+    var sheet: String?
+    @Option(help: Self.sheetVideosRange.help("Videos per group on the sheet (real scored fake, fake scored real, unlabelled)."))
+    var sheetVideos = 4
+    @Option(help: Self.sheetFramesRange.help("Frames per video on the sheet."))
+    var sheetFrames = 3
 
     static let framesRange = FlagRange("--frames", 1...10_000)
     static let resizeRange = FlagRange("--distort resize:S", 8...4096)
     static let blurRange = FlagRange("--distort blur:K", 1...255, odd: true)
     static let jpegRange = FlagRange("--distort jpeg:Q", 1...100)
+    static let sheetVideosRange = FlagRange("--sheet-videos", 1...100)
+    static let sheetFramesRange = FlagRange("--sheet-frames", 1...32)
 
     func validate() throws {
         try Self.framesRange.check(frames)
         guard VideoProtocol.NoFace(rawValue: noFace) != nil else { throw ValidationError("--no-face must be half, exclude or fake") }
         try Flags.minFaceRatio.check(minFaceRatio); try Flags.upsample.check(upsample)
         try Flags.batch.check(batch); try Flags.threads.check(threads)
+        try Self.sheetVideosRange.check(sheetVideos); try Self.sheetFramesRange.check(sheetFrames)
+        if let sheet, !sheet.lowercased().hasSuffix(".png") { throw ValidationError("--sheet must name a .png file, got '\(sheet)'") }
         if let crop { guard CropRule.parse(crop) != nil else { throw ValidationError("unknown crop rule '\(crop)'") } }
         if let distort {
             let p = distort.split(separator: ":", maxSplits: 1).map(String.init)
@@ -109,6 +123,8 @@ struct ScoreVideo: ParsableCommand {
         let protocolText = "\(frames) frames per video; " + proto.videoDescription + "; crop \(detector.spec.testCrop)"
             + (distort.map { "; frames distorted: \($0)" } ?? "")
         let (threads, batch) = (self.threads, self.batch)
+        // Only with --sheet are frames and crops of a video kept past its scoring (and only when it is among the worst).
+        var worst = sheet.map { _ in WorstVideosSheet(videosPerGroup: sheetVideos, framesPerVideo: sheetFrames) }
 
         for item in sharding.records(paths: videos, field: "video", keys: ["video"]) {
             try Cancellation.check()   // a safe point between videos
@@ -176,6 +192,20 @@ struct ScoreVideo: ParsableCommand {
                 if video == nil { rec["excluded"] = .bool(true) }
                 rec["frames_with_face"] = .int(scored.filter { !$0.isEmpty }.count)
                 rec["frames"] = .array(frameRecs)
+                if let v = video, worst?.wants(label: rec.label, score: v) == true {
+                    var framesForSheet: [WorstVideosSheet.Frame] = decoded.frames.enumerated().map { fi, f in
+                        WorstVideosSheet.Frame(index: f.index, image: f.image, faces: [], score: proto.frameScore(scored[fi]))
+                    }
+                    for (j, o) in owner.enumerated() {
+                        framesForSheet[o.frame].faces.append((perFrame[o.frame][o.face].box, crops[j], probs[j]))
+                    }
+                    // The faces the small-face rule keeps (those the frame score comes from).
+                    for k in framesForSheet.indices {
+                        let largest = framesForSheet[k].faces.map(\.box.area).max() ?? 0
+                        framesForSheet[k].faces.removeAll { $0.box.area < proto.minFaceAreaRatio * largest }
+                    }
+                    try worst!.add(video: path, label: rec.label, score: v, frames: framesForSheet)
+                }
                 try writer.write(rec)
                 progress.advance()
             } catch {
@@ -190,6 +220,12 @@ struct ScoreVideo: ParsableCommand {
             }
         }
         progress.finish()
+        if let sheet, let worst {
+            let title = worst.isEmpty ? "score-video: no video with a scored face" :
+                "score-video: worst-scored videos (\((checkpoint as NSString).lastPathComponent)); per row: video, then frames (face boxed) and face crops"
+            try worst.render(title: title).write(to: sheet, format: .png(level: 3))
+            if !quiet { Diagnostics.info("sheet: \(sheet)") }
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 import ArgumentParser
 import DFKDetect
 import DFKEval
+import DFKImaging
 import DFKNetTool
 import DFKRecords
 import DFKSynthesis
@@ -84,7 +85,11 @@ struct Train: ParsableCommand {
         Writes OUT/last.safetensors every epoch (model, optimizer, hook state, seed, the resolved recipe, crop and \
         preprocessing spec), OUT/best-epochNNN.safetensors for the five best validation AUCs, OUT/best.safetensors, \
         and one NDJSON line per epoch to OUT/train-log.ndjson. Re-running with the same OUT and the same resolved \
-        recipe resumes after the last finished epoch; anything else is refused. Recipes: docs/training.md.
+        recipe resumes after the last finished epoch; anything else is refused. Recipes: docs/training.md. \
+        After every epoch OUT/curves-loss.png (epoch mean and per-step loss) and OUT/curves-val-auc.png are redrawn. \
+        --tensorboard DIR also writes TensorBoard event files there: per epoch epoch/loss, epoch/val_auc, epoch/lr, \
+        epoch/images_per_s; every --tensorboard-every steps train/loss and train/lr (step = epoch x steps per epoch \
+        + step). A resumed run starts a new events file in DIR.
         """)
 
     @Argument(help: "Training records (default: stdin).")
@@ -113,12 +118,17 @@ struct Train: ParsableCommand {
     var quiet = false
     @OptionGroup(title: "Data parallelism (docs/scale-out.md)")
     var distributed: DistributedOptions
+    @Option(help: ArgumentHelp("Also write TensorBoard event files (scalars per epoch and per step) into this directory.", valueName: "dir"))
+    var tensorboard: String?
+    @Option(help: "Steps between per-step TensorBoard scalars (train/loss, train/lr).")
+    var tensorboardEvery = 10
 
     func validate() throws {
         try Flags.threads.check(threads)
         for s in overrides.set where !s.contains("=") { throw ValidationError("--set takes key=value, got '\(s)'") }
         if !printRecipe && out == nil { throw ValidationError("missing --out (the output directory)") }
         if fromScratch && pretrained != nil { throw ValidationError("--from-scratch and --pretrained exclude each other") }
+        if tensorboardEvery < 1 { throw ValidationError("--tensorboard-every must be at least 1, got \(tensorboardEvery)") }
     }
 
     func resolvedRecipe() throws -> Recipe {
@@ -214,12 +224,37 @@ struct Train: ParsableCommand {
         // names its first few; the run ends with their count and exits non-zero, as synth-sbi does for its records.
         var lost = 0
         var lostExamples: [String] = []
+        // Pictures: loss and validation-AUC curves next to the log (redrawn every epoch), TensorBoard scalars.
+        var stepLosses: [Plots.StepPoint] = []
+        let board = try main ? tensorboard.map { try TensorBoardWriter(directory: $0) } : nil
+        if let board, !quiet { Diagnostics.info("TensorBoard events: \(board.path)") }
+        let every = tensorboardEvery
+        var stepsPerEpoch: Int?
+        trainer.onStep = { s in
+            stepsPerEpoch = s.steps
+            stepLosses.append(Plots.StepPoint(epoch: Double(s.epoch) + Double(s.step + 1) / Double(max(1, s.steps)), loss: s.loss))
+            if let board, s.globalStep % every == 0 {
+                try board.scalars([("train/loss", s.loss), ("train/lr", s.lr)], step: s.globalStep)
+            }
+        }
+        func drawCurves() throws -> [String] {
+            let points = lines.compactMap { line -> Plots.EpochPoint? in
+                guard case .object(let o)? = try? JSON.parse(line), let e = o["epoch"]?.intValue else { return nil }
+                return Plots.EpochPoint(epoch: e, loss: o["loss"]?.doubleValue ?? .nan, valAUC: o["val_auc"]?.doubleValue)
+            }
+            return try Plots.writeTrainingCurves(points, steps: stepLosses, out: out)
+        }
         let progress = Progress("train", total: r.epochs, quiet: quiet)
         progress.advance(by: trainer.startEpoch)
         do {
             try trainer.run { log in
                 lines.append(JSON.serialize(.object(log.json)))
                 try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: logPath)
+                // TensorBoard's step of an epoch's scalars: the global step at the epoch's end.
+                let steps = stepsPerEpoch ?? trainer.plan.batches(epoch: log.epoch).count
+                try board?.scalars([("epoch/loss", log.loss), ("epoch/lr", log.lr), ("epoch/images_per_s", log.imagesPerSecond)]
+                                   + (log.valAUC.map { [("epoch/val_auc", $0)] } ?? []), step: (log.epoch + 1) * steps)
+                _ = try drawCurves()
                 for f in log.failures { Diagnostics.info("epoch \(log.epoch): face skipped: \(f)") }
                 lost += log.failed
                 for f in log.failures where lostExamples.count < 3 && !lostExamples.contains(f) { lostExamples.append(f) }
@@ -237,6 +272,7 @@ struct Train: ParsableCommand {
             throw error
         }
         progress.finish()
+        if main { for p in try drawCurves() where !quiet { Diagnostics.info("curves: \(p)") } }
         if lost > 0 {
             Diagnostics.fail(records ?? "<stdin>", "\(lost) training faces could not be used (unreadable image, landmarks outside the image, "
                              + "failed crop or blend) and were left out; first: \(lostExamples.joined(separator: "; "))")

@@ -111,6 +111,20 @@ dfk_image *dfk_lut(const dfk_image *img, const uint8_t *tables, int ntables, cha
 // Swaps the first and third channels of a 3-channel image (BGR <-> RGB).
 dfk_image *dfk_swap_rb(const dfk_image *img, char **err);
 
+// ---- drawing (plots, contact sheets; draw.cpp) -----------------------------------------------------
+// On 8-bit BGR images; colours are (b, g, r) in 0-255; line_type 8 or 16 (anti-aliased).
+// Open (closed = 0) or closed polyline through n points (x, y), sub-pixel positions.
+int dfk_draw_polyline_bgr(dfk_image *img, const double *xy, int n, int closed, double b, double g, double r, int thickness,
+                          int line_type, char **err);
+// Fills the rectangle [x, x+w) x [y, y+h) (clipped to the image) with the colour at opacity alpha in [0, 1].
+int dfk_fill_rect_bgr(dfk_image *img, int x, int y, int w, int h, double b, double g, double r, double alpha, char **err);
+// ASCII text in the Hershey simplex font with its baseline starting at (x, y); `scale` as cv::putText.
+// vertical != 0: rotated to read upwards, its baseline's start at (x, y) (a y-axis label).
+int dfk_draw_text_bgr(dfk_image *img, const char *text, int x, int y, double scale, double b, double g, double r,
+                      int thickness, int vertical, char **err);
+// Size of `text` as dfk_draw_text_bgr draws it: width, height above the baseline, and the depth below it.
+void dfk_text_size(const char *text, double scale, int thickness, int *width, int *height, int *baseline);
+
 // ---- video --------------------------------------------------------------------------------------
 // Opens a video with OpenCV's FFmpeg backend. `threads` is a hint (OpenCV 4.6 sizes the decoder pool itself).
 dfk_video *dfk_video_open(const char *path, int threads, char **err);
