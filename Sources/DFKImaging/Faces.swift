@@ -30,6 +30,7 @@ public final class FaceDetector {
         /// dlib rectangle converted to [left, top, right+1, bottom+1).
         public var box: Box
         public var score: Double
+        public init(box: Box, score: Double) { self.box = box; self.score = score }
     }
 
     /// The most pixels the detector's pyramid starts from (the image after `upsample` doublings): 40 Mpx, a 4K
@@ -73,8 +74,8 @@ public final class FaceDetector {
     }
 
     /// Non-maximum suppression across detection passes: best score first, a box is dropped when its IoU with a
-    /// kept box exceeds `iou` or when a kept box covers more than `covered` of its area (a face found at two
-    /// scales, or a part of a face found inside it).
+    /// kept box exceeds `iou` or when either of the two lies more than `covered` inside the other (a face found at
+    /// two scales, or a part of a face found inside it), the overlap rule of dlib's test_box_overlap.
     public static func mergeDetections(_ dets: [Detection], iou: Double = 0.5, covered: Double = 0.8) -> [Detection] {
         var kept: [Detection] = []
         for d in dets.sorted(by: { $0.score > $1.score }) {
