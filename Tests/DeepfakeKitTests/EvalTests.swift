@@ -28,6 +28,53 @@ final class MetricTests: XCTestCase {
         XCTAssertNil(try Metrics.summary(scores: [0.1], labels: [0]).auc)
     }
 
+    func testBootstrapIntervalIsDeterministicStratifiedAndBracketsTheAUC() throws {
+        var rng = SampleRNG(seed: 11)
+        let samples = (0..<30).map { i -> Bootstrap.Sample in
+            let label = i < 10 ? 0 : 1
+            let base = rng.unit() * 0.6 + (label == 1 ? 0.3 : 0)
+            return Bootstrap.Sample(label: label, score: base, frames: (0..<4).map { _ in min(1, base + rng.unit() * 0.1) })
+        }
+        let auc = try Metrics.auc(scores: samples.map(\.score), labels: samples.map(\.label))
+        let a = try XCTUnwrap(Bootstrap.auc(samples, resamples: 500, seed: 5))
+        let b = try XCTUnwrap(Bootstrap.auc(samples, resamples: 500, seed: 5))
+        XCTAssertEqual(a.video, b.video); XCTAssertEqual(a.frame, b.frame)   // same seed, same interval
+        XCTAssertNotEqual(Bootstrap.auc(samples, resamples: 500, seed: 6)?.video, a.video)
+        XCTAssertLessThan(a.video.lower, auc); XCTAssertGreaterThan(a.video.upper, auc)
+        XCTAssertLessThan(a.video.upper - a.video.lower, 0.5); XCTAssertGreaterThan(a.video.upper - a.video.lower, 0.02)
+        let frame = try XCTUnwrap(a.frame)
+        XCTAssertTrue(frame.lower < frame.upper && frame.lower >= 0 && frame.upper <= 1)
+        // A perfectly separated set stays perfect in every resample (stratified: both classes always present).
+        let perfect = [Bootstrap.Sample(label: 0, score: 0.1, frames: []), Bootstrap.Sample(label: 1, score: 0.9, frames: [])]
+        XCTAssertEqual(Bootstrap.auc(perfect, resamples: 100, seed: 1)?.video, Bootstrap.Interval(lower: 1, upper: 1))
+        XCTAssertNil(Bootstrap.auc(perfect, resamples: 100, seed: 1)?.frame)
+        XCTAssertNil(Bootstrap.auc([perfect[0]], resamples: 100, seed: 1))   // one class: no interval
+    }
+
+    func testMetricsToolPrintsTheBootstrapIntervalTheSameOnEveryRun() throws {
+        let dir = Fixtures.tempDir()
+        let scores = [(0, 0.2), (0, 0.4), (0, 0.7), (1, 0.5), (1, 0.8), (1, 0.9)].map {
+            "{\"label\":\($0.0),\"score\":\($0.1),\"dataset\":\"d\",\"frames\":[{\"score\":\($0.1)},{\"score\":null}]}"
+        }.joined(separator: "\n") + "\n"
+        let args = ["--bootstrap", "300", "--seed", "7", "--csv", dir + "/m.csv"]
+        let a = try runTool("metrics", args, stdin: scores), b = try runTool("metrics", args, stdin: scores)
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertEqual(a.stdout, b.stdout)
+        XCTAssertTrue(a.stdout.contains("| AUC (%) | AUC 95% CI |"), a.stdout)
+        XCTAssertTrue(a.stdout.contains("300 resamples (seed 7)"), a.stdout)
+        let csv = try String(contentsOfFile: dir + "/m.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv[0], "dataset,level,n,real,fake,auc,ap,eer,acc,auc_ci_lower,auc_ci_upper")
+        let video = csv[1].split(separator: ",", omittingEmptySubsequences: false)
+        XCTAssertEqual(video[5], "0.888889")   // 8 of 9 pairs
+        let lo = try XCTUnwrap(Double(video[9])), hi = try XCTUnwrap(Double(video[10]))
+        XCTAssertTrue(lo < 0.888889 && hi >= 0.888889 && hi <= 1, "\(lo) \(hi)")
+        let bad = try runTool("metrics", ["--bootstrap", "-1"], stdin: scores)
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertTrue(bad.stderr.contains("--bootstrap"), bad.stderr)
+        let plain = try runTool("metrics", [], stdin: scores)
+        XCTAssertFalse(plain.stdout.contains("CI"), plain.stdout)   // opt-in: tables without it are unchanged
+    }
+
     func testAUCMatchesPairCountingOnRandomData() throws {
         var rng = SampleRNG(seed: 3)
         let s = (0..<300).map { _ in (rng.unit() * 20).rounded() / 20 }   // many ties

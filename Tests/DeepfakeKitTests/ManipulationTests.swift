@@ -217,6 +217,32 @@ final class ManipulationTests: XCTestCase {
         XCTAssertNotEqual(try record(other)["synth"]?.objectValue?["alpha"], br["synth"]?.objectValue?["alpha"])
     }
 
+    func testStartFrameCutsAClipOfTheTargetVideo() throws {
+        let dir = Fixtures.tempDir()
+        let target = try Fixtures.media("single_face.mp4")
+        let run = try runTool("face-swap", ["--method", "real", "--target", target, "--start-frame", "20", "--max-frames", "4",
+                                            "--out", dir + "/clip.avi"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("\"target_start_frame\":20"), run.stdout)
+        let clip = try Video(path: dir + "/clip.avi"), whole = try Video(path: target)
+        var clipFrames: [Image] = [], wholeFrames: [Image] = []
+        while clip.grab() { clipFrames.append(try clip.retrieve()) }
+        while wholeFrames.count < 25, whole.grab() { wholeFrames.append(try whole.retrieve()) }
+        XCTAssertEqual(clipFrames.count, 4)
+        // Frame k of the clip is frame 20 + k of the video (up to the clip's JPEG coding), not frame k.
+        let all = { (_: Int, _: Int) -> Bool in true }
+        XCTAssertLessThan(compare(clipFrames[0], wholeFrames[20], inside: all).meanInside, 3)
+        XCTAssertLessThan(compare(clipFrames[0], wholeFrames[20], inside: all).meanInside,
+                          compare(clipFrames[0], wholeFrames[0], inside: all).meanInside)
+        let past = try runTool("face-swap", ["--method", "real", "--target", target, "--start-frame", "5000", "--out", dir + "/x.avi"])
+        XCTAssertEqual(past.status, 1)
+        XCTAssertTrue(past.stderr.contains("--start-frame 5000 is past the video's"), past.stderr)
+        let still = try runTool("face-swap", ["--method", "real", "--target", try Fixtures.media("15-f13-anc-ph.jpg"), "--start-frame", "2",
+                                              "--out", dir + "/x.avi"])
+        XCTAssertEqual(still.status, 64)
+        XCTAssertTrue(still.stderr.contains("--start-frame applies to a target video"), still.stderr)
+    }
+
     func testToolRefusesBadArguments() throws {
         let dir = Fixtures.tempDir()
         let target = try Fixtures.media("15-f13-anc-ph.jpg")
