@@ -17,4 +17,4 @@ for n, line in enumerate(sys.stdin, 1):
         continue
     for k, f in enumerate(faces):
         out = dict(r, faces=[f], id=f"{r.get('image', '')}#face{k}")
-        print(json.dumps(out))
+        print(json.dumps(out, separators=(",", ":")))   # compact, like the tools write
