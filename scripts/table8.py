@@ -76,22 +76,27 @@ def records(name):
 train = records("train-faces.ndjson")
 videos = records("test-videos.ndjson")
 people = sorted({r.get("identity", "?") for r in videos})
-train_text = (f"{len(train)} real faces ({sum(1 for r in train if r.get('video'))} video frames of one person, "
-              f"{sum(1 for r in train if not r.get('video'))} faces of stills)") if train else "real faces"
+try:
+    per_video = json.loads(meta.get("recipe_json", "{}")).get("frames_per_video", 0)
+except ValueError:
+    per_video = 0
+train_text = (f"{len(train)} real faces ({sum(1 for r in train if r.get('video'))} video frames of one person"
+              + (f", {per_video} of them drawn anew each epoch" if per_video else "")
+              + f"; {sum(1 for r in train if not r.get('video'))} faces of stills)") if train else "real faces"
 n = allv
 per_method = ", ".join(f"{m} {auc_text('demo/' + m)}" for m in methods)
 print(f"""
 - Video-level AUC (%). Paper rows: Table 8 of the BBMG/NRS paper (trained on FF++ real videos, EfficientNet-B4).
 - This run: EfficientNet-Lite0 (ImageNet weights), 224 px, SBI pseudo-fakes with LAL masks, seed {meta.get('seed', '?')}{ck}.
   Trained on {train_text} and their self-blended pseudo-fakes only; pipelines/demo.mk lists the media.
-- Test set: {n[2] if n else '?'} videos ({n[3] if n else '?'} real, {n[4] if n else '?'} fake) of {len(people) or '?'} people never seen in training ({', '.join(people)}):
+- Test set: {n[2] if n else '?'} videos ({n[3] if n else '?'} real, {n[4] if n else '?'} fake) of {len(people) or '?'} identities never seen in training ({', '.join(people)}):
   clips of the sample videos and stills filmed as short videos with a seeded drift, each real and manipulated here
   by face-swap with another test person's face (landmark face swap; alpha blend), two manipulations the detector
   never saw. Per method: {per_method or 'n/a'}.
 - What it shows: a detector trained only on self-blended real faces ranks these face swaps and blends above the
   real videos; the 95% interval (bootstrap over videos) says how much a test set this small can tell.
 - What it does not show: performance on the benchmarks (other people, cameras, codecs and forgery methods); with
-  {len(people) or '?'} test people and one training video, the number moves with the draw of people and media.
+  {len(people) or '?'} test identities and one training video, the number moves with the draw of people and media.
 - Protocol: up to 32 frames per video, dlib faces, crop from the checkpoint (12.5% around a RetinaFace-like box), max
   over faces, mean over frames, 0.5 for videos without a face (see the metrics below).
 """)
