@@ -85,6 +85,6 @@ for job, r, err in results:
         continue
     counts[r["method"]] = counts.get(r["method"], 0) + 1
     print(json.dumps(r))
-print(f"demo_test_videos: {len(targets)} targets of {len({t[0] for t in targets})} people -> "
+print(f"demo_test_videos: {len(targets)} targets of {len({t[0] for t in targets})} identities -> "
       + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), file=sys.stderr)
 sys.exit(1 if failed else 0)
