@@ -77,7 +77,7 @@ train = records("train-faces.ndjson")
 videos = records("test-videos.ndjson")
 people = sorted({r.get("identity", "?") for r in videos})
 try:
-    per_video = json.loads(meta.get("recipe_json", "{}")).get("frames_per_video", 0)
+    per_video = json.loads(meta.get("recipe_json", "{}")).get("data.frames_per_video", 0)
 except ValueError:
     per_video = 0
 train_text = (f"{len(train)} real faces ({sum(1 for r in train if r.get('video'))} video frames of one person"
