@@ -48,7 +48,8 @@ public final class Progress: @unchecked Sendable {
                 s = "\(label) [" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] \(done)/\(total)"
             }
         }
-        s += String(format: "  %.1f/s", rate)
+        // Items per second, or seconds per item when items are slow (a training epoch): "0.0/s" tells nothing.
+        if rate >= 0.5 || done == 0 { s += String(format: "  %.1f/s", rate) } else { s += String(format: "  %.0f s each", secs / Double(done)) }
         if failed > 0 { s += "  \(failed) failed" }
         return s
     }
