@@ -115,7 +115,8 @@ public enum Metrics {
 /// steps, and the interval says how far. Stratified (reals and fakes resampled separately, each to its own count), so
 /// every resample has both classes; at frame level the frames of the resampled videos are pooled, so frames of one
 /// video stay together (they are not independent samples). Percentile interval, linear interpolation between order
-/// statistics. Deterministic for a seed: SplitMix64 here rather than the system generator, which is not seedable.
+/// statistics. Deterministic for a seed: SplitMix64 here rather than the system generator, which is not seedable
+/// (SampleRNG lives in DFKSynthesis; DFKEval depends on nothing, and 8 lines do not justify a dependency).
 public enum Bootstrap {
     public struct Interval: Sendable, Equatable { public var lower: Double, upper: Double }
     public struct Sample: Sendable {

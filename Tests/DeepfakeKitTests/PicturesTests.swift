@@ -115,15 +115,10 @@ final class PicturesTests: XCTestCase {
 
     func testTrainDrawsCurvesAndWritesTensorBoardEvents() throws {
         let dir = Fixtures.tempDir("train-pictures")
-        let f = try runTool("extract-frames", ["-q", "--frames", "12", "--out", dir + "/F", try Fixtures.media("single_face.mp4")])
-        let l = try runTool("landmarks", ["-q"], stdin: f.stdout)
-        let v = try runTool("extract-frames", ["-q", "--frames", "4", "--out", dir + "/V", try Fixtures.media("WolfgangLanger_Pexels.mp4")])
-        let lv = try runTool("landmarks", ["-q"], stdin: v.stdout)
-        try l.stdout.write(toFile: dir + "/train.ndjson", atomically: true, encoding: .utf8)
-        try lv.stdout.write(toFile: dir + "/val.ndjson", atomically: true, encoding: .utf8)
+        let data = try TrainTests.faces(frames: 12)
         let out = dir + "/model", board = dir + "/tb"
-        let run = try runTool("train", [dir + "/train.ndjson", "--recipe", "cpu-demo", "--out", out, "--epochs", "2", "--size", "64",
-                                        "--batch", "8", "--seed", "11", "--val", dir + "/val.ndjson",
+        let run = try runTool("train", [data.train, "--recipe", "cpu-demo", "--out", out, "--epochs", "2", "--size", "64",
+                                        "--batch", "8", "--seed", "11", "--val", data.val,
                                         "--tensorboard", board, "--tensorboard-every", "1"])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stderr.contains("curves: \(out)/curves-loss.png"), run.stderr)

@@ -7,9 +7,10 @@ import Foundation
 import XCTest
 
 final class TrainTests: XCTestCase {
-    static func faces() throws -> (train: String, val: String) {
-        let dir = Fixtures.tempDir("train-faces")
-        let f = try runTool("extract-frames", ["-q", "--frames", "24", "--out", dir + "/F", try Fixtures.media("single_face.mp4")])
+    /// Face records of `frames` frames of single_face.mp4 (train) and 4 of WolfgangLanger_Pexels.mp4 (val).
+    static func faces(frames: Int = 24) throws -> (train: String, val: String) {
+        let dir = Fixtures.tempDir("train-faces-\(frames)")
+        let f = try runTool("extract-frames", ["-q", "--frames", String(frames), "--out", dir + "/F", try Fixtures.media("single_face.mp4")])
         let l = try runTool("landmarks", ["-q"], stdin: f.stdout)
         let v = try runTool("extract-frames", ["-q", "--frames", "4", "--out", dir + "/V", try Fixtures.media("WolfgangLanger_Pexels.mp4")])
         let lv = try runTool("landmarks", ["-q"], stdin: v.stdout)
