@@ -88,9 +88,13 @@ let package = Package(
         // A trained detector: checkpoint + preprocessing spec, face scoring (train and score-video share it).
         .target(name: "DFKDetect", dependencies: ["DFKModels", "DFKImaging", "DFKEval"]),
         // Training recipes: SBI and BBMG + NRS with online pseudo-fakes, checkpoints and resume.
+        // Each training method registers itself: the RegisterMethods plugin lists the TrainingMethod types of the
+        // target's sources (Method.swift), so a new method is one file plus its recipe YAML.
         .target(name: "DFKTrain", dependencies: ["DFKDetect", "DFKSynthesis", "DFKEval", "DFKModels", "DFKImaging", "DFKCore",
                                                 .product(name: "Yams", package: "Yams")],
-                resources: [.copy("recipes")]),
+                resources: [.copy("recipes")], plugins: ["RegisterMethods"]),
+        .executableTarget(name: "register-methods"),
+        .plugin(name: "RegisterMethods", capability: .buildTool(), dependencies: ["register-methods"]),
         // Benchmark layouts (FF++, Celeb-DF v2, DFDC, DFDC Preview, FFIW-10K) -> video records.
         .target(name: "DFKDatasets", dependencies: ["DFKRecords", "DFKCore"]),
         // Evaluation: metrics, the video-level protocol, NRS weights and k-means (no libtorch).

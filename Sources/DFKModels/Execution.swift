@@ -114,11 +114,8 @@ public final class ScaledOptimizer: Optimizer {
     public let base: Optimizer
     public let scaler: LossScaler
     public init(_ base: Optimizer, scaler: LossScaler) { self.base = base; self.scaler = scaler }
-    public var parameters: [Tensor] { base.parameters }
-    public var learningRate: Double {
-        get { base.learningRate }
-        set { base.learningRate = newValue }
-    }
+    public var groups: [ParamGroup] { base.groups }
+    public func setLearningRate(_ lr: Double, group: Int) { base.setLearningRate(lr, group: group) }
     public func step() throws {
         let finite = try scaler.unscale(parameters)
         if finite { try base.step() }

@@ -19,7 +19,7 @@ public enum ToolMain {
                 print(C.fullMessage(for: error))
                 exit(0)
             }
-            let msg = C.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+            let msg = oneLine(C.message(for: error))
             Diagnostics.line("\(name): error: \(msg) (see \(name) --help)")
             exit(64)
         }
@@ -46,3 +46,11 @@ public enum ToolMain {
     }
 }
 
+/// ArgumentParser's message as one line: its first line, with a bulleted list of valid values ("Please provide
+/// one of the following:" then "  - value" lines) folded in as "a, b, c".
+func oneLine(_ message: String) -> String {
+    let lines = message.split(separator: "\n").map(String.init)
+    guard let first = lines.first else { return message }
+    let bullets = lines.dropFirst().prefix { $0.hasPrefix("  - ") }.map { String($0.dropFirst(4)) }
+    return bullets.isEmpty ? first : first + " " + bullets.joined(separator: ", ")
+}

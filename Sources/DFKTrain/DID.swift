@@ -23,7 +23,7 @@ import DFKTensor
 import Foundation
 
 /// DID's settings (recipe section `did`).
-public struct DIDOptions: Sendable, Equatable {
+public struct DIDOptions: RecipeSection, Equatable {
     /// Weight of BCE in L_cls (eq. 3); 1 - alpha goes to the AUC loss. Fig. 4 sweeps {0, .25, .5, .75, 1}.
     public var alpha = 0.5
     /// Margin and power of the AUC loss (eq. 2).
@@ -44,6 +44,21 @@ public struct DIDOptions: Sendable, Equatable {
     /// Learning rate of A_df, A_dom, C, C_dom and T relative to the backbone's (the paper: 1e-4 vs 1e-5).
     public var lrScale = 10.0
     public init() {}
+    public static let key = "did"
+    public static let fields: [RecipeField<DIDOptions>] = [
+        .double("alpha", \.alpha, min: 0, max: 1),
+        .double("gamma", \.gamma, min: 0),
+        .double("power", \.power, min: 1),
+        .double("lambda_dec", \.lambdaDec, min: 0),
+        .double("lambda_cls", \.lambdaCls, min: 0),
+        .double("lambda_dom", \.lambdaDom, min: 0),
+        .bool("domain_attention", \.domainAttention),
+        .bool("decorrelation", \.decorrelation),
+        .int("reduction", \.reduction, min: 1),
+        .int("estimator_width", \.estimatorWidth, min: 1),
+        .int("domain_hidden", \.domainHidden, min: 1),
+        .double("lr_scale", \.lrScale, min: 0),
+    ]
 }
 
 /// DID's loss terms and schedules as functions (tested on their own).
@@ -268,5 +283,26 @@ public final class DIDStep: TrainingStep {
             if let v { hook.sums[k, default: 0] += v }
         }
         return try t.total.item()
+    }
+}
+
+// MARK: - The method
+
+public enum DIDMethod: TrainingMethod {
+    public static let name = "did"
+    public static let summary = "CrossDF's deep information decomposition: attention split of the last feature map, domain head, MI estimator behind gradient reversal, BCE + AUC loss"
+    public static let role = MethodRole.step
+    public static let sections: [any RecipeSection.Type] = [DIDOptions.self]
+    /// Its loss is its own (no per-sample weights); its domain head classifies the manipulation method.
+    public static let capabilities: MethodCapabilities = [.domainLabels]
+    /// The DID modules own parameters (a group at did.lr_scale times the recipe's rate): made before the optimizer.
+    public static func prepare(_ c: MethodContext) throws -> MethodParts {
+        MethodParts(hooks: [try DIDHook(options: c.recipe[DIDOptions.self], model: c.model, domains: c.domains, epochs: c.recipe.epochs)])
+    }
+    public static func makeStep(_ c: MethodContext, optimizer: Optimizer, prepared: MethodParts) throws -> (TrainingStep, [TrainingHook]) {
+        guard let hook = prepared.hooks.lazy.compactMap({ $0 as? DIDHook }).first else {
+            throw TrainError("step did: its hook was not prepared before the optimizer")
+        }
+        return (DIDStep(hook: hook), [])
     }
 }

@@ -76,3 +76,40 @@ public final class NRSHook: TrainingHook {
         centres = (0..<c.shape[0]).map { Array(v[($0 * d)..<(($0 + 1) * d)]) }
     }
 }
+
+// MARK: - The method
+
+/// NRS's settings (recipe section `nrs`): off unless `enabled`.
+public struct NRSSettings: RecipeSection, Equatable {
+    public var enabled = false
+    public var options = NRSOptions()
+    public init() {}
+    public static let key = "nrs"
+    public static let fields: [RecipeField<NRSSettings>] = [
+        .bool("enabled", \.enabled),
+        .int("start_epoch", \.options.startEpoch, min: 0),
+        .double("lambda", \.options.lambda, min: 0),
+        .double("beta", \.options.beta, min: 1e-9),
+        .int("k", \.options.k, min: 1),
+        .int("memory", \.options.memory, min: 1),
+        .choice("selection", \.options.selection),
+        .choice("distance", \.options.distance),
+    ]
+}
+
+public enum NRSMethod: TrainingMethod {
+    public static let name = "nrs"
+    public static let summary = "noise-robust sample weighting (BBMG/NRS paper): pseudo-fakes too close to real features weigh less"
+    public static let role = MethodRole.addOn
+    public static let sections: [any RecipeSection.Type] = [NRSSettings.self]
+    public static func enabled(in r: Recipe) -> Bool { r[NRSSettings.self].enabled }
+    public static func validate(_ r: Recipe) throws {
+        let step = try TrainingMethods.step(for: r)
+        guard step.capabilities.contains(.perSampleWeights) else {
+            throw RecipeError("step \(step.name) does not combine with nrs (per-sample weights of the whole batch's first pass)")
+        }
+    }
+    public static func prepare(_ c: MethodContext) throws -> MethodParts {
+        MethodParts(hooks: [NRSHook(options: c.recipe[NRSSettings.self].options, seed: c.seed)])
+    }
+}

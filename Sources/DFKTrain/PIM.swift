@@ -207,3 +207,64 @@ public final class PIMStep: TrainingStep {
         return value
     }
 }
+
+// MARK: - The method
+
+/// PIM's settings (recipe section `pim`; DualFlat reads it too).
+public struct PIMOptions: RecipeSection, Equatable {
+    /// Taps after which the statistics are perturbed ("auto": `PIMHook.defaultTaps`).
+    public var taps: TapSelection = .auto
+    /// Radius r of the statistics perturbation.
+    public var radius = 0.1
+    /// Weight of the perturbed pass's gradient (1 - alpha goes to the clean pass's).
+    public var alpha = 1.0
+    public var detachStatistics = false
+    public init() {}
+    public static let key = "pim"
+    public static let fields: [RecipeField<PIMOptions>] = [
+        .parsed("taps", \.taps, kind: "auto or comma-separated stage tap names", parse: { TapSelection($0) }, show: \.description),
+        .double("radius", \.radius, min: 0),
+        .double("alpha", \.alpha, min: 0, max: 1),
+        .bool("detach_statistics", \.detachStatistics),
+    ]
+
+    /// The taps on a network: the defaults, or the named ones, each checked against the network's stage taps.
+    public func resolvedTaps(for model: Backbone) throws -> [String] {
+        let names: [String]
+        switch taps {
+        case .auto: names = PIMHook.defaultTaps(for: model)
+        case .named(let n): names = n
+        }
+        let unknown = names.filter { !model.stageTaps.contains($0) }
+        guard !names.isEmpty, unknown.isEmpty else {
+            throw TrainError("pim.taps: \(unknown.joined(separator: ", ")) not a stage of \(model.name) (stages: \(model.stageTaps.joined(separator: ", ")))")
+        }
+        return names
+    }
+
+    /// Named taps are checked against the recipe's backbone when the recipe loads (the network is built for it).
+    func validateTaps(backbone: String) throws {
+        guard case .named = taps else { return }
+        do { _ = try resolvedTaps(for: try Backbone.make(backbone, classes: 2)) } catch let e as TrainError {
+            throw RecipeError(e.description)
+        }
+    }
+
+    /// The PIM step over `optimizer` with DualFlat's third pass when `beta` > 0.
+    func step(_ c: MethodContext, optimizer: Optimizer, beta: Double, samRadius: Double) throws -> (TrainingStep, [TrainingHook]) {
+        let hook = PIMHook(taps: try resolvedTaps(for: c.model), detachStatistics: detachStatistics)
+        return (PIMStep(hook: hook, optimizer: optimizer, radius: radius, alpha: alpha, beta: beta, samRadius: samRadius), [hook])
+    }
+}
+
+public enum PIMMethod: TrainingMethod {
+    public static let name = "pim"
+    public static let summary = "PIM: shallow feature statistics perturbed along the loss gradient, a second pass"
+    public static let role = MethodRole.step
+    public static let sections: [any RecipeSection.Type] = [PIMOptions.self]
+    public static let capabilities: MethodCapabilities = [.perSampleWeights]
+    public static func validate(_ r: Recipe) throws { try r[PIMOptions.self].validateTaps(backbone: r.backbone) }
+    public static func makeStep(_ c: MethodContext, optimizer: Optimizer, prepared: MethodParts) throws -> (TrainingStep, [TrainingHook]) {
+        try c.recipe[PIMOptions.self].step(c, optimizer: optimizer, beta: 0, samRadius: 0.05)
+    }
+}

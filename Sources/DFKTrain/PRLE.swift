@@ -365,3 +365,44 @@ public struct PRLETransform: SampleTransform {
         }
     }
 }
+
+// MARK: - The method
+
+extension PRLEOptions: RecipeSection {
+    public static let key = "prle"
+    public static let fields: [RecipeField<PRLEOptions>] = [
+        .bool("enabled", \.enabled),
+        .double("p", \.p, min: 0, max: 1),
+        .double("alpha", \.alpha, min: 0, max: 1),
+        .choice("mask", \.mask),
+        .string("map_field", \.mapField, check: { $0.isEmpty ? "must name a record field" : nil }),
+        .double("random_area", \.randomArea, min: 0, max: 1),
+    ]
+}
+
+/// PRLE's dynamic exploitation as an add-on: labelled training faces masked by their maps (Algorithm 1) before any
+/// augmentation, whatever step trains.
+public enum PRLEMethod: TrainingMethod {
+    public static let name = "prle"
+    public static let summary = "PRLE: training faces masked where a detector zoo's fused Grad-CAM maps say the evidence is"
+    public static let role = MethodRole.addOn
+    public static let sections: [any RecipeSection.Type] = [PRLEOptions.self]
+    public static func enabled(in r: Recipe) -> Bool { r[PRLEOptions.self].enabled }
+    public static func validate(_ r: Recipe) throws {
+        let o = r[PRLEOptions.self]
+        if o.mask != .random, r.source != .labelled {
+            throw RecipeError("prle.mask \(o.mask.rawValue) needs labelled faces (data.source: labelled): its maps are made on the faces' crops")
+        }
+    }
+    /// Each training face's map (prle-cam-fuse's "prle_map", or the recipe's prle.map_field) and crop box.
+    public static func data(from records: [(source: String, record: Record)], recipe: Recipe) -> (any Sendable)? {
+        PRLEIndex.from(records: records, mapField: recipe[PRLEOptions.self].mapField)
+    }
+    static func index(_ c: MethodContext) -> PRLEIndex { c.data[name] as? PRLEIndex ?? PRLEIndex() }
+    /// Other maps (another zoo or fusion) make another run.
+    public static func identity(_ c: MethodContext) -> String? { index(c).hash(c.samples) }
+    public static func prepare(_ c: MethodContext) throws -> MethodParts {
+        MethodParts(transforms: [try PRLETransform(options: c.recipe[PRLEOptions.self], index: index(c), samples: c.samples,
+                                                   trainCrop: c.recipe.trainCrop.name)])
+    }
+}

@@ -3,12 +3,13 @@
 // resolved recipe - every setting, defaults included - is printed by `train --print-recipe` and stored in each
 // checkpoint, where it is the run's identity for resuming.
 //
-// Every field is declared once, in `Recipe.fields`: its dotted path, type, how to read it from YAML and how to
-// write it back. Validation (unknown keys, wrong types, out-of-range values, each naming the file and line), the
-// YAML/JSON output and the resume comparison all come from that table.
+// `Recipe` holds the shared sections (model, input, data, synthesis, optimizer, schedule, the chosen step) and one
+// typed section per training method (`RecipeSection`, declared in the method's own file and found through the
+// method registry, Method.swift). Every field is declared once, with its dotted path and its kind; validation
+// (unknown keys, wrong types, out-of-range values, each naming the file and line), the YAML/JSON output and the
+// resume comparison all come from the field table.
 import DFKCore
 import DFKDetect
-import DFKEval
 import DFKImaging
 import DFKModels
 import DFKRecords
@@ -19,6 +20,33 @@ import Yams
 public struct RecipeError: Error, CustomStringConvertible {
     public let description: String
     public init(_ m: String) { description = m }
+}
+
+/// The name of a registered training method (`step.name`): checked against the registry where it is read.
+public struct MethodName: RawRepresentable, Hashable, Sendable, ExpressibleByStringLiteral, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+    public init(stringLiteral s: String) { rawValue = s }
+    public var description: String { rawValue }
+}
+
+/// PIM's taps: the backbone's default shallow taps, or named stage taps.
+public enum TapSelection: Sendable, Equatable, CustomStringConvertible {
+    case auto
+    case named([String])
+    /// "auto" or comma-separated tap names.
+    public init?(_ text: String) {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if t == "auto" { self = .auto; return }
+        let names = t.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" } }) else {
+            return nil
+        }
+        self = .named(names)
+    }
+    public var description: String {
+        switch self { case .auto: return "auto"; case .named(let n): return n.joined(separator: ",") }
+    }
 }
 
 public struct Recipe: Sendable, Equatable {
@@ -65,20 +93,6 @@ public struct Recipe: Sendable, Equatable {
         case linearDecay = "linear-decay"
         case step, cosine
     }
-    public enum StepName: String, Sendable, CaseIterable {
-        case erm, sam
-        /// PIM (PIM.swift): shallow feature statistics perturbed along the loss gradient, a second pass.
-        case pim
-        /// DualFlat: PIM plus a third pass at SAM-perturbed weights.
-        case dualflat
-        /// RoGA (RoGA.swift): SAGM per domain (manipulation method), gradients averaged over domains.
-        case roga
-        /// SAGM: RoGA's update with the whole batch as one domain.
-        case sagm
-        /// CrossDF's deep information decomposition (DID.swift): attention split of the last feature map, domain
-        /// head, MI estimator behind gradient reversal, BCE + AUC loss.
-        case did
-    }
     public enum Augmentation: String, Sendable, CaseIterable {
         case none
         /// DeepfakeBench's default training augmentations (docs/training.md, Augmentations).
@@ -98,8 +112,8 @@ public struct Recipe: Sendable, Equatable {
     public var mean: [Double] = [0, 0, 0]
     public var std: [Double] = [255, 255, 255]
     /// Crop of labelled faces at training time (a crop rule of `landmarks --crop`).
-    public var trainCrop = "margin:0.125:retina-approx"
-    public var testCrop = "margin:0.125:retina-approx"
+    public var trainCrop: CropRule = .margin(0.125, .retinaApprox)
+    public var testCrop: CropRule = .margin(0.125, .retinaApprox)
     /// Faces converted to grayscale and replicated to 3 channels (training and scoring; stored in checkpoints).
     public var grayscale = false
 
@@ -138,36 +152,22 @@ public struct Recipe: Sendable, Equatable {
     public var stepGamma = 0.1
     public var minimumLR = 0.0
 
-    // step
-    public var step: StepName = .erm
-    public var rho = 0.05
+    /// The training method that makes each step (`step.name`; a registered step method, Method.swift).
+    public var method: MethodName = "erm"
 
-    // PIM / DualFlat (pim-gradient-regularization.txt)
-    /// Taps after which PIM perturbs the statistics ("auto": PIMHook.defaultTaps; else comma-separated tap names).
-    public var pimTaps = "auto"
-    public var pimRadius = 0.1
-    public var pimAlpha = 1.0
-    public var pimDetachStatistics = false
-    public var dualflatBeta = 0.0
-    public var dualflatRadius = 0.05
-
-    // RoGA / SAGM (roga-robust-gradient-alignment.txt; reading and variants in RoGA.swift)
-    public var rogaVariant: RoGAVariant = .decoupled
-    public var rogaReals: RoGAReals = .shared
-    public var rogaRho = 0.1
-    /// The paper's "optimal" 0.001 (Sec. V-C4); its training details say 0.0002 (docs/training.md, RoGA).
-    public var rogaAlpha = 0.001
-    // DID (crossdf-deep-information-decomposition.txt)
-    public var did = DIDOptions()
-
-    // NRS (BBMG/NRS paper, eqs. 5-9)
-    public var nrsEnabled = false
-    public var nrs = NRSOptions()
-
-    // PRLE dynamic exploitation (prle-primary-region-regularization.txt; PRLE.swift)
-    public var prle = PRLEOptions()
+    /// The methods' own sections (`pim`, `roga`, `did`, `nrs`, `prle`, ...), by section key; a section never set
+    /// holds its defaults.
+    var sections: [String: any RecipeSection] = [:]
 
     public init() {}
+
+    /// A method's section of this recipe (its defaults when the recipe does not set it).
+    public subscript<S: RecipeSection>(_ section: S.Type) -> S {
+        get { sections[S.key] as? S ?? S() }
+        set { sections[S.key] = newValue }
+    }
+
+    public static func == (a: Recipe, b: Recipe) -> Bool { a.json == b.json }
 
     public var maskMode: MaskMode {
         switch mask {
@@ -179,7 +179,6 @@ public struct Recipe: Sendable, Equatable {
             return .bbmg(b)
         }
     }
-    public var nrsOptions: NRSOptions? { nrsEnabled ? nrs : nil }
 
     /// The learning-rate schedule of a run of `epochs` epochs (it follows the run's length, not a fixed 100).
     public var lrSchedule: LRSchedule {
@@ -194,188 +193,270 @@ public struct Recipe: Sendable, Equatable {
     }
 }
 
-// MARK: - The field table
+// MARK: - Fields
 
-extension Recipe {
-    /// One recipe setting: its dotted path in the YAML file, a description of its type, and how to set and read it.
-    public struct Field: @unchecked Sendable {
-        public let path: String
-        public let type: String
-        let set: (inout Recipe, Scalar) throws -> Void
-        let get: (Recipe) -> JSONValue
+/// What a recipe field holds, how its text is read and what `--help` and errors call it.
+public enum FieldKind: Sendable, Equatable, CustomStringConvertible {
+    case integer(ClosedRange<Int>)
+    case number(ClosedRange<Double>)
+    case boolean
+    case text
+    case numbers(count: Int)
+    case choice([String])
+    /// Text checked by the field itself (crop rules, tap lists, backbone names); the string says what it takes.
+    case custom(String)
+
+    public var isList: Bool { if case .numbers = self { return true } else { return false } }
+
+    public var description: String {
+        switch self {
+        case .integer(let r): return r.upperBound == Int.max ? "integer >= \(r.lowerBound)" : "integer \(r.lowerBound)-\(r.upperBound)"
+        case .number(let r):
+            if r.lowerBound == -.greatestFiniteMagnitude && r.upperBound == .greatestFiniteMagnitude { return "finite number" }
+            return r.upperBound == .greatestFiniteMagnitude ? "finite number >= \(r.lowerBound)" : "finite number \(r.lowerBound)-\(r.upperBound)"
+        case .boolean: return "true or false"
+        case .text: return "string"
+        case .numbers(let n): return "list of \(n) numbers"
+        case .choice(let c): return c.joined(separator: "|")
+        case .custom(let s): return s
+        }
     }
+}
 
-    /// A YAML scalar or flow list with what is needed to parse it into a typed value.
-    struct Scalar {
-        var text: String?
-        var list: [String]?
-        func string() throws -> String {
-            guard let t = text else { throw RecipeError("expected a single value, found a list") }
-            return t
-        }
-        func int(min lo: Int = Int.min, max hi: Int = Int.max) throws -> Int {
-            guard let v = Int(try string()) else { throw RecipeError("expected an integer, found '\(text ?? "[...]")'") }
-            guard v >= lo else { throw RecipeError("must be at least \(lo), found \(v)") }
-            guard v <= hi else { throw RecipeError("must be at most \(hi), found \(v)") }
-            return v
-        }
-        func double(min lo: Double = -Double.greatestFiniteMagnitude, max hi: Double = Double.greatestFiniteMagnitude) throws -> Double {
-            guard let v = Double(try string()), v.isFinite else { throw RecipeError("expected a finite number, found '\(text ?? "[...]")'") }
-            guard v >= lo, v <= hi else { throw RecipeError("must be within \(lo)...\(hi), found \(v)") }
-            return v
-        }
-        func bool() throws -> Bool {
-            switch try string().lowercased() {
-            case "true", "yes", "on": return true
-            case "false", "no", "off": return false
-            default: throw RecipeError("expected true or false, found '\(text!)'")
+/// A YAML scalar or flow list, read by a field's kind into a typed value.
+struct Scalar {
+    var text: String?
+    var list: [String]?
+    func string() throws -> String {
+        guard let t = text else { throw RecipeError("expected a single value, found a list") }
+        return t
+    }
+}
+
+/// A field's value once read and range-checked by its kind.
+public enum FieldValue: Sendable {
+    case int(Int), double(Double), bool(Bool), string(String), doubles([Double])
+}
+
+extension FieldKind {
+    /// Reads and checks a value of this kind.
+    func read(_ s: Scalar) throws -> FieldValue {
+        switch self {
+        case .integer(let r):
+            let t = try s.string()
+            guard let v = Int(t) else { throw RecipeError("expected an integer, found '\(t)'") }
+            guard v >= r.lowerBound else { throw RecipeError("must be at least \(r.lowerBound), found \(v)") }
+            guard v <= r.upperBound else { throw RecipeError("must be at most \(r.upperBound), found \(v)") }
+            return .int(v)
+        case .number(let r):
+            let t = try s.string()
+            guard let v = Double(t), v.isFinite else { throw RecipeError("expected a finite number, found '\(t)'") }
+            guard r.contains(v) else { throw RecipeError("must be within \(r.lowerBound)...\(r.upperBound), found \(v)") }
+            return .double(v)
+        case .boolean:
+            let t = try s.string()
+            switch t.lowercased() {
+            case "true", "yes", "on": return .bool(true)
+            case "false", "no", "off": return .bool(false)
+            default: throw RecipeError("expected true or false, found '\(t)'")
             }
-        }
-        func doubles(count: Int) throws -> [Double] {
-            guard let l = list else { throw RecipeError("expected a list of \(count) numbers, e.g. [0.5, 0.5, 0.5]") }
+        case .text, .custom: return .string(try s.string())
+        case .numbers(let count):
+            guard let l = s.list else { throw RecipeError("expected a list of \(count) numbers, e.g. [0.5, 0.5, 0.5]") }
             let v = l.compactMap { Double($0) }.filter(\.isFinite)
             guard v.count == l.count, v.count == count else { throw RecipeError("expected a list of \(count) finite numbers") }
-            return v
+            return .doubles(v)
+        case .choice(let c):
+            let t = try s.string()
+            guard c.contains(t) else { throw RecipeError("'\(t)' is not one of \(c.joined(separator: ", "))") }
+            return .string(t)
         }
-        func choice<E: RawRepresentable & CaseIterable>(_: E.Type) throws -> E where E.RawValue == String {
-            let s = try string()
-            guard let e = E(rawValue: s) else {
-                throw RecipeError("'\(s)' is not one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            return e
-        }
+    }
+}
+
+/// One setting of a recipe or of a method's section: its dotted path, its kind, and typed access through a key path.
+public struct RecipeField<Root>: @unchecked Sendable {
+    public let path: String
+    public let kind: FieldKind
+    let assign: (inout Root, FieldValue) throws -> Void
+    let read: (Root) -> JSONValue
+
+    init(path: String, kind: FieldKind, assign: @escaping (inout Root, FieldValue) throws -> Void, read: @escaping (Root) -> JSONValue) {
+        self.path = path; self.kind = kind; self.assign = assign; self.read = read
     }
 
-    static func field(_ path: String, int kp: WritableKeyPath<Recipe, Int>, min lo: Int, max hi: Int = Int.max) -> Field {
-        Field(path: path, type: hi == Int.max ? "integer >= \(lo)" : "integer \(lo)-\(hi)", set: { $0[keyPath: kp] = try $1.int(min: lo, max: hi) },
-              get: { .int($0[keyPath: kp]) })
+    static func mismatch(_ path: String) -> RecipeError { RecipeError("\(path): value of the wrong kind") }
+
+    public static func int(_ path: String, _ kp: WritableKeyPath<Root, Int>, min lo: Int, max hi: Int = Int.max) -> RecipeField {
+        RecipeField(path: path, kind: .integer(lo...hi), assign: { r, v in
+            guard case .int(let x) = v else { throw mismatch(path) }
+            r[keyPath: kp] = x
+        }, read: { .int($0[keyPath: kp]) })
     }
-    static func field(_ path: String, double kp: WritableKeyPath<Recipe, Double>, min lo: Double = -.greatestFiniteMagnitude,
-                      max hi: Double = .greatestFiniteMagnitude) -> Field {
-        let range = lo == -.greatestFiniteMagnitude ? "" : hi == .greatestFiniteMagnitude ? " >= \(lo)" : " \(lo)-\(hi)"
-        return Field(path: path, type: "finite number" + range, set: { $0[keyPath: kp] = try $1.double(min: lo, max: hi) }, get: { .double($0[keyPath: kp]) })
+    public static func double(_ path: String, _ kp: WritableKeyPath<Root, Double>, min lo: Double = -.greatestFiniteMagnitude,
+                              max hi: Double = .greatestFiniteMagnitude) -> RecipeField {
+        RecipeField(path: path, kind: .number(lo...hi), assign: { r, v in
+            guard case .double(let x) = v else { throw mismatch(path) }
+            r[keyPath: kp] = x
+        }, read: { .double($0[keyPath: kp]) })
     }
-    static func field(_ path: String, string kp: WritableKeyPath<Recipe, String>, check: ((String) -> String?)? = nil) -> Field {
-        Field(path: path, type: "string", set: { r, s in
-            let v = try s.string()
-            if let problem = check?(v) { throw RecipeError(problem) }
-            r[keyPath: kp] = v
-        }, get: { .string($0[keyPath: kp]) })
+    public static func bool(_ path: String, _ kp: WritableKeyPath<Root, Bool>) -> RecipeField {
+        RecipeField(path: path, kind: .boolean, assign: { r, v in
+            guard case .bool(let x) = v else { throw mismatch(path) }
+            r[keyPath: kp] = x
+        }, read: { .bool($0[keyPath: kp]) })
     }
-    static func field(_ path: String, bool kp: WritableKeyPath<Recipe, Bool>) -> Field {
-        Field(path: path, type: "true or false", set: { $0[keyPath: kp] = try $1.bool() }, get: { .bool($0[keyPath: kp]) })
+    public static func string(_ path: String, _ kp: WritableKeyPath<Root, String>, check: ((String) -> String?)? = nil) -> RecipeField {
+        RecipeField(path: path, kind: .text, assign: { r, v in
+            guard case .string(let x) = v else { throw mismatch(path) }
+            if let problem = check?(x) { throw RecipeError(problem) }
+            r[keyPath: kp] = x
+        }, read: { .string($0[keyPath: kp]) })
     }
-    static func field(_ path: String, doubles kp: WritableKeyPath<Recipe, [Double]>, count: Int) -> Field {
-        Field(path: path, type: "list of \(count) numbers", set: { $0[keyPath: kp] = try $1.doubles(count: count) },
-              get: { .array($0[keyPath: kp].map { .double($0) }) })
+    public static func doubles(_ path: String, _ kp: WritableKeyPath<Root, [Double]>, count: Int) -> RecipeField {
+        RecipeField(path: path, kind: .numbers(count: count), assign: { r, v in
+            guard case .doubles(let x) = v else { throw mismatch(path) }
+            r[keyPath: kp] = x
+        }, read: { .array($0[keyPath: kp].map { .double($0) }) })
     }
-    static func field<E: RawRepresentable & CaseIterable & Sendable>(_ path: String, choice kp: WritableKeyPath<Recipe, E>) -> Field
+    public static func choice<E: RawRepresentable & CaseIterable & Sendable>(_ path: String, _ kp: WritableKeyPath<Root, E>) -> RecipeField
     where E.RawValue == String {
-        Field(path: path, type: E.allCases.map(\.rawValue).joined(separator: "|"), set: { $0[keyPath: kp] = try $1.choice(E.self) },
-              get: { .string($0[keyPath: kp].rawValue) })
+        RecipeField(path: path, kind: .choice(E.allCases.map(\.rawValue)), assign: { r, v in
+            guard case .string(let x) = v, let e = E(rawValue: x) else { throw mismatch(path) }
+            r[keyPath: kp] = e
+        }, read: { .string($0[keyPath: kp].rawValue) })
+    }
+    /// A value parsed from text by the field itself (`parse` returns nil or throws for bad text).
+    public static func parsed<V>(_ path: String, _ kp: WritableKeyPath<Root, V>, kind: String, parse: @escaping (String) throws -> V?,
+                                 show: @escaping (V) -> String) -> RecipeField {
+        RecipeField(path: path, kind: .custom(kind), assign: { r, v in
+            guard case .string(let x) = v else { throw mismatch(path) }
+            guard let parsed = try parse(x) else { throw RecipeError("'\(x)' is not a valid \(kind)") }
+            r[keyPath: kp] = parsed
+        }, read: { .string(show($0[keyPath: kp])) })
+    }
+}
+
+/// A method's typed section of the recipe (`pim:`, `roga:` ...): its key, defaults (`init()`) and fields, declared
+/// in the method's own file. Cross-field rules belong to the method's `validate`.
+public protocol RecipeSection: Sendable {
+    init()
+    static var key: String { get }
+    static var fields: [RecipeField<Self>] { get }
+}
+
+extension RecipeSection {
+    /// The section's fields as recipe fields ("key.field").
+    static var recipeFields: [RecipeField<Recipe>] {
+        fields.map { f in
+            RecipeField<Recipe>(path: key + "." + f.path, kind: f.kind, assign: { r, v in
+                var s = r[Self.self]
+                try f.assign(&s, v)
+                r[Self.self] = s
+            }, read: { f.read($0[Self.self]) })
+        }
+    }
+}
+
+extension Recipe {
+    public typealias Field = RecipeField<Recipe>
+
+    static func cropField(_ path: String, _ kp: WritableKeyPath<Recipe, CropRule>) -> Field {
+        .parsed(path, kp, kind: "crop rule (sbi, margin:F[:RULE])", parse: { CropRule.parse($0) }, show: \.name)
     }
 
-    /// Every setting, in the order `--print-recipe` writes them.
-    public static let fields: [Field] = [
-        field("name", string: \.name),
-        field("description", string: \.description),
-        Field(path: "backbone", type: "backbone name", set: { r, s in
-            let v = try s.string()
+    /// The shared settings, in the order `--print-recipe` writes them.
+    static let sharedFields: [Field] = [
+        .string("name", \.name),
+        .string("description", \.description),
+        .parsed("backbone", \.backbone, kind: "backbone name", parse: { v in
             guard let e = Backbone.entry(v) else {
                 throw RecipeError("unknown backbone '\(v)' (known: \(Backbone.names.joined(separator: ", ")))")
             }
-            r.backbone = e.name
-        }, get: { .string($0.backbone) }),
-        field("epochs", int: \.epochs, min: 1, max: 100_000),
-        field("batch", int: \.batch, min: 2, max: 4096),
-        field("init.pretrained", choice: \.pretrained),
-        field("input.size", int: \.size, min: DetectorSpec.sizeRange.lowerBound, max: DetectorSpec.sizeRange.upperBound),
-        field("input.mean", doubles: \.mean, count: 3),
-        field("input.std", doubles: \.std, count: 3),
-        field("input.train_crop", string: \.trainCrop, check: { CropRule.parse($0) == nil ? "unknown crop rule '\($0)'" : nil }),
-        field("input.test_crop", string: \.testCrop, check: { CropRule.parse($0) == nil ? "unknown crop rule '\($0)'" : nil }),
-        field("input.grayscale", bool: \.grayscale),
-        field("data.source", choice: \.source),
-        field("data.sampler", choice: \.sampler),
-        field("data.frames_per_video", int: \.framesPerVideo, min: 0, max: 1_000_000),
-        field("data.frame_selection", choice: \.frameSelection),
-        field("data.augment", choice: \.augment),
-        field("data.max_failed_fraction", double: \.maxFailedFraction, min: 0, max: 1),
-        field("data.val_pairs", choice: \.valPairs),
-        field("synthesis.mask", choice: \.mask),
-        field("synthesis.bbmg_blur", choice: \.bbmgBlur),
-        field("synthesis.blend_cast", choice: \.blendCast),
-        field("synthesis.jpeg_colors", choice: \.jpegColors),
-        field("optimizer.name", choice: \.optimizer),
-        field("optimizer.lr", double: \.lr, min: 0),
-        field("optimizer.momentum", double: \.momentum, min: 0, max: 1),
-        field("optimizer.weight_decay", double: \.weightDecay, min: 0),
-        field("optimizer.betas", doubles: \.betas, count: 2),
-        field("schedule.name", choice: \.schedule),
-        field("schedule.decay_fraction", double: \.decayFraction, min: 0, max: 1),
-        field("schedule.step_every", int: \.stepEvery, min: 1),
-        field("schedule.step_gamma", double: \.stepGamma, min: 0),
-        field("schedule.minimum_lr", double: \.minimumLR, min: 0),
-        field("step.name", choice: \.step),
-        field("step.rho", double: \.rho, min: 0),
-        field("pim.taps", string: \.pimTaps),
-        field("pim.radius", double: \.pimRadius, min: 0),
-        field("pim.alpha", double: \.pimAlpha, min: 0, max: 1),
-        field("pim.detach_statistics", bool: \.pimDetachStatistics),
-        field("dualflat.beta", double: \.dualflatBeta, min: 0, max: 1),
-        field("dualflat.radius", double: \.dualflatRadius, min: 0),
-        field("roga.variant", choice: \.rogaVariant),
-        field("roga.reals", choice: \.rogaReals),
-        field("roga.rho", double: \.rogaRho, min: 0),
-        field("roga.alpha", double: \.rogaAlpha, min: 0),
-        field("did.alpha", double: \.did.alpha, min: 0, max: 1),
-        field("did.gamma", double: \.did.gamma, min: 0),
-        field("did.power", double: \.did.power, min: 1),
-        field("did.lambda_dec", double: \.did.lambdaDec, min: 0),
-        field("did.lambda_cls", double: \.did.lambdaCls, min: 0),
-        field("did.lambda_dom", double: \.did.lambdaDom, min: 0),
-        field("did.domain_attention", bool: \.did.domainAttention),
-        field("did.decorrelation", bool: \.did.decorrelation),
-        field("did.reduction", int: \.did.reduction, min: 1),
-        field("did.estimator_width", int: \.did.estimatorWidth, min: 1),
-        field("did.domain_hidden", int: \.did.domainHidden, min: 1),
-        field("did.lr_scale", double: \.did.lrScale, min: 0),
-        field("nrs.enabled", bool: \.nrsEnabled),
-        field("nrs.start_epoch", int: \.nrs.startEpoch, min: 0),
-        field("nrs.lambda", double: \.nrs.lambda, min: 0),
-        field("nrs.beta", double: \.nrs.beta, min: 1e-9),
-        field("nrs.k", int: \.nrs.k, min: 1),
-        field("nrs.memory", int: \.nrs.memory, min: 1),
-        field("nrs.selection", choice: \.nrs.selection),
-        field("nrs.distance", choice: \.nrs.distance),
-        field("prle.enabled", bool: \.prle.enabled),
-        field("prle.p", double: \.prle.p, min: 0, max: 1),
-        field("prle.alpha", double: \.prle.alpha, min: 0, max: 1),
-        field("prle.mask", choice: \.prle.mask),
-        field("prle.map_field", string: \.prle.mapField, check: { $0.isEmpty ? "must name a record field" : nil }),
-        field("prle.random_area", double: \.prle.randomArea, min: 0, max: 1),
+            return e.name
+        }, show: { $0 }),
+        .int("epochs", \.epochs, min: 1, max: 100_000),
+        .int("batch", \.batch, min: 2, max: 4096),
+        .choice("init.pretrained", \.pretrained),
+        .int("input.size", \.size, min: DetectorSpec.sizeRange.lowerBound, max: DetectorSpec.sizeRange.upperBound),
+        .doubles("input.mean", \.mean, count: 3),
+        .doubles("input.std", \.std, count: 3),
+        cropField("input.train_crop", \.trainCrop),
+        cropField("input.test_crop", \.testCrop),
+        .bool("input.grayscale", \.grayscale),
+        .choice("data.source", \.source),
+        .choice("data.sampler", \.sampler),
+        .int("data.frames_per_video", \.framesPerVideo, min: 0, max: 1_000_000),
+        .choice("data.frame_selection", \.frameSelection),
+        .choice("data.augment", \.augment),
+        .double("data.max_failed_fraction", \.maxFailedFraction, min: 0, max: 1),
+        .choice("data.val_pairs", \.valPairs),
+        .choice("synthesis.mask", \.mask),
+        .choice("synthesis.bbmg_blur", \.bbmgBlur),
+        .choice("synthesis.blend_cast", \.blendCast),
+        .choice("synthesis.jpeg_colors", \.jpegColors),
+        .choice("optimizer.name", \.optimizer),
+        .double("optimizer.lr", \.lr, min: 0),
+        .double("optimizer.momentum", \.momentum, min: 0, max: 1),
+        .double("optimizer.weight_decay", \.weightDecay, min: 0),
+        .doubles("optimizer.betas", \.betas, count: 2),
+        .choice("schedule.name", \.schedule),
+        .double("schedule.decay_fraction", \.decayFraction, min: 0, max: 1),
+        .int("schedule.step_every", \.stepEvery, min: 1),
+        .double("schedule.step_gamma", \.stepGamma, min: 0),
+        .double("schedule.minimum_lr", \.minimumLR, min: 0),
+        Field(path: "step.name", kind: .choice(TrainingMethods.stepNames), assign: { r, v in
+            guard case .string(let x) = v else { throw RecipeError("step.name: value of the wrong kind") }
+            r.method = MethodName(rawValue: x)
+        }, read: { .string($0.method.rawValue) }),
     ]
+
+    /// Every setting: the shared ones, then each registered method's section (once, however many methods use it).
+    public static let fields: [Field] = {
+        var seen = Set<String>()
+        let sections = TrainingMethods.all.flatMap { $0.sections }.filter { seen.insert($0.key).inserted }
+        return sharedFields + sections.flatMap { $0.recipeFields }
+    }()
     static let byPath: [String: Field] = Dictionary(uniqueKeysWithValues: fields.map { ($0.path, $0) })
+
+    /// Keys that older versions wrote and their names now (a recipe file or checkpoint of an older version loads).
+    static let renamed: [String: String] = ["step.rho": "sam.rho"]
+
+    static func field(_ path: String) -> Field? { byPath[path] ?? renamed[path].flatMap { byPath[$0] } }
 
     /// Sets one field from text (a command-line override `path=value`); lists as "[a, b, c]" or "a,b,c".
     public mutating func set(_ path: String, _ value: String, source: String) throws {
-        guard let f = Recipe.byPath[path] else {
+        guard let f = Recipe.field(path) else {
             throw RecipeError("\(source): unknown recipe key '\(path)' (known: \(Recipe.fields.map(\.path).joined(separator: ", ")))")
         }
         var v = value.trimmingCharacters(in: .whitespaces)
-        let isList = v.hasPrefix("[") || f.type.hasPrefix("list")
+        let isList = v.hasPrefix("[") || f.kind.isList
         if v.hasPrefix("[") && v.hasSuffix("]") { v = String(v.dropFirst().dropLast()) }
         let scalar = isList ? Scalar(text: nil, list: v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
                             : Scalar(text: v, list: nil)
-        do { try f.set(&self, scalar) } catch let e as RecipeError { throw RecipeError("\(source): \(path): \(e.description)") }
+        do { try f.assign(&self, try f.kind.read(scalar)) } catch let e as RecipeError { throw RecipeError("\(source): \(path): \(e.description)") }
+    }
+
+    /// Sets one field from a typed value (a command-line flag), with the field's range check.
+    public mutating func assign(_ path: String, _ value: FieldValue, source: String) throws {
+        guard let f = Recipe.field(path) else { throw RecipeError("\(source): unknown recipe key '\(path)'") }
+        let text: Scalar
+        switch value {
+        case .int(let i): text = Scalar(text: String(i), list: nil)
+        case .double(let d): text = Scalar(text: "\(d)", list: nil)
+        case .bool(let b): text = Scalar(text: b ? "true" : "false", list: nil)
+        case .string(let s): text = Scalar(text: s, list: nil)
+        case .doubles(let d): text = Scalar(text: nil, list: d.map { "\($0)" })
+        }
+        do { try f.assign(&self, try f.kind.read(text)) } catch let e as RecipeError { throw RecipeError("\(source): \(path): \(e.description)") }
     }
 
     /// The type and valid range of a setting, as `--help` shows it ("integer 16-2048").
-    public static func typeText(_ path: String) -> String { byPath[path]?.type ?? "" }
+    public static func typeText(_ path: String) -> String { field(path)?.kind.description ?? "" }
 
-    /// Rules between settings that no single field can check: batches are split in halves (pseudo-fake pairs,
-    /// label-balanced batches) or quarters (`both`: B/4 pairs + B/2 labelled faces), so the batch must divide.
-    public func checkConsistency() throws {
+    /// Rules between settings that no single field can check, then the rules of the recipe's methods (the step
+    /// and every add-on it turns on). `train` and `--print-recipe` both run this, so they refuse the same recipes.
+    public func validate() throws {
         if source == .pseudoFakes, batch % 2 != 0 {
             throw RecipeError("batch must be even with data.source pseudo-fakes (B/2 reals + their B/2 pseudo-fakes), found \(batch)")
         }
@@ -385,19 +466,20 @@ extension Recipe {
         if source == .labelled, sampler == .labelBalanced, batch % 2 != 0 {
             throw RecipeError("batch must be even with data.sampler label-balanced (half real, half fake), found \(batch)")
         }
+        try TrainingMethods.validate(self)
     }
 
     /// Every setting as a flat JSON object (dotted keys), for checkpoints and for comparing runs.
     public var json: JSONObject {
         var o = JSONObject()
-        for f in Recipe.fields { o[f.path] = f.get(self) }
+        for f in Recipe.fields { o[f.path] = f.read(self) }
         return o
     }
 
     /// The settings in which two recipes differ, as "path: a -> b".
     public func differences(from other: Recipe) -> [String] {
         Recipe.fields.compactMap { f in
-            let a = f.get(other), b = f.get(self)
+            let a = f.read(other), b = f.read(self)
             return a == b ? nil : "\(f.path): \(JSON.serialize(a)) -> \(JSON.serialize(b))"
         }
     }
@@ -405,13 +487,20 @@ extension Recipe {
     /// The resolved recipe as YAML (what `--print-recipe` writes; a valid recipe file).
     public var yaml: String {
         var out = "# resolved recipe: every setting, defaults included\n"
-        var section = ""
+        var order: [String] = [], bySection: [String: [(String, String)]] = [:]
         for f in Recipe.fields {
             let parts = f.path.split(separator: ".", maxSplits: 1).map(String.init)
-            let value = JSON.serialize(f.get(self))
-            if parts.count == 1 { out += "\(parts[0]): \(value)\n"; section = ""; continue }
-            if parts[0] != section { out += "\(parts[0]):\n"; section = parts[0] }
-            out += "  \(parts[1]): \(value)\n"
+            let value = JSON.serialize(f.read(self))
+            let (section, key) = parts.count == 1 ? ("", parts[0]) : (parts[0], parts[1])
+            let id = parts.count == 1 ? "=" + key : section
+            if bySection[id] == nil { order.append(id) }
+            bySection[id, default: []].append((key, value))
+        }
+        for id in order {
+            guard let entries = bySection[id] else { continue }
+            if id.hasPrefix("=") { for (k, v) in entries { out += "\(k): \(v)\n" }; continue }
+            out += "\(id):\n"
+            for (k, v) in entries { out += "  \(k): \(v)\n" }
         }
         return out
     }
@@ -494,11 +583,12 @@ extension Recipe {
                 let path = prefix + ks.string
                 if path == "base" { continue }
                 guard seen.insert(path).inserted else { throw RecipeError("\(source):\(line(k)): key '\(path)' given twice") }
-                if case .mapping(let sub) = v, Recipe.fields.contains(where: { $0.path.hasPrefix(path + ".") }) {
+                let isSection = Recipe.fields.contains { $0.path.hasPrefix(path + ".") } || Recipe.renamed.keys.contains { $0.hasPrefix(path + ".") }
+                if case .mapping(let sub) = v, isSection {
                     try walk(sub, prefix: path + ".")
                     continue
                 }
-                guard let f = Recipe.byPath[path] else {
+                guard let f = Recipe.field(path) else {
                     let section = Recipe.fields.filter { $0.path.hasPrefix(prefix) }.map { String($0.path.dropFirst(prefix.count)) }
                     let known = Set(section.map { String($0.split(separator: ".")[0]) }).sorted()
                     throw RecipeError("\(source):\(line(k)): unknown key '\(path)' (known here: \(known.joined(separator: ", ")))")
@@ -513,10 +603,10 @@ extension Recipe {
                         items.append(s.string)
                     }
                     scalar = Scalar(text: nil, list: items)
-                default: throw RecipeError("\(source):\(line(v)): \(path): expected \(f.type)")
+                default: throw RecipeError("\(source):\(line(v)): \(path): expected \(f.kind)")
                 }
-                do { try f.set(&recipe, scalar) } catch let e as RecipeError {
-                    throw RecipeError("\(source):\(line(v)): \(path): \(e.description) (expected \(f.type))")
+                do { try f.assign(&recipe, try f.kind.read(scalar)) } catch let e as RecipeError {
+                    throw RecipeError("\(source):\(line(v)): \(path): \(e.description) (expected \(f.kind))")
                 }
             }
         }

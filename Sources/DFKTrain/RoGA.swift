@@ -250,3 +250,37 @@ public final class RoGAStep: TrainingStep {
         try dot.backward()
     }
 }
+
+// MARK: - The method
+
+/// RoGA's settings (recipe section `roga`; SAGM reads them too).
+public struct RoGAOptions: RecipeSection, Equatable {
+    public var variant: Recipe.RoGAVariant = .decoupled
+    public var reals: Recipe.RoGAReals = .shared
+    public var rho = 0.1
+    /// The paper's "optimal" 0.001 (Sec. V-C4); its training details say 0.0002 (docs/training.md, RoGA).
+    public var alpha = 0.001
+    public init() {}
+    public static let key = "roga"
+    public static let fields: [RecipeField<RoGAOptions>] = [
+        .choice("variant", \.variant),
+        .choice("reals", \.reals),
+        .double("rho", \.rho, min: 0),
+        .double("alpha", \.alpha, min: 0),
+    ]
+    func step(singleDomain: Bool) -> RoGAStep {
+        RoGAStep(rho: rho, alpha: alpha, variant: variant, reals: reals, singleDomain: singleDomain)
+    }
+}
+
+public enum RoGAMethod: TrainingMethod {
+    public static let name = "roga"
+    public static let summary = "RoGA: SAGM per domain (manipulation method), gradients averaged over the domains"
+    public static let role = MethodRole.step
+    public static let sections: [any RecipeSection.Type] = [RoGAOptions.self]
+    /// Its passes run per domain sub-batch, so per-sample weights of the whole batch's first pass (NRS) do not apply.
+    public static let capabilities: MethodCapabilities = [.domainLabels]
+    public static func makeStep(_ c: MethodContext, optimizer: Optimizer, prepared: MethodParts) throws -> (TrainingStep, [TrainingHook]) {
+        (c.recipe[RoGAOptions.self].step(singleDomain: false), [])
+    }
+}

@@ -1,8 +1,8 @@
 // The open training core: a training step (forward passes, losses, backward, optimizer update) is a type that
 // conforms to `TrainingStep`; what a method adds around the network (feature taps, modules inserted after a named
 // stage, extra parameters with their own learning rates, per-sample loss weights, state in checkpoints) is a
-// `TrainingHook`. ERM and SAM are the first two steps; NRS is a hook (NRSHook.swift). docs/training.md walks
-// through adding an objective.
+// `TrainingHook`. Methods (Method.swift) build them: ERM and SAM (Methods/) are the first two steps; NRS is a hook
+// (NRSHook.swift). docs/architecture.md walks through adding a method.
 import DFKCore
 import DFKModels
 import DFKRecords
@@ -112,79 +112,6 @@ public protocol TrainingStep: AnyObject {
     func step(_ b: Batch, _ ctx: StepContext) throws -> Double
 }
 
-/// Empirical risk minimisation: one pass, one update.
-public final class ERMStep: TrainingStep {
-    public let name = "erm"
-    public init() {}
-    public func step(_ b: Batch, _ ctx: StepContext) throws -> Double {
-        ctx.optimizer.zeroGrad()
-        let l = try ctx.loss(try ctx.forward(b), b)
-        try ctx.backward(l)
-        try ctx.optimizer.step()
-        return try l.item()
-    }
-}
-
-/// Sharpness-aware minimisation: the gradient at the worst-case neighbour within rho, applied to the weights.
-/// Both passes run in training mode, as the SBI reference does.
-public final class SAMStep: TrainingStep {
-    public let name = "sam"
-    let sam: SAM
-    public init(optimizer: Optimizer, rho: Double) { sam = SAM(base: optimizer, rho: rho) }
-    public func step(_ b: Batch, _ ctx: StepContext) throws -> Double {
-        try sam.step {
-            let l = try ctx.loss(try ctx.forward(b), b)
-            try ctx.backward(l)
-            return try l.item()
-        }
-    }
-}
-
-/// Steps by recipe name. A new objective adds its type here (and its settings to `Recipe.fields`).
-public enum TrainingSteps {
-    /// Hooks of the recipe's step that own trainable parameters: made before the optimizer (their
-    /// `parameterGroups` become its groups) and passed back to `make`. `domains`: the number of domain classes
-    /// (real + one per manipulation method, `EpochPlan.domains.count`).
-    public static func parameterHooks(_ recipe: Recipe, model: Backbone, domains: Int) throws -> [TrainingHook] {
-        switch recipe.step {
-        case .did: return [try DIDHook(options: recipe.did, model: model, domains: domains, epochs: recipe.epochs)]
-        default: return []
-        }
-    }
-
-    /// The recipe's step and the hooks it needs (added to the trainer's hooks). `hooks`: those `parameterHooks` made.
-    public static func make(_ recipe: Recipe, optimizer: Optimizer, model: Backbone,
-                            hooks: [TrainingHook] = []) throws -> (TrainingStep, [TrainingHook]) {
-        switch recipe.step {
-        case .erm: return (ERMStep(), [])
-        case .did:
-            guard let hook = hooks.lazy.compactMap({ $0 as? DIDHook }).first else {
-                throw TrainError("step did: its hook was not made (TrainingSteps.parameterHooks) before the optimizer")
-            }
-            return (DIDStep(hook: hook), [])
-        case .sam: return (SAMStep(optimizer: optimizer, rho: recipe.rho), [])
-        case .roga, .sagm:
-            // Per-sample weights (NRS) are decided on a step's first pass over the whole batch; RoGA's passes are
-            // per domain sub-batch.
-            guard !recipe.nrsEnabled else { throw TrainError("step \(recipe.step.rawValue) does not combine with nrs (per-sample weights)") }
-            return (RoGAStep(rho: recipe.rogaRho, alpha: recipe.rogaAlpha, variant: recipe.rogaVariant, reals: recipe.rogaReals,
-                             singleDomain: recipe.step == .sagm), [])
-        case .pim, .dualflat:
-            let taps = recipe.pimTaps == "auto" ? PIMHook.defaultTaps(for: model)
-                : recipe.pimTaps.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            let unknown = taps.filter { !model.stageTaps.contains($0) }
-            guard !taps.isEmpty, unknown.isEmpty else {
-                throw TrainError("pim.taps: \(unknown.joined(separator: ", ")) not a stage of \(model.name) (stages: \(model.stageTaps.joined(separator: ", ")))")
-            }
-            let hook = PIMHook(taps: taps, detachStatistics: recipe.pimDetachStatistics)
-            let beta = recipe.step == .dualflat ? recipe.dualflatBeta : 0
-            guard recipe.pimAlpha + beta <= 1 + 1e-12 else { throw TrainError("pim.alpha + dualflat.beta must be at most 1") }
-            return (PIMStep(hook: hook, optimizer: optimizer, radius: recipe.pimRadius, alpha: recipe.pimAlpha, beta: beta,
-                            samRadius: recipe.dualflatRadius), [hook])
-        }
-    }
-}
-
 /// What a method adds around the network. Every requirement has a default that does nothing.
 public protocol TrainingHook: AnyObject {
     /// Prefix of this hook's state in checkpoints.
@@ -227,27 +154,4 @@ extension TrainingHook {
     public func state() throws -> [(String, Tensor)] { [] }
     public func loadState(_ s: [(String, Tensor)]) throws {}
     public func prepare(_ execution: Execution) throws {}
-}
-
-/// Several optimizers over parameter groups, each with its own learning-rate factor; one `Optimizer` to a step.
-public final class GroupedOptimizer: Optimizer {
-    public let groups: [(optimizer: Optimizer, lrScale: Double)]
-    public init(_ groups: [(optimizer: Optimizer, lrScale: Double)]) { self.groups = groups }
-    public var parameters: [Tensor] { groups.flatMap { $0.optimizer.parameters } }
-    public var learningRate: Double {
-        get { groups.first.map { $0.optimizer.learningRate / $0.lrScale } ?? 0 }
-        set { for g in groups { g.optimizer.learningRate = newValue * g.lrScale } }
-    }
-    public func step() throws { for g in groups { try g.optimizer.step() } }
-    public func state() throws -> [(String, Tensor)] {
-        var out: [(String, Tensor)] = []
-        for (i, g) in groups.enumerated() { out += try g.optimizer.state().map { ("g\(i).\($0.0)", $0.1) } }
-        return out
-    }
-    public func loadState(_ s: [(String, Tensor)]) throws {
-        for (i, g) in groups.enumerated() {
-            let p = "g\(i)."
-            try g.optimizer.loadState(s.filter { $0.0.hasPrefix(p) }.map { (String($0.0.dropFirst(p.count)), $0.1) })
-        }
-    }
 }

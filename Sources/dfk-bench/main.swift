@@ -21,7 +21,7 @@ import DFKTrain
 import Foundation
 
 func fail(_ s: String) -> Never {
-    FileHandle.standardError.write("dfk-bench: \(s)\n".data(using: .utf8)!)
+    FileHandle.standardError.write(Data("dfk-bench: \(s)\n".utf8))
     exit(64)
 }
 
@@ -35,6 +35,12 @@ func option(_ name: String, _ def: String) -> String {
         return v
     }
     return def
+}
+/// An integer option, at least 1 (every count and size here), or a one-line error naming it.
+func intOption(_ name: String, _ def: String) -> Int {
+    let text = option(name, def)
+    guard let v = Int(text), v >= 1 else { fail("\(name) takes a positive integer, got '\(text)'") }
+    return v
 }
 
 do {
@@ -57,9 +63,9 @@ do {
         print(String(format: "{\"frames\":%d,\"faces\":%d,\"seconds\":%.4f,\"fps\":%.3f}", images.count, faces, secs, Double(images.count) / secs))
     case "sbi-pairs":
         Allocator.reuseLargeBlocks()
-        let maskName = option("--mask", "lal"), size = Int(option("--size", "380"))!
-        let threads = Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!
-        let pairs = Int(option("--pairs", "200"))!
+        let maskName = option("--mask", "lal"), size = intOption("--size", "380")
+        let threads = intOption("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)")
+        let pairs = intOption("--pairs", "200")
         guard let path = args.first else { fail("sbi-pairs needs a faces NDJSON file") }
         var samples: [(Image, [Point])] = []
         for item in try NDJSONReader(path: path) {
@@ -90,9 +96,9 @@ do {
         //                      [--precision fp32|bf16|fp16] [--channels-last] [--sam]
         // One training step (forward, cross-entropy, backward, SGD; with --sam SAM's two passes) on random data,
         // median seconds per step (the device synchronised before each clock reading).
-        let name = option("--model", "efficientnet-b4"), size = Int(option("--size", "380"))!
-        let batch = Int(option("--batch", "8"))!, steps = Int(option("--steps", "3"))!
-        Torch.setThreads(Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!)
+        let name = option("--model", "efficientnet-b4"), size = intOption("--size", "380")
+        let batch = intOption("--batch", "8"), steps = intOption("--steps", "3")
+        Torch.setThreads(intOption("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))
         guard let device = Device(parsing: option("--device", "cpu")) else { fail("--device must be cpu, cuda, cuda:N or mps") }
         guard let precision = Precision(rawValue: option("--precision", "fp32")) else { fail("--precision must be fp32, bf16 or fp16") }
         let channelsLast = args.contains("--channels-last"), useSAM = args.contains("--sam")
@@ -105,7 +111,7 @@ do {
         let model = backbone.module
         try exec.prepare(model)
         model.train()
-        let sgd = SGD(model.parameters, lr: 1e-3, momentum: 0.9)
+        let sgd = try SGD(model.parameters, lr: 1e-3, momentum: 0.9)
         let scaler = precision == .fp16 ? LossScaler() : nil
         let opt: Optimizer = scaler.map { ScaledOptimizer(sgd, scaler: $0) } ?? sgd
         let sam = SAM(base: opt, rho: 0.05)
@@ -138,8 +144,8 @@ do {
     case "device-parity":
         // dfk-bench device-parity --model M [--size 224] [--batch 2] --device cuda[:N]
         // The same weights and images on the CPU and on the device (fp32, eval mode): the largest logit difference.
-        let name = option("--model", "efficientnet-b4"), size = Int(option("--size", "224"))!
-        let batch = Int(option("--batch", "2"))!
+        let name = option("--model", "efficientnet-b4"), size = intOption("--size", "224")
+        let batch = intOption("--batch", "2")
         guard let device = Device(parsing: option("--device", "cuda")) else { fail("--device must be cpu, cuda, cuda:N or mps") }
         try device.checkAvailable()
         Init.reset(seed: 0)
@@ -156,8 +162,8 @@ do {
         // dfk-bench allreduce --model efficientnet-b4 [--steps 5] [--bucket-mb 25], one process per rank with torchrun's
         // variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): the gradient synchronisation of one data-parallel step
         // (every parameter's gradient, bucketed, averaged) over c10d/Gloo, median milliseconds; rank 0 prints.
-        let name = option("--model", "efficientnet-b4"), steps = Int(option("--steps", "5"))!
-        let bucket = Int(option("--bucket-mb", "25"))!
+        let name = option("--model", "efficientnet-b4"), steps = intOption("--steps", "5")
+        let bucket = intOption("--bucket-mb", "25")
         guard let backend = ProcessGroup.Backend(rawValue: option("--backend", "gloo")) else { fail("--backend must be gloo or nccl") }
         guard let launch = try LaunchEnvironment.from(ProcessInfo.processInfo.environment) else { fail("allreduce needs RANK and WORLD_SIZE") }
         let device: Device = backend == .nccl ? .cuda(launch.localRank) : .cpu
@@ -191,30 +197,29 @@ do {
         // is laid out as the domain-balanced sampler makes it: row i has domain i mod (K + 1), 0 real (K = --domains,
         // default 4, FF++'s methods; --domains 1 is the half-real, half-fake batch PIM is timed on). RoGA runs one
         // sub-batch per fake domain, the reals shared; DID classifies the K + 1 domains.
-        let name = option("--model", "resnet50"), size = Int(option("--size", "224"))!
-        let batch = Int(option("--batch", "8"))!, steps = Int(option("--steps", "3"))!
+        let name = option("--model", "resnet50"), size = intOption("--size", "224")
+        let batch = intOption("--batch", "8"), steps = intOption("--steps", "3")
         let method = option("--step", "pim")
-        let domainCount = Int(option("--domains", "4"))!
+        let domainCount = intOption("--domains", "4")
         guard ["pim", "dualflat", "roga", "sagm", "did"].contains(method) else { fail("--step must be pim, dualflat, roga, sagm or did") }
         guard domainCount >= 1 else { fail("--domains must be at least 1") }
-        Torch.setThreads(Int(option("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))!)
+        Torch.setThreads(intOption("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))
         guard Backbone.entry(name) != nil else { fail("unknown model \(name) (known: \(Backbone.names.joined(separator: ", ")))") }
         let recipe = try Recipe.load(method == "dualflat" ? "dualflat" : method == "roga" || method == "sagm" ? "roga" : method == "did" ? "did" : "pim")
+        // The trainer's own setup (TrainingSetup: the recipe's optimizer over its param groups, the method's hooks), on
+        // one stand-in face per domain: only the domain count and labels matter, no image is read.
+        let face = Face(box: Box(left: 0, top: 0, right: 1, bottom: 1), landmarks: [])
+        let stand = (0...domainCount).map { k in
+            TrainSample(image: "bench-\(k)", face: face, label: k == 0 ? 0 : 1, method: k == 0 ? "real" : "domain\(k)")
+        }
         func setup(_ step: String) throws -> (TrainingStep, StepContext) {
-            Init.reset(seed: 0)
-            let b = try Backbone.make(name, classes: 2, imageSize: size)
-            b.module.train()
             var r = recipe
             try r.set("step.name", step, source: "bench")
-            // Hooks with parameters (DID's modules) get their own group, as the trainer does.
-            let owned = try TrainingSteps.parameterHooks(r, model: b, domains: domainCount + 1)
-            let groups = owned.flatMap(\.parameterGroups)
-            let claimed = Set(groups.flatMap { $0.parameters.map(ObjectIdentifier.init) })
-            let base = SGD(b.module.parameters.filter { !claimed.contains(ObjectIdentifier($0)) }, lr: 1e-3, momentum: 0.9)
-            let opt: Optimizer = groups.isEmpty ? base
-                : GroupedOptimizer([(base, 1)] + groups.map { (SGD($0.parameters, lr: 1e-3 * $0.lrScale, momentum: 0.9), $0.lrScale) })
-            let (s, hooks) = try TrainingSteps.make(r, optimizer: opt, model: b, hooks: owned)
-            return (s, StepContext(model: b, optimizer: opt, hooks: owned + hooks))
+            try r.set("backbone", name, source: "bench")
+            try r.set("input.size", String(size), source: "bench")
+            let s = try TrainingSetup(recipe: r, seed: 0, train: stand, val: [])
+            s.backbone.module.train()
+            return (s.step, s.context)
         }
         let erm = try setup("erm"), other = try setup(method)
         let x = try Tensor.randn([batch, 3, size, size], seed: 1)
@@ -239,16 +244,16 @@ do {
                 }
             }
         }
-        func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
-        let e = median(times["erm"]!), m = median(times[method]!)
-        let ec = median(cpu["erm"]!), mc = median(cpu[method]!)
+        func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.isEmpty ? .nan : s[s.count / 2] }
+        let e = median(times["erm"] ?? []), m = median(times[method] ?? [])
+        let ec = median(cpu["erm"] ?? []), mc = median(cpu[method] ?? [])
         let k = Set(domains.filter { $0 > 0 }).count
         print(String(format: "{\"model\":\"%@\",\"size\":%d,\"batch\":%d,\"step\":\"%@\",\"domains\":%d,\"erm_s\":%.4f,\"step_s\":%.4f,\"ratio\":%.3f,\"erm_cpu_s\":%.4f,\"step_cpu_s\":%.4f,\"cpu_ratio\":%.3f}",
                      name, size, batch, method, k, e, m, m / e, ec, mc, mc / ec))
     case "train-throughput":
         // dfk-bench train-throughput --recipe cpu-demo [--pretrained W] [--batches N] FACES.ndjson
         let recipe = try Recipe.load(option("--recipe", "cpu-demo"))
-        let batches = Int(option("--batches", "12"))!
+        let batches = intOption("--batches", "12")
         let pretrained = option("--pretrained", "")
         guard let path = args.first else { fail("train-throughput needs a faces NDJSON file") }
         var recs: [(source: String, record: Record)] = []
@@ -267,11 +272,11 @@ do {
             rates[k] = Swift.max(rates[k] ?? 0, r)
         }
         print(String(format: "{\"recipe\":\"%@\",\"online_images_per_s\":%.2f,\"pregenerated_images_per_s\":%.2f}",
-                     recipe.name, rates["online"]!, rates["pregenerated"]!))
+                     recipe.name, rates["online"] ?? .nan, rates["pregenerated"] ?? .nan))
     default:
         fail("unknown mode \(mode)")
     }
 } catch {
-    FileHandle.standardError.write("dfk-bench: error: \(error)\n".data(using: .utf8)!)
+    FileHandle.standardError.write(Data("dfk-bench: error: \(error)\n".utf8))
     exit(1)
 }

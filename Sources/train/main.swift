@@ -16,7 +16,14 @@ extension Recipe.Source: ExpressibleByArgument {}
 extension Recipe.Sampler: ExpressibleByArgument {}
 extension Recipe.FrameSelection: ExpressibleByArgument {}
 extension Recipe.OptimizerName: ExpressibleByArgument {}
-extension Recipe.StepName: ExpressibleByArgument {}
+extension MethodName: ExpressibleByArgument {
+    /// A registered step method (the registry lists them in --help and in the error).
+    public init?(argument: String) {
+        guard TrainingMethods.stepNames.contains(argument) else { return nil }
+        self.init(rawValue: argument)
+    }
+    public static var allValueStrings: [String] { TrainingMethods.stepNames }
+}
 extension Recipe.Augmentation: ExpressibleByArgument {}
 extension NRSOptions.Selection: ExpressibleByArgument {}
 extension FeatureDistance: ExpressibleByArgument {}
@@ -30,7 +37,7 @@ struct RecipeOverrides: ParsableArguments {
     @Option(help: "Backbone (backbone).") var backbone: String?
     @Option(help: RecipeOverrides.help("Learning rate", "optimizer.lr")) var lr: Double?
     @Option(help: "Optimizer (optimizer.name).") var optimizer: Recipe.OptimizerName?
-    @Option(help: "Training step (step.name).") var step: Recipe.StepName?
+    @Option(help: "Training step (step.name).") var step: MethodName?
     @Option(help: "Data source (data.source).") var source: Recipe.Source?
     @Option(help: "Sampler of labelled faces (data.sampler).") var sampler: Recipe.Sampler?
     @Option(help: "Augmentations of labelled faces (data.augment).") var augment: Recipe.Augmentation?
@@ -54,24 +61,39 @@ struct RecipeOverrides: ParsableArguments {
         ArgumentHelp("\(text) (\(path)\(nrs ? "; turns NRS on" : ""); \(Recipe.typeText(path))).")
     }
 
-    /// The overrides as (field, value) pairs, in a fixed order, `--set` last.
-    var assignments: [(String, String)] {
-        var a: [(String, String)] = []
-        func add(_ k: String, _ v: CustomStringConvertible?) { if let v { a.append((k, v.description)) } }
-        add("epochs", epochs); add("batch", batch); add("input.size", size); add("backbone", backbone); add("optimizer.lr", lr)
-        add("optimizer.name", optimizer?.rawValue); add("step.name", step?.rawValue); add("data.source", source?.rawValue)
-        add("data.sampler", sampler?.rawValue); add("data.augment", augment?.rawValue); add("synthesis.mask", mask?.rawValue)
-        add("data.frames_per_video", framesPerVideo); add("data.frame_selection", frameSelection?.rawValue)
-        add("roga.variant", rogaVariant?.rawValue)
-        let nrs: [(String, CustomStringConvertible?)] = [("nrs.start_epoch", nrsStart), ("nrs.lambda", nrsLambda), ("nrs.beta", nrsBeta),
-            ("nrs.k", nrsK), ("nrs.memory", nrsMemory), ("nrs.selection", nrsSelection?.rawValue), ("nrs.distance", nrsDistance?.rawValue)]
-        if nrs.contains(where: { $0.1 != nil }) { a.append(("nrs.enabled", "true")) }
-        for (k, v) in nrs { add(k, v) }
+    /// Applies the overrides to a recipe in a fixed order, `--set` last: typed values straight into their fields,
+    /// numbers through the field table's range checks, `--set key=value` parsed by the field's kind.
+    func apply(to r: inout Recipe) throws {
+        func number(_ flag: String, _ path: String, _ v: FieldValue?) throws {
+            if let v { try r.assign(path, v, source: "--\(flag)") }
+        }
+        try number("epochs", "epochs", epochs.map { .int($0) })
+        try number("batch", "batch", batch.map { .int($0) })
+        try number("size", "input.size", size.map { .int($0) })
+        if let backbone { try r.set("backbone", backbone, source: "--backbone") }
+        try number("lr", "optimizer.lr", lr.map { .double($0) })
+        if let optimizer { r.optimizer = optimizer }
+        if let step { r.method = step }
+        if let source { r.source = source }
+        if let sampler { r.sampler = sampler }
+        if let augment { r.augment = augment }
+        if let mask { r.mask = mask }
+        try number("frames-per-video", "data.frames_per_video", framesPerVideo.map { .int($0) })
+        if let frameSelection { r.frameSelection = frameSelection }
+        if let rogaVariant { r[RoGAOptions.self].variant = rogaVariant }
+        let nrs: [(String, String, FieldValue?)] = [
+            ("nrs-start", "nrs.start_epoch", nrsStart.map { .int($0) }), ("nrs-lambda", "nrs.lambda", nrsLambda.map { .double($0) }),
+            ("nrs-beta", "nrs.beta", nrsBeta.map { .double($0) }), ("nrs-k", "nrs.k", nrsK.map { .int($0) }),
+            ("nrs-memory", "nrs.memory", nrsMemory.map { .int($0) })]
+        if nrs.contains(where: { $0.2 != nil }) || nrsSelection != nil || nrsDistance != nil { r[NRSSettings.self].enabled = true }
+        for (flag, path, v) in nrs { try number(flag, path, v) }
+        if let nrsSelection { r[NRSSettings.self].options.selection = nrsSelection }
+        if let nrsDistance { r[NRSSettings.self].options.distance = nrsDistance }
         for s in set {
             let parts = s.split(separator: "=", maxSplits: 1).map(String.init)
-            a.append((parts[0], parts.count == 2 ? parts[1] : ""))
+            guard parts.count == 2 else { throw RecipeError("--set takes key=value, got '\(s)'") }
+            try r.set(parts[0], parts[1], source: "--set \(parts[0])")
         }
-        return a
     }
 }
 
@@ -134,10 +156,8 @@ struct Train: ParsableCommand {
     func resolvedRecipe() throws -> Recipe {
         var r: Recipe
         do { r = try Recipe.load(recipe) } catch let e as RecipeError { throw ToolError(e.description) }
-        for (k, v) in overrides.assignments {
-            do { try r.set(k, v, source: "--set \(k)") } catch let e as RecipeError { throw ValidationError(e.description) }
-        }
-        do { try r.checkConsistency() } catch let e as RecipeError { throw ValidationError("recipe '\(r.name)': \(e.description)") }
+        do { try overrides.apply(to: &r) } catch let e as RecipeError { throw ValidationError(e.description) }
+        do { try r.validate() } catch let e as RecipeError { throw ValidationError("recipe '\(r.name)': \(e.description)") }
         return r
     }
 
@@ -172,7 +192,7 @@ struct Train: ParsableCommand {
     func run() throws {
         let r = try resolvedRecipe()
         if printRecipe { try StandardOutput.write(r.yaml); return }
-        let out = out!
+        guard let out else { throw ValidationError("missing --out (the output directory)") }
         let launch = try distributed.launch()
         if launch == nil, let n = distributed.nproc, n > 1 {
             try DataParallel.check(recipe: r, world: n)
@@ -182,8 +202,8 @@ struct Train: ParsableCommand {
         }
         let trainRecords = try Train.load(records)
         var train = try samples(trainRecords, recipe: r, what: "training")
-        // PRLE: each training face's map (prle-cam-fuse's "prle_map", or the recipe's prle.map_field).
-        let prle = r.prle.enabled ? PRLEIndex.from(records: trainRecords, mapField: r.prle.mapField) : nil
+        // What the recipe's methods read from the records beyond faces (PRLE: each face's map).
+        let methodData = TrainingMethods.data(from: trainRecords, recipe: r)
         if r.framesPerVideo > 0, r.frameSelection == .even { train = TrainSample.evenFrames(train, perVideo: r.framesPerVideo) }
         // The reference validates on the recipe's frames per video too (evenly spaced, whatever the training choice).
         let valSamples = TrainSample.validationFrames(try val.map { try samples($0, recipe: r, what: "validation") } ?? [], recipe: r)
@@ -201,7 +221,7 @@ struct Train: ParsableCommand {
         let trainer: Trainer
         do {
             trainer = try Trainer(recipe: r, seed: seed, train: train, val: valSamples, out: out, threads: threads, pretrained: pretrained,
-                              prle: prle, execution: execution)
+                                  data: methodData, execution: execution)
         } catch { throw ToolError("\(error)") }
         // Data-parallel: join the group; only rank 0 reports and writes (the trainer sees to the checkpoints).
         if let launch, let parallel = try distributed.join(launch, recipe: r) { trainer.parallel = parallel }

@@ -65,7 +65,7 @@ final class DIDTests: XCTestCase {
         func trained(dependent: Bool) throws -> Double {
             Init.reset(seed: 11)
             let t = try MIEstimator(channels: 2, width: 8)
-            let opt = Adam(t.parameters, lr: 1e-2, betas: (0.9, 0.999), weightDecay: 0)
+            let opt = try Adam(t.parameters, lr: 1e-2, betas: (0.9, 0.999), weightDecay: 0)
             var last = 0.0
             for i in 0..<150 {
                 let df = try Tensor.randn([16, 2, 2, 2], seed: UInt64(100 + i))
@@ -118,18 +118,19 @@ final class DIDTests: XCTestCase {
         Init.reset(seed: 1)
         let b = try Backbone.make("resnet18", classes: 2)
         var r = Recipe()
-        r.step = .did; r.did = options; r.epochs = 4
-        let hooks = try TrainingSteps.parameterHooks(r, model: b, domains: 3)
-        let hook = hooks[0] as! DIDHook
-        let groups = hook.parameterGroups
-        let claimed = Set(groups.flatMap { $0.parameters.map(ObjectIdentifier.init) })
-        let own = b.module.parameters.filter { !claimed.contains(ObjectIdentifier($0)) }
-        XCTAssertEqual(own.count + hook.head.count, b.module.parameters.count)
-        XCTAssertEqual(hook.head.count, 2)   // fc.weight, fc.bias
-        let opt = GroupedOptimizer([(Adam(own, lr: 1e-5, betas: (0.9, 0.999), weightDecay: 5e-4), 1)]
-                                   + groups.map { (Adam($0.parameters, lr: 1e-4, betas: (0.9, 0.999), weightDecay: 5e-4), $0.lrScale) })
-        let (step, _) = try TrainingSteps.make(r, optimizer: opt, model: b, hooks: hooks)
-        return (b, hook, step as! DIDStep, StepContext(model: b, optimizer: opt, hooks: hooks))
+        r.method = "did"; r[DIDOptions.self] = options; r.epochs = 4
+        r.source = .labelled; r.optimizer = .adam; r.lr = 1e-5; r.weightDecay = 5e-4
+        let c = MethodContext(recipe: r, model: b, seed: 1, domains: 3, samples: [], data: [:])
+        let prepared = try DIDMethod.prepare(c)
+        let hook = try XCTUnwrap(prepared.hooks.first as? DIDHook)
+        let opt = try TrainingSetup.optimizer(r, model: b, hooks: prepared.hooks)
+        // Two groups: the backbone without C at 1e-5, the DID modules and C (fc.weight, fc.bias) at did.lr_scale x.
+        XCTAssertEqual(opt.groups.map(\.name), ["backbone", "did"])
+        XCTAssertEqual(opt.groups[0].parameters.count + hook.head.count, b.module.parameters.count)
+        XCTAssertEqual(hook.head.count, 2)
+        XCTAssertEqual(opt.groups[1].lr, 1e-4, accuracy: 1e-12)
+        let (step, _) = try DIDMethod.makeStep(c, optimizer: opt, prepared: prepared)
+        return (b, hook, try XCTUnwrap(step as? DIDStep), StepContext(model: b, optimizer: opt, hooks: prepared.hooks))
     }
 
     func batch(_ n: Int = 6, size: Int = 64) throws -> Batch {

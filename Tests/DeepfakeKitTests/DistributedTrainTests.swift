@@ -57,17 +57,17 @@ final class DistributedTrainTests: XCTestCase {
         let samples = TrainSample.from(records: records, labelled: false).samples
         let trainer = try Trainer(recipe: recipe, seed: 7, train: samples, val: [], out: Fixtures.tempDir("ref-\(step)"), threads: 1, pretrained: nil)
         let ctx = trainer.context, opt = trainer.optimizer
-        let sam = SAM(base: opt, rho: recipe.rho)
+        let sam = SAM(base: opt, rho: recipe[SAMOptions.self].rho)
         Torch.setThreads(1)
         for epoch in 0..<epochs {
             Torch.manualSeed(7 &+ UInt64(epoch))
-            opt.learningRate = recipe.lrSchedule.rate(base: recipe.lr, epoch: epoch)
+            opt.schedule(recipe.lrSchedule, epoch: epoch)
             trainer.backbone.module.train()
             ctx.epoch = epoch
             for items in trainer.plan.batches(epoch: epoch) {
                 let shares = (0..<world).compactMap { DataParallel.share(items, rank: $0, world: world) }
                 guard shares.count == world else { continue }
-                let batches = try shares.map { try trainer.batch(trainer.assemble($0, from: trainer.train, tag: "e\(epoch)", train: true), set: trainer.train) }
+                let batches = try shares.map { try trainer.assembler.batch(trainer.assemble($0, from: trainer.train, tag: "e\(epoch)", train: true), set: trainer.train) }
                 ctx.beginStep()
                 func pass() throws -> Double {
                     var v = 0.0

@@ -66,7 +66,7 @@ final class PIMTests: XCTestCase {
         Init.reset(seed: seed)
         let m = try Backbone.make("resnet18", classes: 1000, imageSize: 32)
         try m.replaceHead(classes: 2)
-        return (m, SGD(m.module.parameters, lr: 0.05, momentum: 0.9))
+        return (m, try SGD(m.module.parameters, lr: 0.05, momentum: 0.9))
     }
     func batch(_ k: UInt64) throws -> Batch {
         Batch(input: try Tensor.randn([4, 3, 32, 32], seed: 10 + k), target: try Tensor(int64: [0, 1, 0, 1], shape: [4]),

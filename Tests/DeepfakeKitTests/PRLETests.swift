@@ -220,18 +220,19 @@ final class PRLETests: XCTestCase {
 
     func testRecipes() throws {
         let r = try Recipe.load("prle")
-        XCTAssertTrue(r.prle.enabled); XCTAssertEqual(r.prle.p, 0.5); XCTAssertEqual(r.prle.alpha, 0); XCTAssertEqual(r.prle.mask, .map)
+        let p = r[PRLEOptions.self]
+        XCTAssertTrue(p.enabled); XCTAssertEqual(p.p, 0.5); XCTAssertEqual(p.alpha, 0); XCTAssertEqual(p.mask, .map)
         XCTAssertEqual(r.backbone, "efficientnet-b4"); XCTAssertEqual(r.size, 256); XCTAssertEqual(r.batch, 64)
         XCTAssertEqual(r.optimizer, .adam); XCTAssertEqual(r.lr, 2e-4); XCTAssertEqual(r.source, .labelled)
         for (name, backbone) in [("prle-zoo-xception", "xception"), ("prle-zoo-efficientnet-b4", "efficientnet-b4"), ("prle-zoo-vgg16", "vgg16_bn")] {
             let z = try Recipe.load(name)
-            XCTAssertEqual(z.backbone, backbone); XCTAssertFalse(z.prle.enabled); XCTAssertEqual(z.testCrop, r.testCrop)
+            XCTAssertEqual(z.backbone, backbone); XCTAssertFalse(z[PRLEOptions.self].enabled); XCTAssertEqual(z.testCrop, r.testCrop)
             XCTAssertEqual(z.size, 256)
         }
         var c = r
         XCTAssertThrowsError(try c.set("prle.mask", "everywhere", source: "--set"))
         try c.set("prle.mask", "landmarks", source: "--set")
-        XCTAssertEqual(c.prle.mask, .landmarks)
+        XCTAssertEqual(c[PRLEOptions.self].mask, .landmarks)
     }
 
 
@@ -292,8 +293,8 @@ final class PRLETests: XCTestCase {
         let samples = [TrainSample(image: rec.image!, face: rec.faces![0], label: 0, key: "a"),
                        TrainSample(image: rec.image!, face: rec.faces![0], label: 1, key: "b")]
         var index = PRLEIndex()
-        index.entries[rec.image!] = PRLEEntry(map: dir + "/map.png", crop: recipe.trainCrop, box: nil)
-        let trainer = try Trainer(recipe: recipe, seed: 5, train: samples, val: samples, out: dir + "/run", threads: 1, pretrained: nil, prle: index)
+        index.entries[rec.image!] = PRLEEntry(map: dir + "/map.png", crop: recipe.trainCrop.name, box: nil)
+        let trainer = try Trainer(recipe: recipe, seed: 5, train: samples, val: samples, out: dir + "/run", threads: 1, pretrained: nil, data: ["prle": index])
         XCTAssertEqual(trainer.transforms.map(\.name), ["prle"])
         let small = PRLEMap(image: try map.image()).resized(width: 64, height: 64)
         var masked = 0
@@ -316,21 +317,21 @@ final class PRLETests: XCTestCase {
         XCTAssertEqual(try val.images[0].withBytes { Array($0) }, try trainer.cropFace(samples[0], crop: recipe.testCrop).withBytes { Array($0) })
         // The maps are part of the run's identity: one epoch, then the same run with other maps is refused.
         try recipe.set("epochs", "1", source: "test")
-        let one = try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run1", threads: 1, pretrained: nil, prle: index)
+        let one = try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run1", threads: 1, pretrained: nil, data: ["prle": index])
         try one.run { _ in }
-        XCTAssertNoThrow(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run1", threads: 1, pretrained: nil, prle: index))
+        XCTAssertNoThrow(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run1", threads: 1, pretrained: nil, data: ["prle": index]))
         var other = index
         try FileManager.default.copyItem(atPath: dir + "/map.png", toPath: dir + "/map2.png")
         other.entries[rec.image!]?.map = dir + "/map2.png"
-        XCTAssertThrowsError(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run1", threads: 1, pretrained: nil, prle: other)) {
+        XCTAssertThrowsError(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run1", threads: 1, pretrained: nil, data: ["prle": other])) {
             XCTAssertTrue("\($0)".contains("training records differ"), "\($0)")
         }
         // With augmentation, PRLE still comes first; maps made on another crop are refused.
         try recipe.set("data.augment", "deepfakebench", source: "test")
-        XCTAssertEqual(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run2", threads: 1, pretrained: nil, prle: index)
+        XCTAssertEqual(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run2", threads: 1, pretrained: nil, data: ["prle": index])
             .transforms.map(\.name), ["prle", "augment"])
         try recipe.set("input.train_crop", "sbi", source: "test")
-        XCTAssertThrowsError(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run3", threads: 1, pretrained: nil, prle: index))
+        XCTAssertThrowsError(try Trainer(recipe: recipe, seed: 5, train: samples, val: [], out: dir + "/run3", threads: 1, pretrained: nil, data: ["prle": index]))
     }
 
     // MARK: The tool

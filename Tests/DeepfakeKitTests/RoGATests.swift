@@ -11,10 +11,10 @@ import XCTest
 
 /// An optimizer that records the gradients it is asked to apply and leaves the weights alone.
 final class RecordingOptimizer: Optimizer {
-    let parameters: [Tensor]
-    var learningRate = 0.0
+    let groups: [ParamGroup]
     var recorded: [[Tensor?]] = []
-    init(_ p: [Tensor]) { parameters = p }
+    init(_ p: [Tensor]) { groups = [ParamGroup(p, lr: 0)] }
+    func setLearningRate(_ lr: Double, group: Int) {}
     func step() throws { recorded.append(try Autograd.noGrad { try parameters.map { try $0.grad?.clone() } }) }
     func state() throws -> [(String, Tensor)] { [] }
     func loadState(_ s: [(String, Tensor)]) throws {}
@@ -53,7 +53,7 @@ final class RoGATests: XCTestCase {
         XCTAssertEqual(try weights(samModel), try weights(ermModel), "SAM restored the weights exactly")
         let (g, gt) = (erm.recorded[0], sam.recorded[0])
         // The update RoGA makes: SGD on (g + g~) / 2.
-        let expected = try model(), sgd = SGD(expected.module.parameters, lr: 0.05, momentum: 0.9, weightDecay: 5e-4)
+        let expected = try model(), sgd = try SGD(expected.module.parameters, lr: 0.05, momentum: 0.9, weightDecay: 5e-4)
         for p in expected.module.parameters { try (try p * 0.0).sum().backward() }
         try Autograd.noGrad {
             for (i, p) in expected.module.parameters.enumerated() {
@@ -63,7 +63,7 @@ final class RoGATests: XCTestCase {
         }
         try sgd.step()
         // RoGA with one domain, alpha = 0: the same weights bit for bit, and BatchNorm statistics of one (ERM) pass.
-        let roga = try model(), rogaSGD = SGD(roga.module.parameters, lr: 0.05, momentum: 0.9, weightDecay: 5e-4)
+        let roga = try model(), rogaSGD = try SGD(roga.module.parameters, lr: 0.05, momentum: 0.9, weightDecay: 5e-4)
         let step = RoGAStep(rho: 0.1, alpha: 0)
         _ = try run(step, roga, rogaSGD, b)
         XCTAssertEqual(step.lastSubBatches, [DomainSubBatch(domain: 1, rows: [0, 1, 2, 3])])
@@ -73,11 +73,11 @@ final class RoGATests: XCTestCase {
         // SAGM (one domain by construction) is the same step; the penalty variant at alpha = 0 too; alpha > 0 differs.
         for s in [RoGAStep(rho: 0.1, alpha: 0, singleDomain: true), RoGAStep(rho: 0.1, alpha: 0, variant: .penalty)] {
             let m = try model()
-            _ = try run(s, m, SGD(m.module.parameters, lr: 0.05, momentum: 0.9, weightDecay: 5e-4), b)
+            _ = try run(s, m, try SGD(m.module.parameters, lr: 0.05, momentum: 0.9, weightDecay: 5e-4), b)
             XCTAssertEqual(try weights(m), try weights(expected), s.name)
         }
         let other = try model()
-        _ = try run(RoGAStep(rho: 0.1, alpha: 0.001), other, SGD(other.module.parameters, lr: 0.05, momentum: 0.9, weightDecay: 5e-4), b)
+        _ = try run(RoGAStep(rho: 0.1, alpha: 0.001), other, try SGD(other.module.parameters, lr: 0.05, momentum: 0.9, weightDecay: 5e-4), b)
         XCTAssertNotEqual(try weights(other), try weights(expected))
     }
 
@@ -110,7 +110,7 @@ final class RoGATests: XCTestCase {
                 if (try? params.map { try $0.floats() }) == start { restored.append(i) }
             }
         }
-        _ = try run(step, m, SGD(params, lr: 0.05, momentum: 0.9), b)
+        _ = try run(step, m, try SGD(params, lr: 0.05, momentum: 0.9), b)
         XCTAssertEqual(step.lastSubBatches.map(\.domain), [1, 2, 3])
         XCTAssertEqual(restored, [0, 1, 2], "weights restored bit for bit after every domain")
         XCTAssertEqual(events.count, 3)
@@ -177,7 +177,7 @@ final class RoGATests: XCTestCase {
         var results: [[[Float]]] = []
         for v in Recipe.RoGAVariant.allCases {
             let m = try model(seed: 5)
-            let l = try run(RoGAStep(rho: 0.1, alpha: 0.05, variant: v), m, SGD(m.module.parameters, lr: 0.05), b)
+            let l = try run(RoGAStep(rho: 0.1, alpha: 0.05, variant: v), m, try SGD(m.module.parameters, lr: 0.05), b)
             XCTAssertTrue(l.isFinite, v.rawValue)
             let w = try weights(m)
             XCTAssertTrue(w.allSatisfy { $0.allSatisfy(\.isFinite) }, v.rawValue)
@@ -238,8 +238,9 @@ final class RoGATests: XCTestCase {
 
     func testRecipesAndStepNames() throws {
         var r = try Recipe.load("roga")
-        XCTAssertEqual(r.step, .roga); XCTAssertEqual(r.backbone, "resnet34"); XCTAssertEqual(r.sampler, .domainBalanced)
-        XCTAssertEqual(r.rogaRho, 0.1); XCTAssertEqual(r.rogaAlpha, 0.001); XCTAssertEqual(r.rogaVariant, .decoupled)
+        let o = r[RoGAOptions.self]
+        XCTAssertEqual(r.method, "roga"); XCTAssertEqual(r.backbone, "resnet34"); XCTAssertEqual(r.sampler, .domainBalanced)
+        XCTAssertEqual(o.rho, 0.1); XCTAssertEqual(o.alpha, 0.001); XCTAssertEqual(o.variant, .decoupled)
         XCTAssertEqual(r.lr, 0.005); XCTAssertEqual(r.weightDecay, 5e-4); XCTAssertEqual(r.size, 256); XCTAssertEqual(r.batch, 32)
         XCTAssertEqual(r.epochs, 10); XCTAssertEqual(r.framesPerVideo, 32); XCTAssertEqual(r.mean, [127.5, 127.5, 127.5])
         XCTAssertEqual(try Recipe.load("roga-sagm").differences(from: r).count, 3)
@@ -248,11 +249,13 @@ final class RoGATests: XCTestCase {
         XCTAssertThrowsError(try bad.set("roga.variant", "orthogonal", source: "cli")) { e in
             XCTAssertTrue("\(e)".contains("decoupled|penalty|global") || "\(e)".contains("decoupled, penalty, global"), "\(e)")
         }
-        bad.nrsEnabled = true
+        // RoGA's passes are per domain: per-sample weights (NRS) are refused when the recipe loads.
+        bad[NRSSettings.self].enabled = true
+        XCTAssertThrowsError(try bad.validate()) { XCTAssertTrue("\($0)".contains("does not combine with nrs"), "\($0)") }
         let m = try model()
-        XCTAssertThrowsError(try TrainingSteps.make(bad, optimizer: SGD(m.module.parameters, lr: 0.1), model: m))
-        r.step = .sagm
-        let (s, hooks) = try TrainingSteps.make(r, optimizer: SGD(m.module.parameters, lr: 0.1), model: m)
+        r.method = "sagm"
+        let c = MethodContext(recipe: r, model: m, seed: 1, domains: 3, samples: [], data: [:])
+        let (s, hooks) = try SAGMMethod.makeStep(c, optimizer: try SGD(m.module.parameters, lr: 0.1), prepared: MethodParts())
         XCTAssertEqual(s.name, "sagm"); XCTAssertTrue(hooks.isEmpty)
     }
 

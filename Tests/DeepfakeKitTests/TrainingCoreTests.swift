@@ -24,9 +24,9 @@ final class RecipeFileTests: XCTestCase {
             XCTAssertEqual(try Recipe(json: r.json, source: "json"), r)
         }
         let sbi = try Recipe.load("sbi"), nrs = try Recipe.load("bbmg-nrs"), erm = try Recipe.load("erm")
-        XCTAssertEqual(sbi.step, .sam); XCTAssertEqual(sbi.framesPerVideo, 8); XCTAssertEqual(sbi.size, 380)
+        XCTAssertEqual(sbi.method, "sam"); XCTAssertEqual(sbi.framesPerVideo, 8); XCTAssertEqual(sbi.size, 380)
         // bbmg-nrs extends sbi: same optimiser, its own mask and NRS.
-        XCTAssertEqual(nrs.mask, .bbmg); XCTAssertTrue(nrs.nrsEnabled); XCTAssertEqual(nrs.nrs.startEpoch, 20)
+        XCTAssertEqual(nrs.mask, .bbmg); XCTAssertTrue(nrs[NRSSettings.self].enabled); XCTAssertEqual(nrs[NRSSettings.self].options.startEpoch, 20)
         XCTAssertEqual(nrs.differences(from: sbi).count, 4, nrs.differences(from: sbi).joined(separator: "; "))
         XCTAssertEqual(erm.source, .labelled); XCTAssertEqual(erm.optimizer, .adam); XCTAssertEqual(erm.lr, 2e-4)
         XCTAssertEqual(erm.weightDecay, 5e-4); XCTAssertEqual(erm.size, 256); XCTAssertEqual(erm.epochs, 10); XCTAssertEqual(erm.framesPerVideo, 32)
@@ -219,7 +219,7 @@ final class StepProtocolTests: XCTestCase {
         let model = try Backbone.make("efficientnet-lite0", classes: 1000, imageSize: 32)
         try model.replaceHead(classes: 2)
         XCTAssertEqual(try model(try Tensor.zeros([1, 3, 32, 32])).shape, [1, 2])
-        let opt = SGD(model.module.parameters, lr: 0.01, momentum: 0.9)
+        let opt = try SGD(model.module.parameters, lr: 0.01, momentum: 0.9)
         let probe = Probe()
         let ctx = StepContext(model: model, optimizer: opt, hooks: [probe])
         let b = Batch(input: try Tensor.randn([4, 3, 32, 32], seed: 3), target: try Tensor(int64: [0, 0, 1, 1], shape: [4]),
@@ -304,7 +304,7 @@ final class WorkedExampleTests: XCTestCase {
         let model = try Backbone.make("resnet18", classes: 1000, imageSize: 32)
         try model.replaceHead(classes: 2)
         let hook = StatsPerturbation(stage: model.stageTaps[1])
-        let opt = SGD(model.module.parameters, lr: 0.05)
+        let opt = try SGD(model.module.parameters, lr: 0.05)
         let ctx = StepContext(model: model, optimizer: opt, hooks: [hook])
         let b = Batch(input: try Tensor.randn([4, 3, 32, 32], seed: 5), target: try Tensor(int64: [0, 1, 0, 1], shape: [4]),
                       labels: [0, 1, 0, 1], domains: [0, 1, 0, 1], isPseudoFake: [false, false, false, false], samples: [0, 1, 2, 3])
@@ -319,21 +319,46 @@ final class WorkedExampleTests: XCTestCase {
 }
 
 final class ParameterGroupTests: XCTestCase {
-    /// Extra parameter groups train with their own learning rate, and their state round-trips through a checkpoint.
-    func testGroupedOptimizerScalesEachGroupsLearningRate() throws {
+    /// Param groups train with their own learning rate (a schedule scales each group's initial rate), and their
+    /// state, numbered across groups as torch.optim's state_dict does, round-trips through a checkpoint; state written
+    /// per group by older versions ("g1.0...") is read too.
+    func testParamGroupsTrainAtTheirOwnRatesAndTheirStateRoundTrips() throws {
         let a = try Tensor([1, 1] as [Float], shape: [2]).requiresGrad(), b = try Tensor([1, 1] as [Float], shape: [2]).requiresGrad()
-        let g = GroupedOptimizer([(SGD([a], lr: 0.1, momentum: 0.9), 1), (SGD([b], lr: 0.01, momentum: 0.9), 0.1)])
-        g.learningRate = 0.2
-        XCTAssertEqual(g.groups[1].optimizer.learningRate, 0.02, accuracy: 1e-12)
-        XCTAssertEqual(g.learningRate, 0.2, accuracy: 1e-12)
+        func make() throws -> SGD { try SGD([ParamGroup("a", [a], lr: 0.1), ParamGroup("b", [b], lr: 0.01)], momentum: 0.9) }
+        let g = try make()
+        g.schedule(.step(every: 1, gamma: 2), epoch: 1)
+        XCTAssertEqual(g.groups[0].lr, 0.2, accuracy: 1e-12); XCTAssertEqual(g.groups[1].lr, 0.02, accuracy: 1e-12)
         try ((a * b).sum()).backward()
         try g.step()
         XCTAssertEqual(try a.floats(), [0.8, 0.8])
         XCTAssertEqual(try b.floats()[0], 0.98, accuracy: 1e-6)
         let state = try g.state()
-        XCTAssertEqual(state.map(\.0).sorted(), ["g0.0.momentum_buffer", "g1.0.momentum_buffer"])
-        let fresh = GroupedOptimizer([(SGD([a], lr: 0.1, momentum: 0.9), 1), (SGD([b], lr: 0.01, momentum: 0.9), 0.1)])
+        XCTAssertEqual(state.map(\.0).sorted(), ["0.momentum_buffer", "1.momentum_buffer"])
+        let fresh = try make()
         try fresh.loadState(state)
         XCTAssertEqual(try fresh.state().map { try $0.1.floats() }, try state.map { try $0.1.floats() })
+        let legacy = try make()
+        try legacy.loadState([("g0.0.momentum_buffer", state[0].1), ("g1.0.momentum_buffer", state[1].1)])
+        XCTAssertEqual(try legacy.state().map { try $0.1.floats() }, try state.map { try $0.1.floats() })
+    }
+
+    /// Construction checks what torch.optim checks, each refusal naming what is wrong.
+    func testOptimizersRefuseBadGroupsAtConstruction() throws {
+        let a = try Tensor([1, 1] as [Float], shape: [2]).requiresGrad()
+        func refuses(_ what: String, _ make: () throws -> Optimizer) {
+            XCTAssertThrowsError(try make()) { XCTAssertTrue("\($0)".contains(what), "\($0)") }
+        }
+        refuses("empty parameter list") { try SGD([], lr: 0.1) }
+        refuses("invalid learning rate") { try SGD([a], lr: -1) }
+        refuses("invalid learning rate") { try Adam([a], lr: .nan) }
+        refuses("invalid momentum") { try SGD([a], lr: 0.1, momentum: -0.5) }
+        refuses("invalid weight decay") { try SGD([a], lr: 0.1, weightDecay: -1) }
+        refuses("Nesterov") { try SGD([a], lr: 0.1, nesterov: true) }
+        refuses("invalid betas") { try Adam([a], betas: (0.9, 1.0)) }
+        refuses("more than one parameter group") { try SGD([ParamGroup("x", [a], lr: 0.1), ParamGroup("y", [a], lr: 0.1)]) }
+        // State for a parameter the optimizer does not have, or of the wrong shape, is refused.
+        let opt = try SGD([a], lr: 0.1, momentum: 0.9)
+        XCTAssertThrowsError(try opt.loadState([("3.momentum_buffer", try Tensor([0, 0] as [Float], shape: [2]))]))
+        XCTAssertThrowsError(try opt.loadState([("0.momentum_buffer", try Tensor([0] as [Float], shape: [1]))]))
     }
 }

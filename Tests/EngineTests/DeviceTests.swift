@@ -132,7 +132,7 @@ final class DeviceTests: XCTestCase {
     func testLossScalerUnscalesSkipsOverflowAndBacksOff() throws {
         let w = try Tensor([1, 2] as [Float], shape: [2]).requiresGrad()
         let scaler = LossScaler(initialScale: 1024, growthInterval: 2)
-        let opt = ScaledOptimizer(SGD([w], lr: 0.5), scaler: scaler)
+        let opt = ScaledOptimizer(try SGD([w], lr: 0.5), scaler: scaler)
         // A gradient of (1, 1) from a loss scaled by 1024: the update uses (1, 1).
         try ((try w.sum()) * scaler.scale).backward()
         try opt.step()
@@ -147,7 +147,7 @@ final class DeviceTests: XCTestCase {
         // Two clean steps double it.
         for _ in 0..<2 { opt.zeroGrad(); try ((try w.sum()) * scaler.scale).backward(); try opt.step() }
         XCTAssertEqual(scaler.scale, 1024)
-        let restored = ScaledOptimizer(SGD([w], lr: 0.5), scaler: LossScaler())
+        let restored = ScaledOptimizer(try SGD([w], lr: 0.5), scaler: LossScaler())
         try restored.loadState(try opt.state())
         XCTAssertEqual(restored.scaler.scale, 1024)
     }

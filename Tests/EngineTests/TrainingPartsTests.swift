@@ -6,7 +6,7 @@ import XCTest
 
 final class OptimizerTests: XCTestCase {
     /// Runs 5 steps of an optimizer on fixed parameters and gradients in Swift and in Python; compares the weights.
-    func compare(_ name: String, python make: String, swift: ([Tensor]) -> Optimizer) throws {
+    func compare(_ name: String, python make: String, swift: ([Tensor]) throws -> Optimizer) throws {
         let out = try python("""
         import torch, json
         torch.manual_seed(0)
@@ -25,7 +25,7 @@ final class OptimizerTests: XCTestCase {
         let initial = j["init"] as! [[Double]], grads = j["grads"] as! [[[Double]]], final = j["final"] as! [[Double]]
         let shapes = [[3, 4], [5]]
         let params = try zip(initial, shapes).map { try Tensor($0, shape: $1).requiresGrad() }
-        let opt = swift(params)
+        let opt = try swift(params)
         for step in grads {
             for (p, g) in zip(params, zip(step, shapes)) {
                 p.zeroGrad()
@@ -40,13 +40,13 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testOptimizersMatchTorchOptim() throws {
-        try compare("sgd", python: "torch.optim.SGD(ps, lr=0.1)") { SGD($0, lr: 0.1) }
-        try compare("sgd momentum", python: "torch.optim.SGD(ps, lr=1e-3, momentum=0.9)") { SGD($0, lr: 1e-3, momentum: 0.9) }
+        try compare("sgd", python: "torch.optim.SGD(ps, lr=0.1)") { try SGD($0, lr: 0.1) }
+        try compare("sgd momentum", python: "torch.optim.SGD(ps, lr=1e-3, momentum=0.9)") { try SGD($0, lr: 1e-3, momentum: 0.9) }
         try compare("sgd nesterov wd", python: "torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)") {
-            SGD($0, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true)
+            try SGD($0, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, nesterov: true)
         }
-        try compare("adam", python: "torch.optim.Adam(ps, lr=2e-4, weight_decay=5e-4)") { Adam($0, lr: 2e-4, weightDecay: 5e-4) }
-        try compare("adamw", python: "torch.optim.AdamW(ps, lr=1e-3, weight_decay=1e-2)") { Adam.adamW($0, lr: 1e-3, weightDecay: 1e-2) }
+        try compare("adam", python: "torch.optim.Adam(ps, lr=2e-4, weight_decay=5e-4)") { try Adam($0, lr: 2e-4, weightDecay: 5e-4) }
+        try compare("adamw", python: "torch.optim.AdamW(ps, lr=1e-3, weight_decay=1e-2)") { try Adam.adamW($0, lr: 1e-3, weightDecay: 1e-2) }
     }
 
     func testSAMRestoresWeightsExactlyAndUsesThePerturbedGradient() throws {
@@ -55,12 +55,12 @@ final class OptimizerTests: XCTestCase {
         func loss(_ w: Tensor) throws -> Tensor { try (try x.matmul(w.transpose(0, 1)) - y).square().mean() }
         // Perturb and restore with a zero learning rate: the weights come back bit for bit.
         let w = try w0.clone().requiresGrad()
-        let sam0 = SAM(base: SGD([w], lr: 0), rho: 0.05)
+        let sam0 = SAM(base: try SGD([w], lr: 0), rho: 0.05)
         try sam0.step { let l = try loss(w); try l.backward(); return try l.item() }
         XCTAssertEqual(try w.floats(), try w0.floats())
         // A real step equals an SGD step with the gradient taken at w + rho * g / ||g||.
         let w1 = try w0.clone().requiresGrad()
-        let sam = SAM(base: SGD([w1], lr: 0.1), rho: 0.05)
+        let sam = SAM(base: try SGD([w1], lr: 0.1), rho: 0.05)
         try sam.step { let l = try loss(w1); try l.backward(); return try l.item() }
         let p = try w0.clone().requiresGrad()
         try loss(p).backward()
@@ -108,7 +108,7 @@ final class CheckpointTests: XCTestCase {
     func testRoundTripWithOptimizerStateAndMetadataAndCorruption() throws {
         Init.reset(seed: 7)
         let model = try EfficientNet(EfficientNetConfig.named("lite0")!, classes: 2)
-        let opt = Adam(model.parameters, lr: 1e-3)
+        let opt = try Adam(model.parameters, lr: 1e-3)
         let x = try Tensor.randn([2, 3, 64, 64], seed: 1)
         try F.crossEntropy(try model(x), try Tensor(int64: [0, 1], shape: [2])).backward()
         try opt.step()
@@ -123,7 +123,7 @@ final class CheckpointTests: XCTestCase {
         try other.load(back.group("model."))
         model.eval(); other.eval()
         XCTAssertEqual(try Autograd.noGrad { try model(x).floats() }, try Autograd.noGrad { try other(x).floats() })
-        let opt2 = Adam(other.parameters, lr: 1e-3)
+        let opt2 = try Adam(other.parameters, lr: 1e-3)
         try opt2.loadState(back.group("optim."))
         XCTAssertEqual(try opt2.state().count, try opt.state().count)
         XCTAssertEqual(back["model._blocks.0._bn1.num_batches_tracked"]?.dtype, .int64)
