@@ -61,11 +61,15 @@ let package = Package(
         .executable(name: "index-dataset", targets: ["index-dataset"]),
         .executable(name: "prle-cam-fuse", targets: ["prle-cam-fuse"]),
     ],
+    // Pinned to exact versions: a fresh clone builds the versions this package was tested with. (SwiftPM's usual pin,
+    // a committed Package.resolved, records each dependency's commit id; the package mirrors of this project's build
+    // machines have other commit ids than the public repositories, so a Package.resolved from either side fails on
+    // the other, while an exact version resolves the same code on both.)
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
         // Recipe files are YAML; Yams keeps every node's line, so a bad key names its line.
-        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         // C shim over OpenCV 4 and dlib 19: plain C header, opaque handles, exceptions turned into messages.
@@ -125,7 +129,7 @@ let package = Package(
         // metrics and train draw plots (DFKImaging's Plot, on OpenCV), so they link OpenCV.
         .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "index-dataset", dependencies: ["DFKDatasets", "DFKTool"]),
-        .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKEval", "DFKImaging", "DFKTool", "DFKNetTool"]),
+        .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKModels", "DFKEval", "DFKImaging", "DFKTool", "DFKNetTool"]),
         // PRLE's static localization: Grad-CAM of a detector zoo per face, fused maps (libtorch and OpenCV).
         .executableTarget(name: "prle-cam-fuse", dependencies: ["DFKTrain", "DFKDetect", "DFKModels", "DFKTensor", "DFKSynthesis", "DFKImaging", "DFKTool", "DFKNetTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.

@@ -211,8 +211,9 @@ public final class DIDHook: TrainingHook {
 
     public var epochLog: [(String, JSONValue)] {
         var out: [(String, JSONValue)] = [("did_beta", .double((beta * 1e6).rounded() / 1e6))]
-        for k in ["bce", "auc", "dom", "jsd"] where sums[k] != nil {
-            out.append(("did_\(k)", .double((sums[k]! / Double(max(steps, 1)) * 1e6).rounded() / 1e6)))
+        for k in ["bce", "auc", "dom", "jsd"] {
+            guard let sum = sums[k] else { continue }
+            out.append(("did_\(k)", .double((sum / Double(max(steps, 1)) * 1e6).rounded() / 1e6)))
         }
         return out
     }

@@ -93,7 +93,7 @@ public struct TrainSample: Sendable {
             if groups[x.video] == nil { order.append(x.video) }
             groups[x.video, default: []].append(i)
         }
-        return order.map { v in groups[v]!.sorted { s[$0].frame < s[$1].frame } }
+        return order.map { v in (groups[v] ?? []).sorted { s[$0].frame < s[$1].frame } }
     }
 
     /// Keeps `n` frames per video, evenly spaced with rounded linspace as SBI's training dataset does. Applied to

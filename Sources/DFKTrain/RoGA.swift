@@ -99,7 +99,7 @@ public final class RoGAStep: TrainingStep {
             case .shared: share = realRows
             case .split: share = Array(realRows[(j * realRows.count / k)..<((j + 1) * realRows.count / k)])
             }
-            return DomainSubBatch(domain: d, rows: (share + fakes[d]!).sorted())
+            return DomainSubBatch(domain: d, rows: (share + (fakes[d] ?? [])).sorted())
         }
     }
 

@@ -192,7 +192,8 @@ do {
                          name, launch.world, bytes / 4, bytes, bucket, times[times.count / 2] * 1000))
         }
     case "step-cost":
-        // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step pim|dualflat|roga|sagm|did] [--domains K]
+        // dfk-bench step-cost --model resnet50 --size 224 --batch 8 --steps 3 [--step NAME] [--recipe R] [--domains K]
+        // (NAME: any registered step method; R: its settings, by default the first shipped recipe with that step)
         // A method's training step against an ERM step of the same backbone, alternated, median seconds each. The batch
         // is laid out as the domain-balanced sampler makes it: row i has domain i mod (K + 1), 0 real (K = --domains,
         // default 4, FF++'s methods; --domains 1 is the half-real, half-fake batch PIM is timed on). RoGA runs one
@@ -201,11 +202,13 @@ do {
         let batch = intOption("--batch", "8"), steps = intOption("--steps", "3")
         let method = option("--step", "pim")
         let domainCount = intOption("--domains", "4")
-        guard ["pim", "dualflat", "roga", "sagm", "did"].contains(method) else { fail("--step must be pim, dualflat, roga, sagm or did") }
+        guard TrainingMethods.stepNames.contains(method) else { fail("--step must be one of \(TrainingMethods.stepNames.joined(separator: ", "))") }
         guard domainCount >= 1 else { fail("--domains must be at least 1") }
         Torch.setThreads(intOption("--threads", "\(ProcessInfo.processInfo.activeProcessorCount)"))
         guard Backbone.entry(name) != nil else { fail("unknown model \(name) (known: \(Backbone.names.joined(separator: ", ")))") }
-        let recipe = try Recipe.load(method == "dualflat" ? "dualflat" : method == "roga" || method == "sagm" ? "roga" : method == "did" ? "did" : "pim")
+        // The method's settings: --recipe, or the first shipped recipe that trains with this step.
+        let recipeName = option("--recipe", Recipe.shippedNames.first { (try? Recipe.load($0))?.method.rawValue == method } ?? "erm")
+        let recipe = try Recipe.load(recipeName)
         // The trainer's own setup (TrainingSetup: the recipe's optimizer over its param groups, the method's hooks), on
         // one stand-in face per domain: only the domain count and labels matter, no image is read.
         let face = Face(box: Box(left: 0, top: 0, right: 1, bottom: 1), landmarks: [])

@@ -4,6 +4,7 @@ import ArgumentParser
 import DFKDetect
 import DFKEval
 import DFKImaging
+import DFKModels
 import DFKNetTool
 import DFKRecords
 import DFKSynthesis
@@ -29,12 +30,23 @@ extension NRSOptions.Selection: ExpressibleByArgument {}
 extension FeatureDistance: ExpressibleByArgument {}
 extension Recipe.RoGAVariant: ExpressibleByArgument {}
 
+/// A registered backbone, by its name or an alias (the registry lists them in --help and in the error).
+struct BackboneName: ExpressibleByArgument {
+    let name: String
+    init?(argument: String) {
+        guard let e = Backbone.entry(argument) else { return nil }
+        name = e.name
+    }
+    static var allValueStrings: [String] { Backbone.names }
+    var defaultValueDescription: String { name }
+}
+
 /// Flags that override single recipe fields (the common ones; `--set` reaches every field).
 struct RecipeOverrides: ParsableArguments {
     @Option(help: RecipeOverrides.help("Epochs", "epochs")) var epochs: Int?
     @Option(help: RecipeOverrides.help("Batch size (pseudo-fakes: B/2 reals + B/2 fakes, so even; both: a multiple of 4)", "batch")) var batch: Int?
     @Option(help: RecipeOverrides.help("Input size", "input.size")) var size: Int?
-    @Option(help: "Backbone (backbone).") var backbone: String?
+    @Option(help: "Backbone (backbone).") var backbone: BackboneName?
     @Option(help: RecipeOverrides.help("Learning rate", "optimizer.lr")) var lr: Double?
     @Option(help: "Optimizer (optimizer.name).") var optimizer: Recipe.OptimizerName?
     @Option(help: "Training step (step.name).") var step: MethodName?
@@ -70,7 +82,7 @@ struct RecipeOverrides: ParsableArguments {
         try number("epochs", "epochs", epochs.map { .int($0) })
         try number("batch", "batch", batch.map { .int($0) })
         try number("size", "input.size", size.map { .int($0) })
-        if let backbone { try r.set("backbone", backbone, source: "--backbone") }
+        if let backbone { r.backbone = backbone.name }
         try number("lr", "optimizer.lr", lr.map { .double($0) })
         if let optimizer { r.optimizer = optimizer }
         if let step { r.method = step }

@@ -263,7 +263,7 @@ final class DeviceToolTests: XCTestCase {
             XCTAssertTrue(badP.stderr.contains("fp32") && badP.stderr.contains("bf16"), "\(tool): \(badP.stderr)")
         }
         // fp16 needs loss scaling: refused where libtorch has no CPU fp16 autocast, and for steps that do not scale.
-        let f16 = try runTool("train", [data.train, "-q", "--recipe", "cpu-demo", "--out", dir + "/m3", "--size", "64", "--step", "roga",
+        let f16 = try runTool("train", [data.train, "-q", "--recipe", "cpu-demo", "--out", dir + "/m3", "--size", "64", "--step", "pim",
                                         "--precision", "fp16", "--device", "cpu"])
         XCTAssertEqual(f16.status, 1, f16.stderr)
         XCTAssertTrue(f16.stderr.contains("fp16"), f16.stderr)

@@ -52,7 +52,7 @@ final class RecipeFileTests: XCTestCase {
         try assertError("base: sbi\noptimizer:\n  lr: 0.1\n  lrr: 2\n", contains: [":4:", "optimizer.lrr", "known here", "lr"])
         try assertError("base: sbi\nepochs: ten\n", contains: [":2:", "epochs", "integer"])
         try assertError("base: sbi\ninput:\n  mean: 0.5\n", contains: [":3:", "input.mean", "list of 3"])
-        try assertError("base: sbi\nstep:\n  name: adamw\n", contains: [":3:", "step.name", "erm, sam"])
+        try assertError("base: sbi\nstep:\n  name: adamw\n", contains: [":3:", "step.name", "did, dualflat, erm, pim, roga, sagm, sam"])
         try assertError("base: sbi\nbatch: 1\n", contains: [":2:", "batch", "at least 2"])
         try assertError("base: nope\n", contains: [":1:", "unknown recipe 'nope'"])
         try assertError("epochs: 3\nepochs: 4\n", contains: ["epochs"])
@@ -284,17 +284,40 @@ final class StatsPerturbation: TrainingHook {
 final class TwoPassStep: TrainingStep {
     let name = "two-pass"
     let hook: StatsPerturbation
-    init(hook: StatsPerturbation) { self.hook = hook }
+    let scale: Double
+    init(hook: StatsPerturbation, scale: Double = 0.1) { self.hook = hook; self.scale = scale }
     func step(_ b: Batch, _ ctx: StepContext) throws -> Double {
         ctx.optimizer.zeroGrad()
         let clean = try ctx.loss(try ctx.forward(b), b)        // pass 0: decides per-sample weights
         try (clean * 0.5).backward()
-        hook.delta = try Tensor.randn([ctx.firstPass!.taps[hook.stage]!.shape[1]], seed: 1) * 0.1
+        hook.delta = try Tensor.randn([ctx.firstPass!.taps[hook.stage]!.shape[1]], seed: 1) * scale
         let perturbed = try ctx.loss(try ctx.forward(b), b)    // pass 1: the hook perturbs the stage
         try (perturbed * 0.5).backward()                       // gradients accumulate: the average
         hook.delta = nil
         try ctx.optimizer.step()
         return try clean.item()
+    }
+}
+
+/// The method's settings: recipe section `two_pass`.
+struct TwoPassOptions: RecipeSection, Equatable {
+    var scale = 0.1
+    static let key = "two_pass"
+    static let fields: [RecipeField<TwoPassOptions>] = [.double("scale", \.scale, min: 0)]
+}
+
+enum TwoPassMethod: TrainingMethod {
+    static let name = "two-pass"                  // step.name: two-pass
+    static let summary = "clean and stage-perturbed passes, gradients averaged"
+    static let role = MethodRole.step
+    static let sections: [any RecipeSection.Type] = [TwoPassOptions.self]
+    static let capabilities: MethodCapabilities = [.perSampleWeights]
+    static func validate(_ r: Recipe) throws {
+        guard r[TwoPassOptions.self].scale <= 1 else { throw RecipeError("two_pass.scale must be at most 1") }
+    }
+    static func makeStep(_ c: MethodContext, optimizer: Optimizer, prepared: MethodParts) throws -> (TrainingStep, [TrainingHook]) {
+        let hook = StatsPerturbation(stage: c.model.stageTaps[1])
+        return (TwoPassStep(hook: hook, scale: c.recipe[TwoPassOptions.self].scale), [hook])
     }
 }
 
@@ -315,6 +338,27 @@ final class WorkedExampleTests: XCTestCase {
         XCTAssertEqual(ctx.passes, 2)
         XCTAssertNotEqual(try model.module.parameters[0].floats(), before)
         XCTAssertNil(hook.delta)
+    }
+
+    /// The method type builds the step from its section, and its rules refuse a bad value. (In the package it would
+    /// be registered by its file alone: MethodRegistryTests shows the plugin finding a new file's method.)
+    func testTheDocumentedMethodBuildsItsStepFromItsSection() throws {
+        Init.reset(seed: 2)
+        let model = try Backbone.make("resnet18", classes: 2, imageSize: 32)
+        var r = Recipe()
+        r[TwoPassOptions.self].scale = 0.2
+        let c = MethodContext(recipe: r, model: model, seed: 2, domains: 2, samples: [], data: [:])
+        let (step, hooks) = try TwoPassMethod.makeStep(c, optimizer: try SGD(model.module.parameters, lr: 0.05), prepared: MethodParts())
+        XCTAssertEqual((step as? TwoPassStep)?.scale, 0.2)
+        XCTAssertEqual(hooks.map(\.name), ["stats"])
+        r[TwoPassOptions.self].scale = 2
+        XCTAssertThrowsError(try TwoPassMethod.validate(r))
+        // Its fields read and write the section through the recipe, as a registered method's do.
+        let fields = TwoPassOptions.recipeFields
+        XCTAssertEqual(fields.map(\.path), ["two_pass.scale"])
+        XCTAssertThrowsError(try fields[0].assign(&r, try fields[0].kind.read(Scalar(text: "-1", list: nil))))
+        try fields[0].assign(&r, try fields[0].kind.read(Scalar(text: "0.5", list: nil)))
+        XCTAssertEqual(r[TwoPassOptions.self].scale, 0.5)
     }
 }
 
