@@ -10,7 +10,9 @@ let opencvInclude = env["OPENCV_INCLUDE"] ?? "/usr/include/opencv4"
 
 // dlib templates are ~30x slower unoptimised, so the shim is always compiled with optimisation,
 // also in debug builds (the tests run the real detector).
-let nativeFlags: [String] = ["-I\(opencvInclude)", "-O2", "-DNDEBUG", "-UDEBUG", "-std=c++17"]
+// Both shims include the C-boundary error helpers of Sources/CShared (one header, no target of its own).
+let sharedInclude = "-I" + Context.packageDirectory + "/Sources/CShared"
+let nativeFlags: [String] = [sharedInclude, "-I\(opencvInclude)", "-O2", "-DNDEBUG", "-UDEBUG", "-std=c++17"]
 
 // libtorch: Debian's libtorch-dev by default; a user with a GPU points LIBTORCH at a CUDA libtorch prefix
 // (the directory holding include/ and lib/, e.g. an unpacked libtorch archive).
@@ -30,7 +32,7 @@ func torchMajor(_ includes: [String]) -> Int {
     return 1
 }
 let torchStandard = torchMajor(torchIncludes) >= 2 ? "-std=c++20" : "-std=c++17"
-let torchFlags = torchIncludes.map { "-I\($0)" } + ["-O2", "-DNDEBUG", torchStandard, "-D_GLIBCXX_USE_CXX11_ABI=1"]
+let torchFlags = [sharedInclude] + torchIncludes.map { "-I\($0)" } + ["-O2", "-DNDEBUG", torchStandard, "-D_GLIBCXX_USE_CXX11_ABI=1"]
     // c10d (Sources/CTorch/dist.cpp): its Gloo process group is declared only with these; DFK_NCCL=1 (a CUDA libtorch
     // with NCCL) adds ProcessGroupNCCL.
     + ["-DUSE_DISTRIBUTED", "-DUSE_C10D_GLOO"] + (env["DFK_NCCL"] == "1" ? ["-DUSE_C10D_NCCL"] : [])
@@ -71,6 +73,14 @@ let package = Package(
         // Recipe files are YAML; Yams keeps every node's line, so a bad key names its line.
         .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
+    // Three bands, dependencies only downward (docs/architecture.md):
+    //   plumbing  DFKCore, DFKRecords, DFKTool (CLI plumbing: ArgumentParser and those two, nothing else), DFKEval,
+    //             DFKDatasets;
+    //   engines   CVision, CTorch (one C helper header, Sources/CShared), DFKImaging (+ DFKImagingTool), DFKTensor,
+    //             DFKModels (+ DFKNetTool);
+    //   domain    DFKSynthesis (+ DFKSynthesisTool), DFKDetect (scoring, Grad-CAM), DFKTrain.
+    // Each tool depends on what it imports, so a tool that never touches an image links neither OpenCV nor dlib, and
+    // one that never touches a tensor does not link libtorch.
     targets: [
         // C shim over OpenCV 4 and dlib 19: plain C header, opaque handles, exceptions turned into messages.
         .target(
@@ -89,8 +99,9 @@ let package = Package(
         .target(name: "DFKTensor", dependencies: ["CTorch", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Modules, layers, backbones, optimizers and checkpoints.
         .target(name: "DFKModels", dependencies: ["DFKTensor", "DFKCore"]),
-        // A trained detector: checkpoint + preprocessing spec, face scoring (train and score-video share it).
-        .target(name: "DFKDetect", dependencies: ["DFKModels", "DFKImaging", "DFKEval"]),
+        // A trained detector: checkpoint + preprocessing spec, face scoring (train and score-video share it), and
+        // Grad-CAM maps and their fusion (PRLE's static localization, prle-cam-fuse).
+        .target(name: "DFKDetect", dependencies: ["DFKModels", "DFKImaging", "DFKCore"]),
         // Training recipes: SBI and BBMG + NRS with online pseudo-fakes, checkpoints and resume.
         // Each training method registers itself: the RegisterMethods plugin lists the TrainingMethod types of the
         // target's sources (Method.swift), so a new method is one file plus its recipe YAML.
@@ -105,36 +116,48 @@ let package = Package(
         .target(name: "DFKEval"),
         // NDJSON records: streaming reader/writer, order- and text-preserving JSON values, typed fields.
         .target(name: "DFKRecords"),
-        // Images, video decoding, face detection, landmarks, face boxes and crops.
+        // Images, video decoding, face detection, landmarks, face boxes and crops, plots (training curves).
         .target(name: "DFKImaging", dependencies: ["CVision", "DFKRecords", "DFKCore"]),
         // Diagnostics, progress, ordered parallel map, atomic files, stable output names.
         .target(name: "DFKCore"),
         // Pseudo-fake synthesis: SBI self-blending, Face X-ray hulls, SLADD regions, BBMG masks.
         .target(name: "DFKSynthesis", dependencies: ["DFKImaging", "DFKRecords", "DFKCore"]),
-        // What every tool's main shares: flag parsing with one-line errors, exit codes, signal clean-up.
+        // What every tool's main shares: flag parsing with one-line errors, exit codes, signal clean-up, --shard,
+        // numeric flag ranges. Plumbing: it imports no engine or domain target.
         .target(name: "DFKTool", dependencies: [
-            "DFKCore", "DFKRecords", "DFKImaging", "DFKSynthesis", "DFKEval", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DFKCore", "DFKRecords", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // Command-line forms of DFKImaging's choices (crop rules, blur kinds), for the tools that handle images.
+        .target(name: "DFKImagingTool", dependencies: [
+            "DFKImaging", "DFKTool", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // What the synthesis tools (synth-sbi, bbmg-mask) share: mask knobs, run options, DFKSynthesis's choices.
+        .target(name: "DFKSynthesisTool", dependencies: [
+            "DFKSynthesis", "DFKImaging", "DFKImagingTool", "DFKTool", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // What the tools that run a network share: --device, --precision, --channels-last.
         .target(name: "DFKNetTool", dependencies: [
             "DFKModels", "DFKTensor", "DFKTool", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "extract-frames", dependencies: ["DFKImaging", "DFKTool"]),
-        .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKTool", "DFKDetect", "DFKModels", "DFKTensor"]),
-        .executableTarget(name: "synth-sbi", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
-        .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
+        .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKImagingTool", "DFKTool", "DFKDetect", "DFKModels", "DFKTensor"]),
+        .executableTarget(name: "synth-sbi", dependencies: ["DFKSynthesis", "DFKSynthesisTool", "DFKImaging", "DFKTool"]),
+        .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKSynthesisTool", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "face-swap", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),
-        .executableTarget(name: "score-video", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool", "DFKNetTool"]),
-        .executableTarget(name: "score-frames", dependencies: ["DFKDetect", "DFKImaging", "DFKEval", "DFKTool", "DFKNetTool"]),
-        // metrics and train draw plots (DFKImaging's Plot, on OpenCV), so they link OpenCV.
+        .executableTarget(name: "score-video", dependencies: ["DFKDetect", "DFKImaging", "DFKImagingTool", "DFKEval", "DFKModels", "DFKTensor", "DFKTool", "DFKNetTool"]),
+        .executableTarget(name: "score-frames", dependencies: ["DFKDetect", "DFKImaging", "DFKImagingTool", "DFKEval", "DFKTensor", "DFKTool", "DFKNetTool"]),
+        // metrics --plot draws ROC curves and histograms with DFKImaging's Plot (OpenCV's drawing and PNG writer), so
+        // metrics links OpenCV and dlib (CVision is one library); it never touches a tensor, so no libtorch.
         .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKImaging", "DFKTool"]),
+        // Walks directories and writes records: neither OpenCV nor libtorch.
         .executableTarget(name: "index-dataset", dependencies: ["DFKDatasets", "DFKTool"]),
         .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKModels", "DFKEval", "DFKImaging", "DFKTool", "DFKNetTool"]),
         // PRLE's static localization: Grad-CAM of a detector zoo per face, fused maps (libtorch and OpenCV).
-        .executableTarget(name: "prle-cam-fuse", dependencies: ["DFKTrain", "DFKDetect", "DFKModels", "DFKTensor", "DFKSynthesis", "DFKImaging", "DFKTool", "DFKNetTool"]),
+        // Inference only: it does not link the trainer.
+        .executableTarget(name: "prle-cam-fuse", dependencies: ["DFKDetect", "DFKModels", "DFKTensor", "DFKSynthesis", "DFKImaging", "DFKTool", "DFKNetTool"]),
         // Bench helpers (`make bench`): the bare dlib loop that `landmarks` is measured against.
         .executableTarget(name: "dfk-bench", dependencies: ["DFKSynthesis", "DFKImaging", "DFKModels", "DFKTrain", "DFKCore", "DFKNetTool"]),
-        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels", "DFKTrain", "DFKDatasets", "DFKNetTool"]),
+        .testTarget(name: "DeepfakeKitTests", dependencies: ["DFKRecords", "DFKImaging", "DFKSynthesis", "DFKCore", "DFKTool", "DFKEval", "DFKDetect", "DFKModels", "DFKTrain", "DFKDatasets", "DFKNetTool", "DFKImagingTool", "DFKSynthesisTool"]),
         .testTarget(name: "EngineTests", dependencies: ["DFKTensor", "DFKModels", "DFKImaging"]),
     ],
     swiftLanguageModes: [.v5]

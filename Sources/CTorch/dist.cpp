@@ -2,6 +2,7 @@
 // DDP-style gradient synchronisation. The second and last translation unit that includes torch headers; it includes
 // the narrow ATen / autograd / c10d headers, not torch/torch.h.
 #include "CTorchDist.h"
+#include "errors.hpp"
 
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/engine.h>
@@ -33,32 +34,8 @@ struct dfk_tensor {
 };
 
 namespace {
-void set_err(char **err, const std::string &msg) {
-  if (!err) return;
-  char *s = static_cast<char *>(std::malloc(msg.size() + 1));
-  if (!s) return;
-  std::memcpy(s, msg.c_str(), msg.size() + 1);
-  *err = s;
-}
-std::string clean(const char *what) {
-  std::string s(what);
-  auto pos = s.find("\nException raised from");
-  if (pos != std::string::npos) s = s.substr(0, pos);
-  return s;
-}
-template <typename F> int status(char **err, F &&f) {
-  try {
-    f();
-    return 0;
-  } catch (const c10::Error &e) {
-    set_err(err, clean(e.what_without_backtrace()));
-  } catch (const std::exception &e) {
-    set_err(err, clean(e.what()));
-  } catch (...) {
-    set_err(err, "unknown C++ exception");
-  }
-  return -1;
-}
+using dfk_torch::set_err;
+using dfk_torch::status;
 }  // namespace
 
 struct GradSync;

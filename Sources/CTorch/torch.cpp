@@ -1,6 +1,7 @@
 // libtorch behind the C interface of CTorch.h. This is the only translation unit that includes torch headers
 // (they cost ~8 s to parse): keep it that way.
 #include "CTorch.h"
+#include "errors.hpp"
 
 #include <torch/torch.h>
 #include <ATen/autocast_mode.h>
@@ -17,38 +18,12 @@ struct dfk_tensor {
 };
 
 namespace {
-void set_err(char **err, const std::string &msg) {
-  if (!err) return;
-  char *s = static_cast<char *>(std::malloc(msg.size() + 1));
-  if (!s) return;
-  std::memcpy(s, msg.c_str(), msg.size() + 1);
-  *err = s;
-}
-// libtorch messages carry a C++ backtrace after the first line on some builds; keep the message.
-std::string clean(const char *what) {
-  std::string s(what);
-  auto pos = s.find("\nException raised from");
-  if (pos != std::string::npos) s = s.substr(0, pos);
-  return s;
-}
-template <typename R, typename F> R guard(char **err, R fail, F &&f) {
-  try {
-    return f();
-  } catch (const c10::Error &e) {
-    set_err(err, clean(e.what_without_backtrace()));
-  } catch (const std::exception &e) {
-    set_err(err, clean(e.what()));
-  } catch (...) {
-    set_err(err, "unknown C++ exception");
-  }
-  return fail;
-}
+using dfk_torch::guard;
+using dfk_torch::set_err;
+using dfk_torch::status;
 dfk_tensor *wrap(torch::Tensor t) { return new dfk_tensor{std::move(t)}; }
 template <typename F> dfk_tensor *make(char **err, F &&f) {
   return guard<dfk_tensor *>(err, nullptr, [&]() { return wrap(f()); });
-}
-template <typename F> int status(char **err, F &&f) {
-  return guard<int>(err, -1, [&]() { f(); return 0; });
 }
 
 torch::ScalarType scalar(int d) {

@@ -6,28 +6,15 @@
 #include <exception>
 #include <string>
 #include "CVision.h"
+#include "dfk_errors.hpp"
 
 struct dfk_image { cv::Mat m; };
 
 namespace dfk {
-inline void set_err(char **err, const std::string &msg) {
-  if (!err) return;
-  char *s = static_cast<char *>(std::malloc(msg.size() + 1));
-  if (!s) return;
-  std::memcpy(s, msg.c_str(), msg.size() + 1);
-  *err = s;
-}
+using dfk_shim::set_err;
 // Runs `f`, turning any exception into an error message and `fail` as the return value.
 template <typename R, typename F> R guard(char **err, R fail, F &&f) {
-  try {
-    return f();
-  } catch (const cv::Exception &e) {
-    set_err(err, e.err.empty() ? std::string(e.what()) : e.err);
-  } catch (const std::exception &e) {
-    set_err(err, e.what());
-  } catch (...) {
-    set_err(err, "unknown C++ exception");
-  }
-  return fail;
+  return dfk_shim::guard<cv::Exception>(err, fail, std::forward<F>(f),
+                                        [](const cv::Exception &e) { return e.err.empty() ? std::string(e.what()) : e.err; });
 }
 }  // namespace dfk

@@ -4,7 +4,17 @@ import Foundation
 
 extension Image {
     public enum LineType: Int32, Sendable { case line8 = 8, antiAliased = 16 }
-    public enum BlurKind: Int32, Sendable, CaseIterable { case gaussian = 0, average = 1, median = 2 }
+    public enum BlurKind: Int32, Sendable, CaseIterable {
+        case gaussian = 0, average = 1, median = 2
+        /// The word for it on command lines and in result-cache keys: gaussian, average, median.
+        public var name: String {
+            switch self { case .gaussian: return "gaussian"; case .average: return "average"; case .median: return "median" }
+        }
+        public init?(name: String) {
+            guard let k = BlurKind.allCases.first(where: { $0.name == name }) else { return nil }
+            self = k
+        }
+    }
     public enum Border: Int32, Sendable { case constant = 0, reflect101 = 1 }
 
     /// A zero-filled one-channel mask.

@@ -21,15 +21,13 @@ public struct Execution: Sendable, CustomStringConvertible {
     /// Resolves the flags' values: "auto" takes the first GPU libtorch sees; a nil precision takes the device's
     /// default (bf16 on a GPU that supports it, fp32 on the CPU). Unusable choices are one-line errors.
     public static func resolve(device text: String, precision: Precision?, channelsLast: Bool) throws -> Execution {
-        let device: Device
-        if text.lowercased() == "auto" {
-            device = .automatic
-        } else {
-            guard let d = Device(parsing: text), d != .meta else {
-                throw TensorError("--device \(text): expected auto, cpu, cuda, cuda:N or mps")
-            }
-            device = d
-        }
+        guard let choice = DeviceChoice(parsing: text) else { throw TensorError("--device \(text): \(DeviceChoice.expected)") }
+        return try resolve(device: choice, precision: precision, channelsLast: channelsLast)
+    }
+
+    /// `resolve` for a --device value parsed already.
+    public static func resolve(device choice: DeviceChoice, precision: Precision?, channelsLast: Bool) throws -> Execution {
+        let device = choice.device ?? .automatic
         try device.checkAvailable()
         let p = precision ?? Precision.defaultFor(device)
         try p.check(on: device)
@@ -60,6 +58,31 @@ public struct Execution: Sendable, CustomStringConvertible {
     public func forward<R>(_ body: () throws -> R) throws -> R {
         try Autocast.run(device: device, precision: precision, body)
     }
+}
+
+/// A --device value, parsed once: auto (the first GPU libtorch sees, else the CPU) or a device to run on (cpu, cuda,
+/// cuda:N, mps; meta holds no data, so it is no place to run). `text` keeps the spelling given: "cuda" names no index
+/// (a data-parallel rank then takes the GPU of its local rank), "cuda:0" does.
+public struct DeviceChoice: Sendable, Equatable, CustomStringConvertible {
+    public let text: String
+    /// nil: auto.
+    public let device: Device?
+
+    /// What a --device value may be, for error messages.
+    public static let expected = "expected auto, cpu, cuda, cuda:N or mps"
+    public static let auto = DeviceChoice(text: "auto", device: nil)
+
+    private init(text: String, device: Device?) { self.text = text; self.device = device }
+
+    public init?(parsing text: String) {
+        if text.lowercased() == "auto" { self.init(text: text, device: nil); return }
+        guard let d = Device(parsing: text), d != .meta else { return nil }
+        self.init(text: text, device: d)
+    }
+
+    /// Whether the value names a GPU index ("cuda:N").
+    public var namesIndex: Bool { text.contains(":") }
+    public var description: String { text }
 }
 
 /// Loss scaling for fp16 training (what torch.cuda.amp.GradScaler does): the loss is multiplied by `scale` before

@@ -93,16 +93,27 @@ public enum Masks {
 }
 
 extension MaskStyle {
-    /// Builds a style from command-line words: dtype uint8|float32, value 1|255, line 8|aa. Missing words keep `base`.
-    public static func parse(dtype: String?, value: Double?, line: String?, base: MaskStyle) -> MaskStyle? {
-        var s = base
-        if let dtype {
-            switch dtype { case "uint8": s.float = false; case "float32": s.float = true; default: return nil }
+    /// The mask's data type word: uint8 or float32.
+    public enum DType: String, Sendable, CaseIterable { case uint8, float32 }
+
+    /// A line-type word: 8 (or line_8) or aa (or line_aa, 16), in any case; nil for another word.
+    public static func line(named word: String) -> Image.LineType? {
+        switch word.lowercased() {
+        case "8", "line_8": return .line8
+        case "aa", "line_aa", "16": return .antiAliased
+        default: return nil
         }
-        if let value { guard value == 1 || value == 255 else { return nil }; s.value = value }
-        if let line {
-            switch line.lowercased() { case "8", "line_8": s.line = .line8; case "aa", "line_aa", "16": s.line = .antiAliased; default: return nil }
-        }
+    }
+
+    /// Whether a fill value is one the papers use (1 or 255).
+    public static func isFillValue(_ v: Double) -> Bool { v == 1 || v == 255 }
+
+    /// `self` with the given choices applied (nil keeps this style's own).
+    public func with(dtype: DType?, value: Double?, line: Image.LineType?) -> MaskStyle {
+        var s = self
+        if let dtype { s.float = dtype == .float32 }
+        if let value { s.value = value }
+        if let line { s.line = line }
         return s
     }
 }

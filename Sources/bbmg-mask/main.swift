@@ -3,6 +3,7 @@ import ArgumentParser
 import DFKImaging
 import DFKRecords
 import DFKSynthesis
+import DFKSynthesisTool
 import DFKTool
 import Foundation
 
@@ -38,9 +39,9 @@ struct BBMGMask: ParsableCommand {
         Vision.setThreads(1)
         var o = BBMGOptions()
         o.variant = variant
-        o.blur = knobs.blurKind!
+        o.blur = knobs.blur
         o.kernel = knobs.blurKernel
-        o.style = knobs.style(base: .lalReference)!
+        o.style = knobs.style(base: .lalReference)
         o.blurMode = knobs.bbmgBlur
         let (contactSheet, sheetRows, threads, quiet) = (runOptions.contactSheet, runOptions.sheetRows, runOptions.threads, runOptions.quiet)
         let options = o

@@ -2,6 +2,7 @@
 import ArgumentParser
 import DFKDetect
 import DFKImaging
+import DFKImagingTool
 import DFKModels
 import DFKRecords
 import DFKTensor
@@ -47,7 +48,7 @@ struct Landmarks: ParsableCommand {
     var forehead = false
 
     @Option(help: "Write face crops: sbi (SBI's wide crop), margin:F (F x box on each side of a RetinaFace-like box) or margin:F:RULE (RULE: detector, landmarks, retina-approx, retina; retina needs --detector retinaface).")
-    var crop: String?
+    var crop: CropRule?
     @Option(help: "Directory for crops and the result cache.")
     var out: String?
     @Option(help: Flags.jpeg.help("Write crops as JPEG with this quality instead of PNG."))
@@ -72,9 +73,8 @@ struct Landmarks: ParsableCommand {
         }
         try Flags.upsample.check(upsample); try Self.thresholdRange.check(threshold)
         if let crop {
-            guard let rule = CropRule.parse(crop) else { throw ValidationError("--crop must be sbi, margin:F or margin:F:RULE, got '\(crop)'") }
-            if case .margin(_, .retina) = rule, detector != .retinaface {
-                throw ValidationError("--crop \(crop) needs RetinaFace boxes: add --detector retinaface --detector-model FILE (without RetinaFace weights, use margin:F:retina-approx)")
+            if case .margin(_, .retina) = crop, detector != .retinaface {
+                throw ValidationError("--crop \(crop.name) needs RetinaFace boxes: add --detector retinaface --detector-model FILE (without RetinaFace weights, use margin:F:retina-approx)")
             }
             guard out != nil else { throw ValidationError("--crop needs --out DIR") }
         }
@@ -108,7 +108,7 @@ struct Landmarks: ParsableCommand {
         opts.threshold = threshold
         opts.predictorPath = predictor
         opts.deriveForehead = forehead
-        opts.crop = crop.flatMap(CropRule.parse)
+        opts.crop = crop
         opts.outputDirectory = out
         if let jpeg { opts.cropFormat = .jpeg(quality: jpeg) }
         if let out { try Paths.makeDirectory(out) }

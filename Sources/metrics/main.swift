@@ -6,6 +6,31 @@ import DFKRecords
 import DFKTool
 import Foundation
 
+/// --no-face-frame: what a frame without a face counts for at frame level.
+enum FrameNoFace: String, CaseIterable, ExpressibleByArgument { case half, exclude }
+
+/// The scores of one row of the table: its videos, their sampled frames and, for the bootstrap, each video's label,
+/// score and frame scores.
+struct Group {
+    struct Scores { var scores: [Double] = [], labels: [Int] = [] }
+    var video = Scores(), frame = Scores()
+    var samples: [Bootstrap.Sample] = []
+
+    /// A video with its sampled frames' scores (those that count at frame level).
+    mutating func add(label: Int, score: Double, frames: [Double]) {
+        video.scores.append(score); video.labels.append(label)
+        frame.scores += frames; frame.labels += Array(repeating: label, count: frames.count)
+        samples.append(Bootstrap.Sample(label: label, score: score, frames: frames))
+    }
+
+    /// The videos of both, `a`'s first.
+    static func + (a: Group, b: Group) -> Group {
+        Group(video: Scores(scores: a.video.scores + b.video.scores, labels: a.video.labels + b.video.labels),
+              frame: Scores(scores: a.frame.scores + b.frame.scores, labels: a.frame.labels + b.frame.labels),
+              samples: a.samples + b.samples)
+    }
+}
+
 struct MetricsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "metrics",
@@ -30,7 +55,7 @@ struct MetricsCommand: ParsableCommand {
     @Option(help: "Write the table as CSV to this file.")
     var csv: String?
     @Option(help: "Frames without a face at frame level: half (score 0.5, SBI's frame protocol) or exclude.")
-    var noFaceFrame = "half"
+    var noFaceFrame: FrameNoFace = .half
     @Flag(help: "Rows per manipulation method: each method's fakes against all real videos of the dataset (Table 9).")
     var perMethod = false
     @Option(help: Self.bootstrapRange.help("Bootstrap resamples for a 95% confidence interval of each AUC (videos resampled within each class; frames go with their video). 0: none."))
@@ -43,13 +68,11 @@ struct MetricsCommand: ParsableCommand {
     var plot: String?
 
     func validate() throws {
-        guard ["half", "exclude"].contains(noFaceFrame) else { throw ValidationError("--no-face-frame must be half or exclude") }
         try Self.bootstrapRange.check(bootstrap)
     }
 
     func run() throws {
-        var video: [String: ([Double], [Int])] = [:], frame: [String: ([Double], [Int])] = [:]
-        var samples: [String: [Bootstrap.Sample]] = [:]   // per video: its label, score and frame scores
+        var groups: [String: Group] = [:]
         var order: [String] = []
         var protocols = Set<String>(), checkpoints = Set<String>()
         var excluded = 0, unreadable = 0
@@ -63,19 +86,9 @@ struct MetricsCommand: ParsableCommand {
             let base = dataset ?? "all"
             // Per method: reals go to every group of their dataset (added when the groups are known, below).
             let ds = perMethod ? (label == 0 ? base + "/real" : base + "/" + (method ?? "fake")) : base
-            if video[ds] == nil { order.append(ds); video[ds] = ([], []); frame[ds] = ([], []); samples[ds] = [] }
+            if groups[ds] == nil { order.append(ds); groups[ds] = Group() }
             guard let s = score else { excluded += 1; return }
-            video[ds]!.0.append(s); video[ds]!.1.append(label)
-            var frameScores: [Double] = []
-            for f in frames {
-                if let fs = f {
-                    frameScores.append(fs)
-                } else if noFaceFrame == "half" {
-                    frameScores.append(0.5)
-                }
-            }
-            frame[ds]!.0 += frameScores; frame[ds]!.1 += Array(repeating: label, count: frameScores.count)
-            samples[ds]!.append(Bootstrap.Sample(label: label, score: s, frames: frameScores))
+            groups[ds, default: Group()].add(label: label, score: s, frames: frames.compactMap { $0 ?? (noFaceFrame == .half ? 0.5 : nil) })
         }
         for reader in sources {
             for item in reader {
@@ -106,7 +119,7 @@ struct MetricsCommand: ParsableCommand {
                             Diagnostics.fail(place, "frame labelled \(label) in video \(name), whose earlier frames are labelled \(g.label)")
                             continue
                         }
-                        frameGroups[key]!.scores.append(frameScore)
+                        frameGroups[key]?.scores.append(frameScore)
                     } else {
                         frameGroupOrder.append(key)
                         frameGroups[key] = (label, r.dataset, r.method, [frameScore])
@@ -141,7 +154,7 @@ struct MetricsCommand: ParsableCommand {
         }
         // Videos made of frame records: the mean over frames with a face; no face in any frame scores 0.5.
         for key in frameGroupOrder {
-            let g = frameGroups[key]!
+            guard let g = frameGroups[key] else { continue }
             let withFace = g.scores.compactMap { $0 }
             if withFace.isEmpty { frameVideosWithoutFace += 1 }
             let score = withFace.isEmpty ? 0.5 : withFace.reduce(0, +) / Double(withFace.count)
@@ -150,39 +163,36 @@ struct MetricsCommand: ParsableCommand {
         guard !order.isEmpty else { throw ToolError("no labelled score records") }
         if perMethod {
             // Each method's fakes with its dataset's reals; then all fakes of the dataset with its reals.
-            var merged: [String: ([Double], [Int])] = [:], mergedFrames: [String: ([Double], [Int])] = [:], newOrder: [String] = []
-            var mergedSamples: [String: [Bootstrap.Sample]] = [:]
+            var merged: [String: Group] = [:], newOrder: [String] = []
+            // Every per-method key is "<dataset>/<method or real>".
             for key in order where !key.hasSuffix("/real") {
-                let ds = String(key[..<key.lastIndex(of: "/")!])
-                let reals = video[ds + "/real"] ?? ([], []), realFrames = frame[ds + "/real"] ?? ([], [])
-                merged[key] = (reals.0 + video[key]!.0, reals.1 + video[key]!.1)
-                mergedFrames[key] = (realFrames.0 + frame[key]!.0, realFrames.1 + frame[key]!.1)
-                let realSamples = samples[ds + "/real"] ?? []
-                mergedSamples[key] = realSamples + samples[key]!
+                guard let slash = key.lastIndex(of: "/"), let fakes = groups[key] else { continue }
+                let ds = String(key[..<slash])
+                let reals = groups[ds + "/real"] ?? Group()
+                merged[key] = reals + fakes
                 newOrder.append(key)
                 let all = ds + "/all"
-                if merged[all] == nil { merged[all] = reals; mergedFrames[all] = realFrames; mergedSamples[all] = realSamples; newOrder.append(all) }
-                merged[all]!.0 += video[key]!.0; merged[all]!.1 += video[key]!.1
-                mergedFrames[all]!.0 += frame[key]!.0; mergedFrames[all]!.1 += frame[key]!.1
-                mergedSamples[all]! += samples[key]!
+                if merged[all] == nil { newOrder.append(all) }
+                merged[all] = merged[all, default: reals] + fakes
             }
             // keep "<ds>/all" last within its dataset
             newOrder = newOrder.filter { !$0.hasSuffix("/all") } + newOrder.filter { $0.hasSuffix("/all") }
-            video = merged; frame = mergedFrames; samples = mergedSamples; order = newOrder
+            groups = merged; order = newOrder
         }
         var rows: [ReportRow] = []
         for ds in order {
-            let ci = bootstrap > 0 ? Bootstrap.auc(samples[ds] ?? [], resamples: bootstrap, seed: seed) : nil
-            rows.append(ReportRow(dataset: ds, level: "video", summary: try Metrics.summary(scores: video[ds]!.0, labels: video[ds]!.1),
+            let g = groups[ds, default: Group()]
+            let ci = bootstrap > 0 ? Bootstrap.auc(g.samples, resamples: bootstrap, seed: seed) : nil
+            rows.append(ReportRow(dataset: ds, level: "video", summary: try Metrics.summary(scores: g.video.scores, labels: g.video.labels),
                                   aucInterval: ci?.video))
-            if !frame[ds]!.0.isEmpty {
-                rows.append(ReportRow(dataset: ds, level: "frame", summary: try Metrics.summary(scores: frame[ds]!.0, labels: frame[ds]!.1),
+            if !g.frame.scores.isEmpty {
+                rows.append(ReportRow(dataset: ds, level: "frame", summary: try Metrics.summary(scores: g.frame.scores, labels: g.frame.labels),
                                       aucInterval: ci?.frame))
             }
         }
         var notes = protocols.sorted().map { $0.hasPrefix("frame level") ? "scores: \($0)" : "video level: \($0)" }
         notes.append("frame level: every sampled frame with its video's label; frame score = max over faces; frames without a face "
-                     + (noFaceFrame == "half" ? "scored 0.5" : "excluded"))
+                     + (noFaceFrame == .half ? "scored 0.5" : "excluded"))
         if unreadable > 0 { notes.append("\(unreadable) videos could not be read and were scored by the no-face policy") }
         if !frameGroupOrder.isEmpty {
             notes.append("frame records (score-frames) grouped into \(frameGroupOrder.count) videos by \"video\": video score = mean over "
@@ -202,8 +212,8 @@ struct MetricsCommand: ParsableCommand {
         if let csv { try AtomicFile.write(Report.csv(rows, notes: notes, intervals: bootstrap > 0), to: csv) }
         if let plot {
             let data = rows.map { r -> Plots.Scores in
-                let d = (r.level == "video" ? video : frame)[r.dataset]!
-                return Plots.Scores(dataset: r.dataset, level: r.level, scores: d.0, labels: d.1)
+                let g = groups[r.dataset, default: Group()], d = r.level == "video" ? g.video : g.frame
+                return Plots.Scores(dataset: r.dataset, level: r.level, scores: d.scores, labels: d.labels)
             }
             for path in try Plots.write(data, to: plot) { Diagnostics.info("plot: \(path)") }
         }

@@ -8,7 +8,6 @@ import DFKRecords
 import DFKSynthesis
 import DFKTensor
 import DFKTool
-import DFKTrain
 import Foundation
 
 extension PRLEFusionRule: ExpressibleByArgument {}

@@ -4,6 +4,7 @@ import ArgumentParser
 import DFKDetect
 import DFKEval
 import DFKImaging
+import DFKImagingTool
 import DFKNetTool
 import DFKRecords
 import DFKTensor
@@ -44,7 +45,7 @@ struct ScoreFrames: ParsableCommand {
     @Option(help: "Where faces come from: \(FaceSource.allCases.map(\.rawValue).joined(separator: ", ")).")
     var faces: FaceSource = .auto
     @Option(help: "Crop rule; must equal the checkpoint's (it is read from the checkpoint when omitted).")
-    var crop: String?
+    var crop: CropRule?
     @Option(help: Flags.minFaceRatio.help("Drop faces whose box area is below this fraction of the frame's largest face."))
     var minFaceRatio = 0.5
     @Option(help: Flags.upsample.help("dlib detector upsampling (--faces detect/auto). Default: faces of every size, as landmarks."))
@@ -62,7 +63,6 @@ struct ScoreFrames: ParsableCommand {
     func validate() throws {
         try Flags.minFaceRatio.check(minFaceRatio); try Flags.upsample.check(upsample)
         try Flags.batch.check(batch); try Flags.threads.check(threads)
-        if let crop { guard CropRule.parse(crop) != nil else { throw ValidationError("unknown crop rule '\(crop)'") } }
     }
 
     /// One record on its way through: the faces' crops and areas once loaded.
@@ -81,8 +81,8 @@ struct ScoreFrames: ParsableCommand {
         let detector: Detector
         let execution = try engine.resolve()
         do { detector = try Detector(checkpoint: checkpoint, execution: execution) } catch { throw ToolError("\(error)") }
-        if let crop, CropRule.parse(crop) != detector.crop {
-            throw ToolError("--crop \(crop) differs from the crop the checkpoint was trained for (\(detector.spec.testCrop)); "
+        if let crop, crop != detector.crop {
+            throw ToolError("--crop \(crop.name) differs from the crop the checkpoint was trained for (\(detector.spec.testCrop)); "
                             + "scoring with another crop gives meaningless numbers (omit --crop to use the checkpoint's)")
         }
         var proto = VideoProtocol()

@@ -3,12 +3,15 @@ import ArgumentParser
 import DFKDetect
 import DFKEval
 import DFKImaging
+import DFKImagingTool
 import DFKNetTool
 import DFKModels
 import DFKRecords
 import DFKTensor
 import DFKTool
 import Foundation
+
+extension VideoProtocol.NoFace: ExpressibleByArgument {}
 
 struct ScoreVideo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -34,9 +37,9 @@ struct ScoreVideo: ParsableCommand {
     @Option(help: Self.framesRange.help("Frames per video, evenly spaced (the papers use 32)."))
     var frames = 32
     @Option(help: "Crop rule; must equal the checkpoint's (it is read from the checkpoint when omitted).")
-    var crop: String?
+    var crop: CropRule?
     @Option(help: "Score of a video without a face or that cannot be read: half (0.5), exclude, fake (1).")
-    var noFace = "half"
+    var noFace: VideoProtocol.NoFace = .half
     @Option(help: Flags.minFaceRatio.help("Drop faces whose box area is below this fraction of the frame's largest face."))
     var minFaceRatio = 0.5
     @Option(help: Flags.upsample.help("dlib detector upsampling (as in preprocessing). Default: faces of every size, as landmarks."))
@@ -70,12 +73,10 @@ struct ScoreVideo: ParsableCommand {
 
     func validate() throws {
         try Self.framesRange.check(frames)
-        guard VideoProtocol.NoFace(rawValue: noFace) != nil else { throw ValidationError("--no-face must be half, exclude or fake") }
         try Flags.minFaceRatio.check(minFaceRatio); try Flags.upsample.check(upsample)
         try Flags.batch.check(batch); try Flags.threads.check(threads)
         try Self.sheetVideosRange.check(sheetVideos); try Self.sheetFramesRange.check(sheetFrames)
         if let sheet, !sheet.lowercased().hasSuffix(".png") { throw ValidationError("--sheet must name a .png file, got '\(sheet)'") }
-        if let crop { guard CropRule.parse(crop) != nil else { throw ValidationError("unknown crop rule '\(crop)'") } }
         if let distort {
             let p = distort.split(separator: ":", maxSplits: 1).map(String.init)
             let ranges = ["resize": Self.resizeRange, "blur": Self.blurRange, "jpeg": Self.jpegRange]
@@ -106,12 +107,12 @@ struct ScoreVideo: ParsableCommand {
         let detector: Detector
         let execution = try engine.resolve()
         do { detector = try Detector(checkpoint: checkpoint, execution: execution) } catch { throw ToolError("\(error)") }
-        if let crop, CropRule.parse(crop) != detector.crop {
-            throw ToolError("--crop \(crop) differs from the crop the checkpoint was trained for (\(detector.spec.testCrop)); "
+        if let crop, crop != detector.crop {
+            throw ToolError("--crop \(crop.name) differs from the crop the checkpoint was trained for (\(detector.spec.testCrop)); "
                             + "scoring with another crop gives meaningless numbers (omit --crop to use the checkpoint's)")
         }
         var proto = VideoProtocol()
-        proto.noFaceVideo = VideoProtocol.NoFace(rawValue: noFace)!
+        proto.noFaceVideo = noFace
         proto.minFaceAreaRatio = minFaceRatio
         var opts = FaceAnalysisOptions()
         opts.upsample = upsample

@@ -3,8 +3,14 @@ import ArgumentParser
 import DFKImaging
 import DFKRecords
 import DFKSynthesis
+import DFKSynthesisTool
 import DFKTool
 import Foundation
+
+/// --mask: where the blending mask comes from.
+enum MaskChoice: String, CaseIterable, ExpressibleByArgument { case sbi, lal, bbmg, record }
+/// --crop: the training crop (random flip, margins and post-augmentation) or the fixed test crop.
+enum CropChoice: String, CaseIterable, ExpressibleByArgument { case train, test }
 
 struct SynthSBI: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,15 +29,15 @@ struct SynthSBI: ParsableCommand {
     @Option(help: "Random seed (recorded in every output record).")
     var seed: UInt64 = 5
     @Option(help: "Mask: sbi (convex hull), lal (Face X-ray hulls, SBI's published setting), bbmg, or record (the record's \"mask\" field, e.g. from bbmg-mask).")
-    var mask = "lal"
+    var mask: MaskChoice = .lal
     @Option(help: Self.variantsRange.help("Pairs per input record."))
     var variants = 1
     @Option(help: Self.sizeRange.help("Output size in pixels (square)."))
     var size = 380
     @Option(help: "train: random flip, random tight-crop margins (5-20%) and post-augmentation; test: 12.5% margins, no randomness but the blend.")
-    var crop = "train"
+    var crop: CropChoice = .train
     @Option(help: "HSV transform: reference (the published code's effective no-op round trip) or fraction (+-0.3 of each range).")
-    var hsv = "reference"
+    var hsv: HSVMode = .reference
     @Option(help: Self.bbmgVariantRange.help("BBMG mask variant (Table 12): 1 global only, 2 narrowed local, 3 full."))
     var bbmgVariant = 3
     @Option(help: "8-bit conversion of the blend: truncate (the reference's astype(np.uint8); fakes ~0.5 level darker where 0 < M < 1) or round (the fix).")
@@ -47,31 +53,28 @@ struct SynthSBI: ParsableCommand {
     static let bbmgVariantRange = FlagRange("--bbmg-variant", 1...3)
 
     func validate() throws {
-        guard ["sbi", "lal", "bbmg", "record"].contains(mask) else { throw ValidationError("--mask must be sbi, lal, bbmg or record") }
-        guard ["train", "test"].contains(crop) else { throw ValidationError("--crop must be train or test") }
-        guard HSVMode(rawValue: hsv) != nil else { throw ValidationError("--hsv must be reference or fraction") }
         try Self.variantsRange.check(variants); try Self.sizeRange.check(size); try Self.bbmgVariantRange.check(bbmgVariant)
     }
 
     func options() -> SBIOptions {
         var o = SBIOptions()
         o.size = size
-        o.train = crop == "train"
-        o.hsv = HSVMode(rawValue: hsv)!
-        o.blur = knobs.blurKind!
+        o.train = crop == .train
+        o.hsv = hsv
+        o.blur = knobs.blur
         o.blurKernel = knobs.blurKernel
         o.blendCast = blendCast
         o.jpegColors = jpegColors
         switch mask {
-        case "sbi": o.mask = .sbi; o.style = knobs.style(base: .sbiReference)
-        case "lal": o.mask = .lal; o.style = knobs.style(base: .lalReference)
-        case "record": o.mask = .given
-        default:
+        case .sbi: o.mask = .sbi; o.style = knobs.style(base: .sbiReference)
+        case .lal: o.mask = .lal; o.style = knobs.style(base: .lalReference)
+        case .record: o.mask = .given
+        case .bbmg:
             var b = BBMGOptions()
             b.variant = bbmgVariant
-            b.blur = knobs.blurKind!
+            b.blur = knobs.blur
             b.kernel = knobs.blurKernel
-            b.style = knobs.style(base: .lalReference)!
+            b.style = knobs.style(base: .lalReference)
             b.blurMode = knobs.bbmgBlur
             o.mask = .bbmg(b)
         }
@@ -84,7 +87,7 @@ struct SynthSBI: ParsableCommand {
         Vision.setThreads(1)
         let opts = options()
         // "ref2": pairs made before the reference fidelity fixes (issue 18) are not reused.
-        let settings = "seed=\(seed)|mask=\(mask)|size=\(size)|crop=\(crop)|hsv=\(hsv)|\(knobs.key)|\(opts.style?.name ?? "")|\(opts.mask == .given ? "" : "\(opts.mask)")"
+        let settings = "seed=\(seed)|mask=\(mask.rawValue)|size=\(size)|crop=\(crop.rawValue)|hsv=\(hsv.rawValue)|\(knobs.key)|\(opts.style?.name ?? "")|\(opts.mask == .given ? "" : "\(opts.mask)")"
             + "|ref2|blend=\(blendCast.rawValue)|jpeg=\(jpegColors.rawValue)"
         let (contactSheet, threads, quiet) = (runOptions.contactSheet, runOptions.threads, runOptions.quiet)
         let writer = NDJSONWriter()
@@ -155,8 +158,8 @@ struct SynthSBI: ParsableCommand {
                         if wantSheet && thumbs.count < sheetRows { thumbs.append([pair.real, pair.mask, pair.fake]) }
                     }
                     var synth = JSONObject()
-                    synth["seed"] = .string(String(seed)); synth["variant"] = .int(v); synth["mask_mode"] = .string(mask)
-                    synth["crop"] = .string(crop); synth["size"] = .int(size)
+                    synth["seed"] = .string(String(seed)); synth["variant"] = .int(v); synth["mask_mode"] = .string(mask.rawValue)
+                    synth["crop"] = .string(crop.rawValue); synth["size"] = .int(size)
                     for (k, x) in draws { synth[k] = x }
                     let pairID = "\(Paths.stem(dir))/\(Paths.stem(path))_v\(v)"
                     for (label, file) in [(0, files.real), (1, files.fake)] {

@@ -1,61 +1,14 @@
-// The pictures the tools draw (DFKImaging's Plot underneath): ROC curves and score histograms for metrics --plot,
-// loss and validation-AUC curves for train.
-import DFKCore
-import DFKEval
-import DFKImaging
+// The pictures the tools draw (Plot underneath): loss and validation-AUC curves for train, and the file-name part
+// that every plot's name uses. metrics' ROC curves and score histograms are drawn in Sources/metrics/Plots.swift
+// (they need DFKEval's ROC).
 import Foundation
 
 public enum Plots {
-    /// Scores of one dataset at one level (video or frame), labels 1 fake, 0 real.
-    public struct Scores: Sendable {
-        public var dataset: String, level: String, scores: [Double], labels: [Int]
-        public init(dataset: String, level: String, scores: [Double], labels: [Int]) {
-            self.dataset = dataset; self.level = level; self.scores = scores; self.labels = labels
-        }
-    }
-
     /// A file-name part from a dataset name ("ff++/Deepfakes" -> "ff++_Deepfakes").
     public static func slug(_ s: String) -> String {
         let ok = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.")
         let t = String(s.map { ok.contains($0) ? $0 : "_" })
         return t.isEmpty || t.hasPrefix(".") ? "_" + t : t
-    }
-
-    /// ROC curve of one dataset and level (AUC in the legend and the title), or nil when a class is missing.
-    public static func roc(_ s: Scores) throws -> Image? {
-        guard let points = try? Metrics.roc(scores: s.scores, labels: s.labels),
-              let auc = try? Metrics.auc(scores: s.scores, labels: s.labels) else { return nil }
-        let fakes = s.labels.filter { $0 == 1 }.count
-        let pct = String(format: "%.2f%%", auc * 100)
-        let name = "\(s.dataset) (AUC \(pct))"
-        return try Plot.lines([Plot.Series(name: name, points: points.map { (x: $0.fpr, y: $0.tpr) }, color: PlotColor.palette[0])],
-                              title: "ROC, \(s.dataset), \(s.level) level: AUC \(pct) (\(s.labels.count - fakes) real, \(fakes) fake)",
-                              xLabel: "false positive rate (reals called fake)", yLabel: "true positive rate (fakes caught)",
-                              xRange: (0, 1), yRange: (0, 1), diagonal: true, legend: .bottomRight)
-    }
-
-    /// Score histograms of the reals and the fakes of one dataset and level, overlaid.
-    public static func histogram(_ s: Scores) throws -> Image {
-        let real = zip(s.scores, s.labels).filter { $0.1 == 0 }.map(\.0), fake = zip(s.scores, s.labels).filter { $0.1 == 1 }.map(\.0)
-        return try Plot.histogram([Plot.Group(name: "real", values: real, color: .real), Plot.Group(name: "fake", values: fake, color: .fake)],
-                                  title: "scores, \(s.dataset), \(s.level) level", xLabel: "score (0 real, 1 fake)")
-    }
-
-    /// Writes roc-DATASET-LEVEL.png (when both classes are present) and hist-DATASET-LEVEL.png for each entry into
-    /// `dir` (created when missing); returns the paths written, in order.
-    public static func write(_ all: [Scores], to dir: String) throws -> [String] {
-        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw ToolError("\(dir): cannot create directory: \(error.localizedDescription)")
-        }
-        var paths: [String] = []
-        for s in all {
-            let base = dir + "/" + slug(s.dataset) + "-" + slug(s.level) + ".png"
-            let rocPath = (dir as NSString).appendingPathComponent("roc-" + (base as NSString).lastPathComponent)
-            let histPath = (dir as NSString).appendingPathComponent("hist-" + (base as NSString).lastPathComponent)
-            if let img = try roc(s) { try Plot.write(img, to: rocPath); paths.append(rocPath) }
-            try Plot.write(try histogram(s), to: histPath); paths.append(histPath)
-        }
-        return paths
     }
 
     // MARK: training curves
