@@ -32,14 +32,14 @@ public struct Checkpoint {
             let bytes: [UInt8]
             switch t.dtype {
             case .float64: bytes = try t.doubles().withUnsafeBytes { Array($0) }
-            case .int64, .uint8, .bool: bytes = try t.int64s().withUnsafeBytes { Array($0) }
+            case .int64: bytes = try t.int64s().withUnsafeBytes { Array($0) }
+            case .uint8, .bool: bytes = try t.uint8s()   // U8 / BOOL: one byte per value, as safetensors stores them
             default: bytes = try t.floats().withUnsafeBytes { Array($0) }
             }
-            let stored = t.dtype == .uint8 || t.dtype == .bool ? bytes.enumerated().filter { $0.offset % 8 == 0 }.map(\.element) : bytes
-            precondition(stored.count == t.count * size)
-            header[name] = ["dtype": code, "shape": t.shape, "data_offsets": [offset, offset + stored.count]]
-            offset += stored.count
-            blobs.append(stored)
+            guard bytes.count == t.count * size else { throw TensorError("cannot store \(name): \(bytes.count) bytes for \(t.count) values of \(code)") }
+            header[name] = ["dtype": code, "shape": t.shape, "data_offsets": [offset, offset + bytes.count]]
+            offset += bytes.count
+            blobs.append(bytes)
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
         while json.count % 8 != 0 { json.append(0x20) }
@@ -72,7 +72,8 @@ public struct Checkpoint {
             switch dtype {
             case .float64: t = try Tensor(values(Double.self), shape: shape)
             case .int64: t = try Tensor(int64: values(Int64.self), shape: shape)
-            case .uint8, .bool: t = try Tensor(int64: slice.map { Int64($0) }, shape: shape).to(dtype)
+            // One byte per value; a BOOL byte other than 0 or 1 reads as true.
+            case .uint8, .bool: t = try Array(slice).withUnsafeBytes { try Tensor(bytes: $0, dtype: .uint8, shape: shape) }.to(dtype)
             default: t = try Tensor(values(Float.self), shape: shape)
             }
             tensors.append((e.name, t))

@@ -196,6 +196,8 @@ public final class Tensor: @unchecked Sendable {
     public func floats() throws -> [Float] { try copyOut(.float32, Float(0)) }
     public func doubles() throws -> [Double] { try copyOut(.float64, 0.0) }
     public func int64s() throws -> [Int64] { try copyOut(.int64, Int64(0)) }
+    /// The values as bytes (a bool tensor: 0 or 1 each), one per element.
+    public func uint8s() throws -> [UInt8] { try copyOut(.uint8, UInt8(0)) }
     /// The value of a one-element tensor.
     public func item() throws -> Double {
         guard count == 1 else { throw TensorError("item() of a tensor with \(count) elements") }
