@@ -15,16 +15,11 @@ set -euo pipefail
 
 DIR="${DFK_WEIGHTS:-.cache/models/imagenet}"
 
-# name|file|url|sha256 prefix ("-": none published)|used by
-TABLE='efficientnet-b4-advprop|adv-efficientnet-b4-44fb3a87.pth|https://github.com/lukemelas/EfficientNet-PyTorch/releases/download/1.0/adv-efficientnet-b4-44fb3a87.pth|44fb3a87|sbi, bbmg-nrs (make reproduce-table8 PRETRAINED=...)
-efficientnet-b4|efficientnet-b4-6ed6700e.pth|https://github.com/lukemelas/EfficientNet-PyTorch/releases/download/1.0/efficientnet-b4-6ed6700e.pth|6ed6700e|prle, prle-zoo-efficientnet-b4, pim/roga with --backbone efficientnet-b4
-xception|xception-43020ad28.pth|https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth|43020ad28|erm, prle-zoo-xception, pim with --backbone xception
-resnet18|resnet18-f37072fd.pth|https://download.pytorch.org/models/resnet18-f37072fd.pth|f37072fd|roga with --backbone resnet18
-resnet34|resnet34-b627a593.pth|https://download.pytorch.org/models/resnet34-b627a593.pth|b627a593|roga, roga-sagm
-resnet50|resnet50-0676ba61.pth|https://download.pytorch.org/models/resnet50-0676ba61.pth|0676ba61|pim with --backbone resnet50, prle with --backbone resnet50
-vgg16_bn|vgg16_bn-6c64b313.pth|https://download.pytorch.org/models/vgg16_bn-6c64b313.pth|6c64b313|prle-zoo-vgg16
-convnext_base|convnext_base_1k_224_ema.pth|https://dl.fbaipublicfiles.com/convnext/convnext_base_1k_224_ema.pth|-|pim, pim-base, dualflat, pim-sbi
-efficientnetv2_l|efficientnet_v2_l-59c71312.pth|https://download.pytorch.org/models/efficientnet_v2_l-59c71312.pth|59c71312|did'
+# tag|file|url|sha256 prefix ("-": none published)|used by: the backbone registry's published weights
+# (Sources/DFKModels/Backbones.swift), written to scripts/pretrained-weights.list by `train --list-weights`.
+LIST="$(dirname "$0")/pretrained-weights.list"
+[[ -f "$LIST" ]] || { echo "fetch-weights: $LIST is missing (train --list-weights > $LIST writes it)" >&2; exit 2; }
+TABLE=$(grep -v '^#' "$LIST")
 
 die() { echo "fetch-weights: $*" >&2; exit 2; }
 

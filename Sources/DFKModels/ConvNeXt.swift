@@ -153,3 +153,34 @@ public final class ConvNeXt: Module {
         return try fc(f)
     }
 }
+
+extension WeightLayout {
+    /// facebookresearch/ConvNeXt's checkpoint names (downsample_layers.0 = stem, downsample_layers.N, stages.N.M.dwconv /
+    /// norm / pwconv1 / pwconv2 / gamma, norm, head) to timm's (stem.0/1, stages.N.downsample.0/1, stages.N.blocks.M.conv_dw /
+    /// norm / mlp.fc1 / mlp.fc2 / gamma, head.norm, head.fc), as timm's checkpoint_filter_fn does. timm names pass unchanged.
+    public static func facebookConvNeXt(_ w: [(name: String, tensor: Tensor)]) -> [(name: String, tensor: Tensor)] {
+        guard w.contains(where: { $0.name.hasPrefix("downsample_layers.") }) else { return w }
+        return w.map { name, t in
+            var p = name.split(separator: ".").map(String.init)
+            if p.first == "downsample_layers", p.count > 2 {
+                p = p[1] == "0" ? ["stem"] + p[2...] : ["stages", p[1], "downsample"] + p[2...]
+            } else if p.first == "stages", p.count > 3, Int(p[2]) != nil {
+                p.insert("blocks", at: 2)
+                let map = ["dwconv": ["conv_dw"], "pwconv1": ["mlp", "fc1"], "pwconv2": ["mlp", "fc2"]]
+                if let r = map[p[4]] { p.replaceSubrange(4...4, with: r) }
+            } else if p.first == "norm" {
+                p = ["head", "norm"] + p[1...]
+            } else if p.first == "head" {
+                p = ["head", "fc"] + p[1...]
+            }
+            return (p.joined(separator: "."), t)
+        }
+    }
+}
+
+extension WeightRemap {
+    /// facebookresearch/ConvNeXt's checkpoints: `downsample_layers.*`.
+    public static let facebookConvNeXt = WeightRemap("facebookresearch ConvNeXt", recognises: { names in
+        names.contains { $0.hasPrefix("downsample_layers.") }
+    }, apply: WeightLayout.facebookConvNeXt)
+}

@@ -162,3 +162,50 @@ public final class EfficientNet: Module {
         return try fc(f)
     }
 }
+
+extension WeightLayout {
+    /// timm's EfficientNet names (conv_stem, bn1, blocks.S.I.conv_pw/conv_dw/se.conv_reduce/conv_pwl, conv_head,
+    /// bn2, classifier) to efficientnet_pytorch's (_conv_stem, _bn0, _blocks.N._expand_conv/..., _conv_head, _bn1, _fc).
+    /// Blocks are numbered in the order timm lists them. Other names pass through unchanged.
+    public static func timmEfficientNet(_ w: [(name: String, tensor: Tensor)]) -> [(name: String, tensor: Tensor)] {
+        // Flat block index of each (stage, index) pair, in file order.
+        var flat: [String: Int] = [:]
+        for (name, _) in w where name.hasPrefix("blocks.") {
+            let parts = name.split(separator: ".")
+            guard parts.count > 3 else { continue }
+            let key = "\(parts[1]).\(parts[2])"
+            if flat[key] == nil { flat[key] = flat.count }
+        }
+        // Stage-0 blocks (depthwise-separable) have no expansion: their conv_dw/bn1/conv_pw/bn2 are the
+        // depthwise conv, its bn, the projection and its bn.
+        let firstStageHasExpansion = w.contains { $0.name.hasPrefix("blocks.0.0.conv_pwl") }
+        return w.map { name, t in
+            let top: [String: String] = ["conv_stem.weight": "_conv_stem.weight", "conv_head.weight": "_conv_head.weight",
+                                         "classifier.weight": "_fc.weight", "classifier.bias": "_fc.bias"]
+            if let n = top[name] { return (n, t) }
+            for (from, to) in [("bn1.", "_bn0."), ("bn2.", "_bn1.")] where name.hasPrefix(from) {
+                return (to + name.dropFirst(from.count), t)
+            }
+            let parts = name.split(separator: ".").map(String.init)
+            guard parts.count >= 4, parts[0] == "blocks", let idx = flat["\(parts[1]).\(parts[2])"] else { return (name, t) }
+            let rest = parts[3...].joined(separator: ".")
+            let separable = parts[1] == "0" && !firstStageHasExpansion
+            let map: [String: String] = separable
+                ? ["conv_dw": "_depthwise_conv", "bn1": "_bn1", "se.conv_reduce": "_se_reduce", "se.conv_expand": "_se_expand",
+                   "conv_pw": "_project_conv", "bn2": "_bn2"]
+                : ["conv_pw": "_expand_conv", "bn1": "_bn0", "conv_dw": "_depthwise_conv", "bn2": "_bn1",
+                   "se.conv_reduce": "_se_reduce", "se.conv_expand": "_se_expand", "conv_pwl": "_project_conv", "bn3": "_bn2"]
+            for (from, to) in map.sorted(by: { $0.key.count > $1.key.count }) where rest.hasPrefix(from + ".") {
+                return ("_blocks.\(idx).\(to)." + rest.dropFirst(from.count + 1), t)
+            }
+            return (name, t)
+        }
+    }
+}
+
+extension WeightRemap {
+    /// timm's EfficientNet (V1) names: a `conv_stem`, and no EfficientNetV2 block (`.conv.` / `.conv_exp.`).
+    public static let timmEfficientNet = WeightRemap("timm EfficientNet", recognises: { names in
+        names.contains("conv_stem.weight") && !WeightRemap.hasTimmV2Blocks(names)
+    }, apply: WeightLayout.timmEfficientNet)
+}

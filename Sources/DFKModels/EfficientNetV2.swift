@@ -227,3 +227,59 @@ public final class EfficientNetV2: Module {
         return try fc(f)
     }
 }
+
+extension WeightLayout {
+    /// timm's EfficientNetV2 names (efficientnetv2_* and tf_efficientnetv2_*: conv_stem, bn1, blocks.S.I.conv / bn1
+    /// (ConvBnAct), conv_exp / bn1 / conv_pwl / bn2 (EdgeResidual = FusedMBConv), conv_pw / bn1 / conv_dw / bn2 /
+    /// se.conv_reduce / se.conv_expand / conv_pwl / bn3 (InvertedResidual = MBConv), conv_head, bn2, classifier) to
+    /// torchvision's (features.0.0/1, features.S+1.I.block.K.0/1 and block.2.fc1/fc2, features.N.0/1, classifier.1).
+    /// Other names pass through unchanged.
+    public static func timmEfficientNetV2(_ w: [(name: String, tensor: Tensor)]) -> [(name: String, tensor: Tensor)] {
+        var stages = Set<Int>()
+        var kinds: [String: String] = [:]   // "S.I" -> cn / er / ir
+        for (name, _) in w where name.hasPrefix("blocks.") {
+            let p = name.split(separator: ".")
+            guard p.count > 3, let s = Int(p[1]) else { continue }
+            stages.insert(s)
+            let key = "\(p[1]).\(p[2])"
+            switch p[3] {
+            case "conv": kinds[key] = "cn"
+            case "conv_exp": kinds[key] = "er"
+            case "conv_pw": kinds[key] = "ir"
+            default: break
+            }
+        }
+        let head = (stages.max() ?? -1) + 2
+        let maps: [String: [String: String]] = [
+            "cn": ["conv": "block.0.0", "bn1": "block.0.1"],
+            "er": ["conv_exp": "block.0.0", "bn1": "block.0.1", "conv_pwl": "block.1.0", "bn2": "block.1.1"],
+            "ir": ["conv_pw": "block.0.0", "bn1": "block.0.1", "conv_dw": "block.1.0", "bn2": "block.1.1",
+                   "se.conv_reduce": "block.2.fc1", "se.conv_expand": "block.2.fc2", "conv_pwl": "block.3.0", "bn3": "block.3.1"],
+        ]
+        return w.map { name, t in
+            for (from, to) in [("conv_stem.", "features.0.0."), ("bn1.", "features.0.1."), ("conv_head.", "features.\(head).0."),
+                               ("bn2.", "features.\(head).1."), ("classifier.", "classifier.1.")] where name.hasPrefix(from) {
+                return (to + name.dropFirst(from.count), t)
+            }
+            let p = name.split(separator: ".").map(String.init)
+            guard p.count >= 5, p[0] == "blocks", let s = Int(p[1]), let kind = kinds["\(p[1]).\(p[2])"], let map = maps[kind] else { return (name, t) }
+            let rest = p[3...].joined(separator: ".")
+            for (from, to) in map.sorted(by: { $0.key.count > $1.key.count }) where rest.hasPrefix(from + ".") {
+                return ("features.\(s + 1).\(p[2]).\(to)." + rest.dropFirst(from.count + 1), t)
+            }
+            return (name, t)
+        }
+    }
+}
+
+extension WeightRemap {
+    /// timm's EfficientNetV2 names: a `conv_stem` and ConvBnAct (`conv`) or EdgeResidual (`conv_exp`) blocks, which
+    /// V1 has not (it starts with a depthwise-separable block).
+    public static let timmEfficientNetV2 = WeightRemap("timm EfficientNetV2", recognises: { names in
+        names.contains("conv_stem.weight") && hasTimmV2Blocks(names)
+    }, apply: WeightLayout.timmEfficientNetV2)
+
+    static func hasTimmV2Blocks(_ names: Set<String>) -> Bool {
+        names.contains { $0.hasPrefix("blocks.") && ($0.hasSuffix(".conv.weight") || $0.contains(".conv_exp.")) }
+    }
+}
