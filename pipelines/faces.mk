@@ -33,7 +33,8 @@ $(OUT)/faces.ndjson: $(FACE_FILES)
 	cat $^ > $@.tmp && mv $@.tmp $@
 
 summary: $(OUT)/faces.ndjson
-	@python3 scripts/faces_summary.py $<
+	@$(BIN)/records faces-summary $<
+	@echo "($(FRAMES) frames per video, evenly spaced; dlib HOG detector (faces of every size, docs/detectors.md) + 68-point predictor)"
 
 # Self-blended pseudo-fakes of every face (LAL masks, seed 5) and a contact sheet to look at.
 $(OUT)/pseudofakes.ndjson: $(OUT)/faces.ndjson

@@ -6,7 +6,7 @@
 #   SHARDS=N: faces/<prefix><split>.videos.ndjson holds the split's video records; shard K of N is its own target,
 #     faces/<prefix><split>.shard-K-of-N.ndjson (extract-frames --shard K/N | landmarks), so `make -j N` builds them at
 #     once and Slurm array task K builds one (`make ... SHARDS=N <that file>`); faces/<prefix><split>.ndjson merges
-#     them back into the order of the video records (scripts/merge_shards.py): the same lines as an unsharded run.
+#     them back into the order of the video records (records merge-shards): the same lines as an unsharded run.
 SHARDS ?= 1
 faces_prefix ?=
 ifneq ($(shell [ "$(SHARDS)" -ge 1 ] 2>/dev/null && echo ok),ok)
@@ -33,6 +33,6 @@ $(FACES_DIR)/$(faces_prefix)%.shard-$(1)-of-$(SHARDS).ndjson: $(FACES_DIR)/$(fac
 endef
 $(foreach k,$(SHARD_IDS),$(eval $(call shard_rule,$(k))))
 $(FACES_DIR)/$(faces_prefix)%.ndjson: $(FACES_DIR)/$(faces_prefix)%.videos.ndjson $(foreach k,$(SHARD_IDS),$(FACES_DIR)/$(faces_prefix)%.shard-$(k)-of-$(SHARDS).ndjson)
-	python3 scripts/merge_shards.py --key video $^ > $@.tmp
+	$(BIN)/records merge-shards --key video $^ > $@.tmp
 	@mv $@.tmp $@
 endif

@@ -31,6 +31,10 @@ public final class NDJSONReader: Sequence, IteratorProtocol {
     private var lineNumber = 0
     /// Longest accepted line (a guard against reading a binary file as NDJSON).
     public var maxLineBytes = 64 << 20
+    /// With `keepsLines`, the bytes of the line `next()` returned last, as read (without "\n" or a trailing "\r"):
+    /// for filters that pass records through byte for byte.
+    public var keepsLines = false
+    public private(set) var lastLine: [UInt8] = []
 
     /// Reads standard input.
     public init(standardInput: ()) { fd = 0; ownsFD = false; source = "<stdin>" }
@@ -50,6 +54,7 @@ public final class NDJSONReader: Sequence, IteratorProtocol {
             var bytes = raw
             if bytes.last == 0x0D { bytes.removeLast() }
             if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
+            if keepsLines { lastLine = Array(bytes) }
             return (line, parse(bytes, line: line))
         }
     }

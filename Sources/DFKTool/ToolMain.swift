@@ -10,9 +10,10 @@ public enum ToolMain {
         let name = C.configuration.commandName ?? String(describing: C.self)
         Diagnostics.toolName = name
         Cancellation.install()
-        var command: C
+        var command: any ParsableCommand
         do {
-            command = try C.parse(Array(CommandLine.arguments.dropFirst()))
+            // As root: a command with subcommands (`records split-faces`) runs the one named.
+            command = try C.parseAsRoot(Array(CommandLine.arguments.dropFirst()))
         } catch {
             let code = C.exitCode(for: error)
             if code == .success {
@@ -33,6 +34,10 @@ public enum ToolMain {
         } catch let e as ValidationError {
             Diagnostics.line("\(name): error: \(e.message) (see \(name) --help)")
             exit(64)
+        } catch where C.exitCode(for: error) == .success {
+            // `--help` in a command with subcommands: ArgumentParser's help command "runs" by throwing it.
+            print(C.fullMessage(for: error))
+            exit(0)
         } catch {
             Diagnostics.line("\(name): error: \(Diagnostics.describe(error))")
             exit(1)

@@ -84,7 +84,7 @@ final class ShardTests: XCTestCase {
         try checkShards("extract-frames", ["-q", "--frames", "2", "--out", dir + "/frames"] + videos, key: "video")
         let videoRecords = videos.enumerated().map { #"{"video":"\#($1)","label":\#($0 % 2)}"# }.joined(separator: "\n")
         let frames = try checkShards("extract-frames", ["-q", "--frames", "2", "--out", dir + "/frames"], stdin: videoRecords, key: "video")
-        // scripts/merge_shards.py puts the shards back into the input's order: byte for byte the unsharded output.
+        // records merge-shards puts the shards back into the input's order: byte for byte the unsharded output.
         let input = dir + "/videos.ndjson"
         try (videoRecords + "\n").write(toFile: input, atomically: true, encoding: .utf8)
         var shardFiles: [String] = []
@@ -93,12 +93,12 @@ final class ShardTests: XCTestCase {
             shardFiles.append(dir + "/shard\(k).ndjson")
             try run.stdout.write(toFile: shardFiles[k], atomically: true, encoding: .utf8)
         }
-        let merged = try runTool("/usr/bin/env", ["python3", Fixtures.repo.path + "/scripts/merge_shards.py", "--key", "video", input] + shardFiles)
+        let merged = try runTool("records", ["merge-shards", "--key", "video", input] + shardFiles)
         XCTAssertEqual(merged.status, 0, merged.stderr)
         XCTAssertEqual(merged.stdout, frames.joined(separator: "\n") + "\n")
         let biggest = try shardFiles.max { try String(contentsOfFile: $0, encoding: .utf8).count < String(contentsOfFile: $1, encoding: .utf8).count }!
         try FileManager.default.copyItem(atPath: biggest, toPath: dir + "/copy.ndjson")
-        let overlap = try runTool("/usr/bin/env", ["python3", Fixtures.repo.path + "/scripts/merge_shards.py", "--key", "video", input] + shardFiles + [dir + "/copy.ndjson"])
+        let overlap = try runTool("records", ["merge-shards", "--key", "video", input] + shardFiles + [dir + "/copy.ndjson"])
         XCTAssertNotEqual(overlap.status, 0)
         XCTAssertTrue(overlap.stderr.contains("shards overlap"), overlap.stderr)
         // landmarks on the frames and on two photos.
