@@ -51,15 +51,15 @@ public struct DetectorSpec: Sendable, Equatable {
             let v = try need(k).split(separator: ",").compactMap { Double($0) }
             guard v.count == 3 else { throw TensorError("\(source): checkpoint has a malformed \"\(k)\" (expected 3 numbers)") }
             guard v.allSatisfy({ $0.isFinite && (!positive || $0 > 0) }) else {
-                throw TensorError("\(source): checkpoint has an unusable \"\(k)\" \(m[k]!) (expected 3 finite numbers\(positive ? ", each above 0" : ""))")
+                throw TensorError("\(source): checkpoint has an unusable \"\(k)\" \(m[k] ?? "") (expected 3 finite numbers\(positive ? ", each above 0" : ""))")
             }
             return v
         }
         guard let size = Int(try need("size")), DetectorSpec.sizeRange.contains(size) else {
-            throw TensorError("\(source): checkpoint has an unusable input size \"\(m["size"]!)\" (expected \(DetectorSpec.sizeRange.lowerBound)-\(DetectorSpec.sizeRange.upperBound))")
+            throw TensorError("\(source): checkpoint has an unusable input size \"\(m["size"] ?? "")\" (expected \(DetectorSpec.sizeRange.lowerBound)-\(DetectorSpec.sizeRange.upperBound))")
         }
         guard let classes = Int(try need("classes")), DetectorSpec.classRange.contains(classes) else {
-            throw TensorError("\(source): checkpoint has an unusable class count \"\(m["classes"]!)\" (expected \(DetectorSpec.classRange.lowerBound)-\(DetectorSpec.classRange.upperBound))")
+            throw TensorError("\(source): checkpoint has an unusable class count \"\(m["classes"] ?? "")\" (expected \(DetectorSpec.classRange.lowerBound)-\(DetectorSpec.classRange.upperBound))")
         }
         self.init(backbone: try need("backbone"), size: size, mean: try numbers("mean", positive: false), std: try numbers("std", positive: true),
                   testCrop: try need("test_crop"))

@@ -30,21 +30,21 @@ struct FacesSummary: ParsableCommand {
 
     func run() throws {
         var names: [String] = []
-        var rows: [String: Row] = [:]
+        var rows: [Row] = []
+        var index: [String: Int] = [:]
         try RecordInput.each(input) { r, _, _ in
             let name = (r["video"] ?? r["image"]).map { $0.stringValue ?? JSON.serialize($0) } ?? "?"
-            if rows[name] == nil { names.append(name); rows[name] = Row() }
-            rows[name]!.frames += 1
-            if r["error"] != nil { rows[name]!.errors += 1; return }
+            let i = index[name] ?? { names.append(name); rows.append(Row()); index[name] = rows.count - 1; return rows.count - 1 }()
+            rows[i].frames += 1
+            if r["error"] != nil { rows[i].errors += 1; return }
             let faces = r["faces"]?.arrayValue ?? []
             guard let first = faces.first?.objectValue else { return }
-            rows[name]!.withFace += 1
-            if let w = FacesSummary.width(first["box"]?.arrayValue ?? []) { rows[name]!.widths.append(w) }
-            rows[name]!.crops += faces.filter { $0.objectValue?["crop"] != nil }.count
+            rows[i].withFace += 1
+            if let w = FacesSummary.width(first["box"]?.arrayValue ?? []) { rows[i].widths.append(w) }
+            rows[i].crops += faces.filter { $0.objectValue?["crop"] != nil }.count
         }
         var table = [["video", "frames", "with face", "largest face (px, median)", "crops", "errors"]]
-        for n in names {
-            let s = rows[n]!
+        for (n, s) in zip(names, rows) {
             let w = s.widths.sorted { $0.value < $1.value }
             let share = String(format: "%.0f", 100 * Double(s.withFace) / Double(max(s.frames, 1)))
             table.append([URL(fileURLWithPath: n).lastPathComponent, String(s.frames), "\(s.withFace) (\(share)%)",
@@ -57,7 +57,7 @@ struct FacesSummary: ParsableCommand {
             text += "| " + zip(row, widths).map { pad($0, $1) }.joined(separator: " | ") + " |\n"
             if i == 0 { text += "|" + widths.map { String(repeating: "-", count: $0 + 2) }.joined(separator: "|") + "|\n" }
         }
-        text += "\nframe level: \(rows.values.map(\.frames).reduce(0, +)) sampled frames; records in \(input ?? "<stdin>")\n"
+        text += "\nframe level: \(rows.map(\.frames).reduce(0, +)) sampled frames; records in \(input ?? "<stdin>")\n"
         try StandardOutput.write(text)
     }
 }

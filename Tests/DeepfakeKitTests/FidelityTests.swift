@@ -1,4 +1,4 @@
-// Fidelity to the official SBI code (issue 18): each reference behaviour pinned on fixed inputs. The expected
+// Fidelity to the official SBI code: each reference behaviour pinned on fixed inputs. The expected
 // numbers come from the reference's libraries (albumentations 1.1 / NumPy / SciPy in .cache/augment-venv), computed
 // once and written here with the script lines that produced them.
 import DFKCore
@@ -273,7 +273,7 @@ final class ReferenceTrainingTests: XCTestCase {
         XCTAssertNotEqual(Trainer.validationTag(.perEpoch, epoch: 0), Trainer.validationTag(.perEpoch, epoch: 7))
     }
 
-    /// The paper recipes refuse to start without ImageNet weights unless told --from-scratch (issue 18 item 11).
+    /// The paper recipes refuse to start without ImageNet weights unless told --from-scratch.
     func testPaperRecipesNeedPretrainedWeightsOrFromScratch() throws {
         let dir = Fixtures.tempDir("fromscratch")
         try "{\"image\":\"x.png\",\"faces\":[]}\n".write(toFile: dir + "/faces.ndjson", atomically: true, encoding: .utf8)

@@ -1,3 +1,4 @@
+// Frame sampling (numpy linspace, --every, all), SBI's crop arithmetic, margin crops and their parsing, the derived forehead.
 import DFKImaging
 import DFKRecords
 import XCTest
@@ -53,7 +54,7 @@ final class CropTests: XCTestCase {
         XCTAssertNil(CropRule.parse("margin:x")); XCTAssertNil(CropRule.parse("margin:0.1:nope")); XCTAssertNil(CropRule.parse("wide"))
         let r = try CropRule.margin(0.125, .detector).region(for: face(), width: 640, height: 360)
         // The reference's crop_face arithmetic: int() and +1 on the far side (x1 = int(190 + 10) + 1 = 201,
-        // y1 = int(210 + 11.25) + 1 = 222), as the training crop (issue 18 item 5; was ceil, x1 = 200).
+        // y1 = int(210 + 11.25) + 1 = 222), as the training crop (was ceil, x1 = 200).
         XCTAssertEqual(r.x0, 100); XCTAssertEqual(r.x1, 201); XCTAssertEqual(r.y0, 108); XCTAssertEqual(r.y1, 222)
         // The RetinaFace-like box takes in the forehead: taller than the landmark extent, same width.
         let retina = FaceBoxRule.retinaApprox.box(for: face())

@@ -1,3 +1,5 @@
+// NDJSON records: key order and number text kept, malformed JSON with its position, bad lines named and skipped,
+// streaming in chunks, typed fields and unknown face fields passed through.
 import DFKRecords
 import Foundation
 import XCTest

@@ -215,13 +215,13 @@ final class ReproduceTests: XCTestCase {
         let scores = try String(contentsOfFile: "\(fx)/out/scores/sbi/cdf@jpeg-50.ndjson")
         XCTAssertTrue(scores.contains("frames distorted: jpeg:50"))
         // Without PREDICTOR81 the landmarks carry the 13 derived forehead points (landmarks --forehead), so LAL's
-        // facehull masks can include the forehead as the reference's 81-point masks do (issue 18 item 12).
+        // facehull masks can include the forehead as the reference's 81-point masks do.
         let trainFaces = try String(contentsOfFile: "\(fx)/out/faces/ffpp-train.ndjson")
         XCTAssertTrue(trainFaces.contains("\"layout\":\"ibug81\""), String(trainFaces.prefix(600)))
         // One model for every table: trained once.
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(fx)/out/models"), ["sbi"])
         // Without ImageNet weights (PRETRAINED, FROM_SCRATCH or --pretrained in TRAIN_FLAGS) the pipeline says what
-        // is missing and stops before any work (issue 18 item 11).
+        // is missing and stops before any work.
         let noWeights = try make(["table8", "OUT=\(fx)/out-noweights", "FFPP=\(fx)/FF++", "CDF=\(fx)/Celeb-DF-v2", "RECIPES=sbi"])
         XCTAssertEqual(noWeights.status, 2, noWeights.stderr)
         XCTAssertTrue(noWeights.stderr.contains("PRETRAINED=") && noWeights.stderr.contains("fetch-weights.sh")

@@ -86,8 +86,9 @@ final class TrainTests: XCTestCase {
 
 import DFKTrain
 
-/// Defects of the first trainer, each with the test that failed on it.
-final class TrainDefectTests: XCTestCase {
+/// train's behaviour on real faces: BBMG with NRS, same seed wherever the frames live, resume refusing a changed
+/// recipe, NRS weights with SAM, lost faces, labelled training, frames per video.
+final class TrainBehaviourTests: XCTestCase {
     func log(_ dir: String) throws -> [JSONObject] {
         try String(contentsOfFile: dir + "/train-log.ndjson", encoding: .utf8).split(separator: "\n").map { try JSON.parse(String($0)).objectValue! }
     }
@@ -152,7 +153,7 @@ final class TrainDefectTests: XCTestCase {
         try text.write(toFile: bad, atomically: true, encoding: .utf8)
         let out = Fixtures.tempDir("train-fail-out")
         let run = try runTool("train", small(out, bad, extra: ["--set", "data.max_failed_fraction=0.5"]))
-        // Within the tolerated fraction the run finishes, and still ends non-zero with the count (issue 17, item 8).
+        // Within the tolerated fraction the run finishes, and still ends non-zero with the count.
         XCTAssertEqual(run.status, 1, run.stderr)
         XCTAssertTrue(run.stderr.contains("training faces could not be used"), run.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/last.safetensors"))
@@ -217,7 +218,7 @@ final class TrainingSetTests: XCTestCase {
     }
 }
 
-/// --device, --precision and --channels-last on the tools that run a network (issue 10). No GPU here: CUDA must be a
+/// --device, --precision and --channels-last on the tools that run a network. No GPU here: CUDA must be a
 /// one-line error, and bf16 autocast runs on the CPU.
 final class DeviceToolTests: XCTestCase {
     func testNetworkToolsTakeADeviceAndCUDAWithoutAGPUIsOneLine() throws {

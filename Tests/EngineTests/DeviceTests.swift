@@ -1,4 +1,4 @@
-// Devices, mixed precision and the host-synchronisation-free norms (issue 10). No GPU in CI: device placement is
+// Devices, mixed precision and the host-synchronisation-free norms. No GPU in CI: device placement is
 // checked on libtorch's "meta" device, where a tensor made on the CPU inside a forward pass meets a meta tensor
 // and libtorch refuses to combine them, exactly as it would on a GPU.
 import DFKModels

@@ -1,4 +1,4 @@
-// Crafted weight files (issue 17, items 2 and 3): sizes that overflow, tensors that claim more than their file holds,
+// Crafted weight files: sizes that overflow, tensors that claim more than their file holds,
 // and a pickle bomb. Each must end in a one-line error naming the file, quickly, without a trap or a huge allocation.
 import DFKModels
 @testable import DFKTensor

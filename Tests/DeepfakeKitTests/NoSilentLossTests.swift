@@ -1,4 +1,4 @@
-// Issue 17 (items 6, 9, 10, 11, 12): no silent loss in metrics, output errors on stdout, caches keyed on what made
+// Nothing lost or silently wrong: metrics report every bad score, output errors on stdout fail the run, caches keyed on what made
 // them, atomic writes through links and never over special files, stale temporaries swept by every tool, EXIF
 // orientation, bounded detection of huge images, Foundation errors as one line, records without a face.
 import DFKCore
@@ -12,8 +12,8 @@ private func hbRecord(_ line: String) throws -> Record {
     return Record(o)
 }
 
-final class HardeningBTests: XCTestCase {
-    // MARK: item 6: metrics
+final class NoSilentLossTests: XCTestCase {
+    // MARK: metrics and standard output
 
     func testMetricsReportsEveryBadScoreWithItsLineAndExitsNonZero() throws {
         let input = [
@@ -86,7 +86,7 @@ final class HardeningBTests: XCTestCase {
                        "landmarks: error: standard output: write failed: No space left on device\n")
     }
 
-    // MARK: items 10, 11: atomic writes
+    // MARK: atomic writes and stale temporaries
 
     func testAtomicWritesGoThroughLinksAndRefuseSpecialFiles() throws {
         let dir = Fixtures.tempDir()
@@ -135,7 +135,7 @@ final class HardeningBTests: XCTestCase {
         XCTAssertTrue(Paths.exists(dir + "/table.csv"))
     }
 
-    // MARK: item 9: caches keyed on what produced them
+    // MARK: caches keyed on what produced them
 
     func testLandmarksCacheNoticesAReplacedImage() throws {
         let dir = Fixtures.tempDir()
@@ -177,7 +177,7 @@ final class HardeningBTests: XCTestCase {
         XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: realPath)), before, "the old pair was reused")
     }
 
-    // MARK: item 12
+    // MARK: errors, EXIF orientation, huge images, records without a face
 
     func testFoundationErrorsBecomeOneLineNamingTheFile() throws {
         let dir = Fixtures.tempDir()

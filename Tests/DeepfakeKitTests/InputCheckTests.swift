@@ -1,13 +1,13 @@
-// Issue 17 (items 1, 5, 7, 8): outside numbers that used to trap, run for minutes or train nonsense now end in a
-// one-line error naming what is wrong, with the right exit code.
+// Outside numbers checked where they enter: non-finite or huge face geometry, numeric flags out of range, unusable
+// detector specs in checkpoints, unusable training faces: each ends in a one-line error naming it, with the right exit code.
 import DFKDetect
 import DFKModels
 import DFKRecords
 import Foundation
 import XCTest
 
-final class HardeningTests: XCTestCase {
-    // MARK: item 1 - non-finite geometry
+final class InputCheckTests: XCTestCase {
+    // MARK: non-finite geometry
 
     static let badLines = [
         #"{"image":"a.png","faces":[{"box":[0,0,10,10],"landmarks":[[1e999,2],[3,4]]}]}"#,
@@ -18,7 +18,7 @@ final class HardeningTests: XCTestCase {
     func testNonFiniteOrHugeCoordinatesAreAnErrorForTheirLine() throws {
         let path = NSTemporaryDirectory() + "dfk-geometry-\(getpid()).ndjson"
         let ok = #"{"image":"d.png","faces":[{"box":[0,0,10,10],"landmarks":[[1.5,-2],[999999,0]]}],"note":1e999}"#
-        try (HardeningTests.badLines + [ok]).joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        try (InputCheckTests.badLines + [ok]).joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
         defer { unlink(path) }
         let items = Array(try NDJSONReader(path: path))
         XCTAssertEqual(items.count, 4)
@@ -35,7 +35,7 @@ final class HardeningTests: XCTestCase {
     func testToolsReportBadGeometryAndKeepGoing() throws {
         let dir = Fixtures.tempDir()
         let passed = #"{"image":"later.png","error":"from an earlier tool"}"#
-        let input = ([HardeningTests.badLines[0], passed]).joined(separator: "\n") + "\n"
+        let input = ([InputCheckTests.badLines[0], passed]).joined(separator: "\n") + "\n"
         for (tool, args) in [("synth-sbi", ["-q", "--out", dir + "/s"]), ("bbmg-mask", ["-q", "--out", dir + "/b"]),
                              ("score-frames", ["-q", "--checkpoint", dir + "/none.safetensors", "--faces", "given"])] {
             let r = try runTool(tool, args, stdin: input)
@@ -49,7 +49,7 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(t.stderr.contains("<stdin>:1: faces[0].landmarks[0][0] is 1e999"), t.stderr)
     }
 
-    // MARK: item 5 - numeric flags
+    // MARK: numeric flags
 
     func testNumericFlagsOutsideTheirRangeAreUsageErrors() throws {
         let cases: [(String, [String], String)] = [
@@ -89,7 +89,7 @@ final class HardeningTests: XCTestCase {
         }
     }
 
-    // MARK: item 7 - checkpoint preprocessing
+    // MARK: checkpoint preprocessing
 
     func testUnusableDetectorSpecIsRefusedBeforeAnythingIsBuilt() throws {
         let dir = Fixtures.tempDir()
@@ -112,7 +112,7 @@ final class HardeningTests: XCTestCase {
         }
     }
 
-    // MARK: item 8 - train reports lost faces
+    // MARK: train reports lost faces
 
     func testTrainReportsUnreadableImagesAndOutOfImageLandmarksAndExitsNonZero() throws {
         let dir = Fixtures.tempDir()
