@@ -151,6 +151,16 @@ if ! "$PARITY/bin/python" -c "import facenet_pytorch.models.mtcnn" 2>/dev/null; 
   "$PARITY/bin/pip" install -q --no-deps "facenet-pytorch==2.6.0" "tqdm==4.66.4" >&2
 fi
 
+# DeepfakeBench's augmentations (albumentations 1.1.0, its pin) for AugmentTests' pixel parity: a venv of its own,
+# every package pinned in scripts/augment-venv.txt (NumPy 1.24 and OpenCV 4.6 as DeepfakeBench's environment has).
+AUGMENT="$CACHE/augment-venv"
+if ! "$AUGMENT/bin/python" -c "import albumentations, albumentations.augmentations.geometric.functional, cv2" 2>/dev/null; then
+  say "installing albumentations 1.1.0 into $AUGMENT (scripts/augment-venv.txt)"
+  rm -rf "$AUGMENT"
+  /usr/bin/python3 -m venv "$AUGMENT"
+  "$AUGMENT/bin/pip" install -q --no-deps --disable-pip-version-check -r "$(dirname "$0")/augment-venv.txt" >&2
+fi
+
 # --- 3. bench anchors (make bench only) -------------------------------------------------------------
 if [[ "${1:-}" == "--bench" ]]; then
   VENV="$CACHE/bench-venv"

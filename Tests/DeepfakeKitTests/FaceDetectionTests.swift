@@ -124,7 +124,7 @@ final class FaceDetectionTests: XCTestCase {
     func testMTCNNMatchesFacenetPytorch() throws {
         _ = try Fixtures.model("mtcnn/onet.pt")
         let python = Fixtures.cache.appendingPathComponent("parity-venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else { throw XCTSkip("no parity venv (run `make setup`)") }
+        guard FileManager.default.isExecutableFile(atPath: python) else { throw MissingEnvironment("no .cache/parity-venv") }
         let images = [try Fixtures.media("multi_face.jpg"), try Fixtures.media("einstein.jpg")]
         let script = """
         import sys, json, torch
@@ -147,7 +147,7 @@ final class FaceDetectionTests: XCTestCase {
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        if p.terminationStatus == 3 { throw XCTSkip("facenet-pytorch is not installed in the parity venv (run `make setup`)") }
+        if p.terminationStatus == 3 { throw MissingEnvironment("facenet-pytorch is not installed in .cache/parity-venv") }
         XCTAssertEqual(p.terminationStatus, 0)
         let refs = String(decoding: data, as: UTF8.self).split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [[Double]] }
         XCTAssertEqual(refs.count, images.count)

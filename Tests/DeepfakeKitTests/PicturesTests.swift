@@ -148,7 +148,7 @@ final class PicturesTests: XCTestCase {
         let probe = FileManager.default.isExecutableFile(atPath: python)
             ? try runTool(python, ["-c", "from tensorboard.backend.event_processing.event_accumulator import EventAccumulator"]) : nil
         guard let probe, probe.status == 0 else {
-            throw XCTSkip("Python's tensorboard package is not importable from .cache/parity-venv (scripts/setup.sh installs it)")
+            throw MissingEnvironment("Python's tensorboard package is not importable from .cache/parity-venv")
         }
         let script = """
         import json, sys

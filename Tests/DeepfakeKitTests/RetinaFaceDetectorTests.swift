@@ -98,10 +98,10 @@ final class RetinaFaceDetectorTests: XCTestCase {
     }
 
     /// `landmarks --detector retinaface --detector-model FILE` on a weight file in retinaface-pytorch's layout
-    /// (random weights written by the package's model code; skipped without the parity venv).
+    /// (random weights written by the package's model code; fails without the parity venv).
     func testLandmarksToolWithARetinaFaceWeightFile() throws {
         let venv = Fixtures.cache.appendingPathComponent("parity-venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: venv) else { throw XCTSkip("no parity venv (run `make setup`)") }
+        guard FileManager.default.isExecutableFile(atPath: venv) else { throw MissingEnvironment("no .cache/parity-venv") }
         let dir = Fixtures.tempDir()
         let p = Process()
         p.executableURL = URL(fileURLWithPath: venv)
@@ -120,7 +120,7 @@ final class RetinaFaceDetectorTests: XCTestCase {
         """]
         p.standardError = FileHandle.nullDevice
         try p.run(); p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw XCTSkip("retinaface-pytorch is not installed in the parity venv (run `make setup`)") }
+        guard p.terminationStatus == 0 else { throw MissingEnvironment("retinaface-pytorch is not installed in .cache/parity-venv") }
         let img = try Fixtures.media("single_face.jpg")
         let model = "\(dir)/retinaface_resnet50.pth"
         let run = try runTool("landmarks", ["-q", "--detector", "retinaface", "--detector-model", model, "--retina-max-size", "256",

@@ -14,14 +14,12 @@ enum Fixtures {
             let p = cache.appendingPathComponent("media/\(sub)/\(name)").path
             if FileManager.default.fileExists(atPath: p) { return p }
         }
-        XCTFail("missing test media \(name): run `make setup` (scripts/setup.sh) first", file: file, line: line)
-        throw XCTSkip("no media")
+        throw MissingEnvironment("missing test media \(name)")
     }
     static func model(_ name: String) throws -> String {
         let p = cache.appendingPathComponent("models/\(name)").path
         guard FileManager.default.fileExists(atPath: p) else {
-            XCTFail("missing model \(name): run `make setup` first")
-            throw XCTSkip("no model")
+            throw MissingEnvironment("missing model \(name)")
         }
         return p
     }
@@ -41,6 +39,12 @@ enum Fixtures {
         try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
         return d.path
     }
+}
+
+/// A reference environment the test needs is missing: the test fails (never skips) and says how to create it.
+struct MissingEnvironment: Error, CustomStringConvertible {
+    let description: String
+    init(_ what: String) { description = what + " (scripts/setup.sh creates it: run `make setup`)" }
 }
 
 final class ToolRunMarker {}

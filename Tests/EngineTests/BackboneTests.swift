@@ -5,6 +5,12 @@ import DFKTensor
 import Foundation
 import XCTest
 
+/// A reference environment the test needs is missing: the test fails (never skips) and says how to create it.
+struct MissingEnvironment: Error, CustomStringConvertible {
+    let description: String
+    init(_ what: String) { description = what + " (scripts/setup.sh creates it: run `make setup`)" }
+}
+
 enum EngineFixtures {
     static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static var cache: URL {
@@ -13,16 +19,14 @@ enum EngineFixtures {
     static func model(_ name: String) throws -> String {
         let p = cache.appendingPathComponent("models/\(name)").path
         guard FileManager.default.fileExists(atPath: p) else {
-            XCTFail("missing \(name): run `make setup` first")
-            throw XCTSkip("missing")
+            throw MissingEnvironment("missing model \(p)")
         }
         return p
     }
     static func sample(_ name: String) throws -> String {
         let p = "/usr/share/doc/opencv-doc/examples/data/\(name)"
         guard FileManager.default.fileExists(atPath: p) else {
-            XCTFail("missing \(p): run `make setup` (installs opencv-doc)")
-            throw XCTSkip("missing")
+            throw MissingEnvironment("missing \(p) (Debian's opencv-doc)")
         }
         return p
     }

@@ -38,8 +38,7 @@ final class ParityTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         let venv = EngineFixtures.cache.appendingPathComponent("parity-venv/bin/python").path
         guard FileManager.default.isExecutableFile(atPath: venv) else {
-            XCTFail("missing \(venv): run `make setup`")
-            throw XCTSkip("no parity venv")
+            throw MissingEnvironment("missing \(venv)")
         }
         let cases = ParityTests.cases.map { "('\($0.name)', \($0.size))" }.joined(separator: ", ")
         let script = """

@@ -15,13 +15,13 @@ final class RetinaFaceTests: XCTestCase {
     static func references() throws -> String {
         if let d = dir { return d }
         let venv = EngineFixtures.cache.appendingPathComponent("parity-venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: venv) else { throw XCTSkip("no parity venv (run `make setup`)") }
+        guard FileManager.default.isExecutableFile(atPath: venv) else { throw MissingEnvironment("no .cache/parity-venv") }
         let check = Process()
         check.executableURL = URL(fileURLWithPath: venv)
         check.arguments = ["-c", "import retinaface.network"]
         check.standardError = FileHandle.nullDevice
         try check.run(); check.waitUntilExit()
-        guard check.terminationStatus == 0 else { throw XCTSkip("retinaface-pytorch is not installed in the parity venv (run `make setup`)") }
+        guard check.terminationStatus == 0 else { throw MissingEnvironment("retinaface-pytorch is not installed in .cache/parity-venv") }
         let d = NSTemporaryDirectory() + "dfk-retinaface-\(getpid())"
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         let script = """
