@@ -109,7 +109,7 @@ reproduce-pim: build
 	  echo "Running the demo-sized version instead (toy data):"; \
 	  $(MAKE) --no-print-directory demo-set && \
 	  $(MAKE) --no-print-directory -f pipelines/reproduce-pim.mk BIN=$(BIN) DEMO=1 OUT=out/reproduce-pim-demo \
-	    BACKBONES=convnext_tiny SBI_BACKBONE=convnext_tiny TRAIN_FLAGS="--epochs 3 --size 128 --batch 16" tables; \
+	    BACKBONES=convnext_tiny SBI_BACKBONE=convnext_tiny FROM_SCRATCH=1 TRAIN_FLAGS="--epochs 3 --size 128 --batch 16" tables; \
 	else $(MAKE) --no-print-directory -f pipelines/reproduce-pim.mk BIN=$(BIN) FFPP="$(FFPP)" CDF="$(CDF)" DFDCP="$(DFDCP)" \
 	  DFDC="$(DFDC)" WDF="$(WDF)" tables; fi
 
@@ -124,7 +124,7 @@ reproduce-roga: build
 	  echo "Running the demo-sized version instead (toy data):"; \
 	  $(MAKE) --no-print-directory demo-set && \
 	  $(MAKE) --no-print-directory -f pipelines/reproduce-roga.mk BIN=$(BIN) DEMO=1 OUT=out/reproduce-roga-demo \
-	    OPTIMIZERS="sgd sam roga" TRAIN_FLAGS="--backbone resnet18 --epochs 2 --size 96 --batch 16" tables; \
+	    OPTIMIZERS="sgd sam roga" FROM_SCRATCH=1 TRAIN_FLAGS="--backbone resnet18 --epochs 2 --size 96 --batch 16" tables; \
 	else $(MAKE) --no-print-directory -f pipelines/reproduce-roga.mk BIN=$(BIN) FFPP="$(FFPP)" CDF1="$(CDF1)" CDF="$(CDF)" \
 	  UADFV="$(UADFV)" DFDC="$(DFDC)" DFDCP="$(DFDCP)" tables; fi
 
@@ -140,7 +140,7 @@ reproduce-prle: build
 	  $(MAKE) --no-print-directory demo-set && \
 	  $(MAKE) --no-print-directory -f pipelines/reproduce-prle.mk BIN=$(BIN) DEMO=1 OUT=out/reproduce-prle-demo \
 	    BACKBONES=efficientnet-lite0 ZOO="efficientnet-lite0 resnet18 vgg16_bn" ABLATIONS="random" \
-	    PRETRAINED_efficientnet-lite0=.cache/models/efficientnet-lite0-57934424.pth TRAIN_FLAGS="--epochs 3 --size 128 --batch 16" tables; \
+	    PRETRAINED_efficientnet-lite0=.cache/models/efficientnet-lite0-57934424.pth FROM_SCRATCH=1 TRAIN_FLAGS="--epochs 3 --size 128 --batch 16" tables; \
 	else $(MAKE) --no-print-directory -f pipelines/reproduce-prle.mk BIN=$(BIN) FFPP="$(FFPP)" DFDC="$(DFDC)" DF1="$(DF1)" \
 	  CDF="$(CDF)" tables; fi
 

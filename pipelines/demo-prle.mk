@@ -23,7 +23,7 @@ BACKBONE ?= efficientnet-lite0
 ZOO ?= efficientnet-lite0 resnet18 vgg16_bn
 THREADS ?= $(shell nproc)
 LITE0 := .cache/models/efficientnet-lite0-57934424.pth
-pretrained = $(if $(filter efficientnet-lite0,$(1)),--pretrained $(LITE0))
+pretrained = $(if $(filter efficientnet-lite0,$(1)),--pretrained $(LITE0),--from-scratch)
 COMMON = --val $(SET)/val.ndjson --seed $(SEED) --epochs $(EPOCHS) --size $(SIZE) --batch $(BATCH) --threads $(THREADS) -q
 
 .PHONY: all

@@ -20,6 +20,8 @@ FRAMES ?= 32
 SEED ?= 5
 ABLATIONS ?= no-adom no-t a-0 a-1
 PRETRAINED ?=
+# Without PRETRAINED, `check` refuses before any work unless FROM_SCRATCH=1 (random initialisation, not the paper's).
+FROM_SCRATCH ?=
 TRAIN_FLAGS ?=
 SCORE_FLAGS ?=
 DEMO ?=
@@ -46,6 +48,9 @@ flags_no-t := --set did.decorrelation=false
 
 check:
 	@if [ -z "$(FFPP)$(DEMO)" ]; then echo "reproduce-did: FFPP=<FaceForensics++ root> is required (training uses its videos)" >&2; exit 2; fi
+	@if [ -z "$(PRETRAINED)$(FROM_SCRATCH)" ]; then \
+	  echo "reproduce-did: no ImageNet weights (the paper starts EfficientNetV2-L from ImageNet): give PRETRAINED=FILE (scripts/fetch-weights.sh efficientnetv2_l downloads it), or FROM_SCRATCH=1 to train from random initialisation (not the paper's setting); nothing was run" >&2; exit 2; fi
+	@if [ -n "$(PRETRAINED)" ] && [ ! -f "$(PRETRAINED)" ]; then echo "reproduce-did: PRETRAINED=$(PRETRAINED): no such weight file" >&2; exit 2; fi
 
 ifeq ($(DEMO),1)
 $(OUT)/faces/%.ndjson: $(SET)/%.ndjson
@@ -65,7 +70,7 @@ endif
 # flags of a model: flags_<name>, or the a-<value> sweep
 model_flags = $(if $(filter a-%,$(1)),--set did.alpha=$(patsubst a-%,%,$(1)),$(flags_$(1)))
 $(OUT)/models/%/best.safetensors: $(OUT)/faces/train.ndjson $(OUT)/faces/val.ndjson
-	$(BIN)/train $< -q --recipe did $(call model_flags,$*) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) \
+	$(BIN)/train $< -q --recipe did $(call model_flags,$*) $(if $(PRETRAINED),--pretrained $(PRETRAINED),$(if $(FROM_SCRATCH),--from-scratch)) \
 	  --val $(OUT)/faces/val.ndjson --seed $(SEED) --out $(OUT)/models/$* $(TRAIN_FLAGS)
 	@test -f $@ || cp $(OUT)/models/$*/last.safetensors $@
 

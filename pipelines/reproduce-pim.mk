@@ -42,9 +42,12 @@ flags_resnet50 := --size 224 $(IMAGENET)
 flags_xception := --size 224 --set 'input.mean=[127.5,127.5,127.5]' --set 'input.std=[127.5,127.5,127.5]'
 flags_efficientnet-b4 := --size 380 $(IMAGENET)
 flags_convnext_base := --size 224 $(IMAGENET)
-# ImageNet weights are user-supplied (nothing ships them): PRETRAINED_<backbone>=FILE. Without one the backbone starts
-# from random weights, which the checkpoint ("init") and the table say.
-pretrained = $(if $(PRETRAINED_$(1)),--pretrained $(PRETRAINED_$(1)))
+# ImageNet weights are user-supplied (nothing ships them): PRETRAINED_<backbone>=FILE, for every trained backbone (the
+# paper fine-tunes ImageNet weights; `check` refuses before any work without them). FROM_SCRATCH=1 trains the ones
+# without weights from random initialisation instead, which the checkpoint ("init") and the table say.
+FROM_SCRATCH ?=
+pretrained = $(if $(PRETRAINED_$(1)),--pretrained $(PRETRAINED_$(1)),$(if $(FROM_SCRATCH),--from-scratch))
+TRAINED_BACKBONES = $(sort $(BACKBONES) $(if $(filter 1,$(SBI)),$(SBI_BACKBONE)))
 
 ifeq ($(DEMO),1)
 TESTSETS := demo
@@ -63,6 +66,10 @@ MODELS := $(foreach b,$(BACKBONES),pim-base-$(b)$(SUFFIX) pim-$(b)$(SUFFIX)) $(i
 
 check:
 	@if [ -z "$(FFPP)$(DEMO)" ]; then echo "reproduce-pim: FFPP=<FaceForensics++ root> is required (training uses its real and manipulated videos)" >&2; exit 2; fi
+	@missing="$(strip $(foreach b,$(TRAINED_BACKBONES),$(if $(PRETRAINED_$(b)),,$(b))))"; \
+	if [ -n "$$missing" ] && [ -z "$(FROM_SCRATCH)" ]; then \
+	  echo "reproduce-pim: no ImageNet weights for $$missing (the paper starts from ImageNet): give PRETRAINED_<backbone>=FILE (scripts/fetch-weights.sh --list names the published files), or FROM_SCRATCH=1 to train from random initialisation (not the paper's setting); nothing was run" >&2; exit 2; fi
+	@for f in $(foreach b,$(TRAINED_BACKBONES),$(PRETRAINED_$(b))); do [ -f "$$f" ] || { echo "reproduce-pim: $$f: no such weight file" >&2; exit 2; }; done
 
 # --- training and validation faces -------------------------------------------------------------------
 ifeq ($(DEMO),1)

@@ -35,7 +35,11 @@ FFPP ?=
 DFDC ?=
 DF1 ?=
 CDF ?=
-pretrained = $(if $(PRETRAINED_$(1)),--pretrained $(PRETRAINED_$(1)))
+# ImageNet weights for every trained backbone (zoo and PRLE): PRETRAINED_<backbone>=FILE; `check` refuses before any
+# work without them unless FROM_SCRATCH=1, which trains the backbones without weights from random initialisation.
+FROM_SCRATCH ?=
+pretrained = $(if $(PRETRAINED_$(1)),--pretrained $(PRETRAINED_$(1)),$(if $(FROM_SCRATCH),--from-scratch))
+TRAINED_BACKBONES = $(sort $(ZOO) $(BACKBONES))
 
 ifeq ($(DEMO),1)
 TESTSETS := demo
@@ -52,6 +56,10 @@ MAIN := $(firstword $(BACKBONES))
 
 check:
 	@if [ -z "$(FFPP)$(DEMO)" ]; then echo "reproduce-prle: FFPP=<FaceForensics++ root> is required (training uses its videos)" >&2; exit 2; fi
+	@missing="$(strip $(foreach b,$(TRAINED_BACKBONES),$(if $(PRETRAINED_$(b)),,$(b))))"; \
+	if [ -n "$$missing" ] && [ -z "$(FROM_SCRATCH)" ]; then \
+	  echo "reproduce-prle: no ImageNet weights for $$missing (the paper starts from ImageNet): give PRETRAINED_<backbone>=FILE (scripts/fetch-weights.sh --list names the published files), or FROM_SCRATCH=1 to train from random initialisation (not the paper's setting); nothing was run" >&2; exit 2; fi
+	@for f in $(foreach b,$(TRAINED_BACKBONES),$(PRETRAINED_$(b))); do [ -f "$$f" ] || { echo "reproduce-prle: $$f: no such weight file" >&2; exit 2; }; done
 
 # --- training and validation faces -------------------------------------------------------------------
 ifeq ($(DEMO),1)

@@ -21,6 +21,8 @@ TABLES ?= 1 2 4
 # Table IV's rows; Table I shows roga, sgd (ERM) and sam.
 OPTIMIZERS ?= adam sgd sam sagm roga
 PRETRAINED ?=
+# Without PRETRAINED, `check` refuses before any work unless FROM_SCRATCH=1 (random initialisation, not the paper's).
+FROM_SCRATCH ?=
 TRAIN_FLAGS ?=
 SCORE_FLAGS ?=
 DEMO ?=
@@ -60,6 +62,9 @@ opt_adam := --step erm --optimizer adam --lr 0.0002
 
 check:
 	@if [ -z "$(FFPP)$(DEMO)" ]; then echo "reproduce-roga: FFPP=<FaceForensics++ root> is required (training uses its videos)" >&2; exit 2; fi
+	@if [ -z "$(PRETRAINED)$(FROM_SCRATCH)" ]; then \
+	  echo "reproduce-roga: no ImageNet weights (the paper starts ResNet-34 from ImageNet): give PRETRAINED=FILE (scripts/fetch-weights.sh resnet34 downloads it), or FROM_SCRATCH=1 to train from random initialisation (not the paper's setting); nothing was run" >&2; exit 2; fi
+	@if [ -n "$(PRETRAINED)" ] && [ ! -f "$(PRETRAINED)" ]; then echo "reproduce-roga: PRETRAINED=$(PRETRAINED): no such weight file" >&2; exit 2; fi
 
 # --- training and validation faces -------------------------------------------------------------------
 ifeq ($(DEMO),1)
@@ -90,7 +95,7 @@ $(OUT)/faces/no-%.ndjson: $(OUT)/faces/all-$$(call split_of,$$*).ndjson
 # models/<data>-<optimiser>: data "all" or "no-<method>"; optimiser a row of Table IV.
 $(OUT)/models/%/best.safetensors: $(OUT)/faces/$$(call data_of,$$*)-train.ndjson $(OUT)/faces/$$(call data_of,$$*)-val.ndjson
 	$(BIN)/train $(OUT)/faces/$(call data_of,$*)-train.ndjson -q --recipe roga $(opt_$(call opt_of,$*)) \
-	  $(if $(PRETRAINED),--pretrained $(PRETRAINED)) --val $(OUT)/faces/$(call data_of,$*)-val.ndjson --seed $(SEED) \
+	  $(if $(PRETRAINED),--pretrained $(PRETRAINED),$(if $(FROM_SCRATCH),--from-scratch)) --val $(OUT)/faces/$(call data_of,$*)-val.ndjson --seed $(SEED) \
 	  --out $(OUT)/models/$* $(TRAIN_FLAGS)
 	@test -f $@ || cp $(OUT)/models/$*/last.safetensors $@
 opt_of = $(lastword $(subst -, ,$(1)))

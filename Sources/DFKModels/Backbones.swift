@@ -46,6 +46,10 @@ public struct Backbone {
         public let resolution: Int
         /// Published ImageNet weights, the default (the one `train` suggests) first.
         public var pretrained: [PretrainedConfig] = []
+        /// The published weights a recipe starts from: the first whose `usedBy` names the recipe, else the default.
+        public func pretrained(forRecipe recipe: String) -> PretrainedConfig? {
+            pretrained.first { $0.recipes.contains(recipe) } ?? pretrained.first
+        }
         /// Name layouts other than the toolkit's own that this architecture's weight files come in.
         public var layouts: [WeightRemap] = []
         public let make: @Sendable (_ classes: Int, _ imageSize: Int?) throws -> any ClassifierNetwork
@@ -186,6 +190,11 @@ public struct PretrainedConfig: Sendable, Equatable {
                          url: "https://download.pytorch.org/models/efficientnet_v2_l-59c71312.pth",
                          sha256: "59c71312", mean: half, std: half, classifier: "classifier.1", usedBy: "did"),
     ]
+
+    /// The recipe names `usedBy` mentions ("pim/roga with --backbone x": pim and roga).
+    public var recipes: Set<String> {
+        Set(usedBy.split { !($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }.map(String.init))
+    }
 
     /// One line of scripts/pretrained-weights.list: tag|file|url|sha256 prefix ("-": none)|used by.
     public var listLine: String { [tag, file, url, sha256 ?? "-", usedBy].joined(separator: "|") }

@@ -78,6 +78,9 @@ public struct Recipe: Sendable, Equatable {
         /// told --from-scratch.
         case required
         case optional
+        /// The recipe's paper trains from random initialisation (Meso4: no ImageNet weights exist); `train` says so
+        /// when given --pretrained.
+        case none
     }
     public enum ValidationPairs: String, Sendable, CaseIterable {
         /// The same pseudo-fake per validation face every epoch (less noisy checkpoint selection; the default).

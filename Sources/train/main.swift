@@ -228,9 +228,12 @@ struct Train: ParsableCommand {
         // The reference validates on the recipe's frames per video too (evenly spaced, whatever the training choice).
         let valSamples = TrainSample.validationFrames(try val.map { try samples($0, recipe: r, what: "validation") } ?? [], recipe: r)
         // Before any training: a recipe whose paper starts from ImageNet weights needs them (or --from-scratch).
+        if r.pretrained == .none, let pretrained, !quiet {
+            Diagnostics.info("note: recipe '\(r.name)' trains from random initialisation, as its paper does; --pretrained \(pretrained) differs from it")
+        }
         if r.pretrained == .required && pretrained == nil && !fromScratch {
             throw ToolError("recipe '\(r.name)' starts from ImageNet weights (\(r.backbone)), as its paper does: pass --pretrained FILE "
-                + "(\(Backbone.entry(r.backbone)?.pretrained.first.map { "scripts/fetch-weights.sh \($0.tag) downloads the published file" } ?? "no published file is registered for it")) or --from-scratch to train from random initialisation")
+                + "(\(Backbone.entry(r.backbone)?.pretrained(forRecipe: r.name).map { "scripts/fetch-weights.sh \($0.tag) downloads the published file" } ?? "no published file is registered for it")) or --from-scratch to train from random initialisation")
         }
         // Published weights trained on another normalisation than the recipe's: said where the run starts.
         if let pretrained, let cfg = Backbone.pretrained(named: URL(fileURLWithPath: pretrained).lastPathComponent),

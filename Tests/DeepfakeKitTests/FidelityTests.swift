@@ -3,6 +3,7 @@
 // once and written here with the script lines that produced them.
 import DFKCore
 import DFKImaging
+import DFKModels
 import DFKRecords
 @testable import DFKSynthesis
 @testable import DFKTrain
@@ -273,17 +274,29 @@ final class ReferenceTrainingTests: XCTestCase {
         XCTAssertNotEqual(Trainer.validationTag(.perEpoch, epoch: 0), Trainer.validationTag(.perEpoch, epoch: 7))
     }
 
-    /// The paper recipes refuse to start without ImageNet weights unless told --from-scratch.
+    /// Every paper recipe refuses to start without the ImageNet weights its paper starts from unless told
+    /// --from-scratch, naming the published file to fetch; only the demo's recipe leaves it open, and Meso4's RoGA row
+    /// (no ImageNet weights exist) says it trains from random initialisation.
     func testPaperRecipesNeedPretrainedWeightsOrFromScratch() throws {
         let dir = Fixtures.tempDir("fromscratch")
         try "{\"image\":\"x.png\",\"faces\":[]}\n".write(toFile: dir + "/faces.ndjson", atomically: true, encoding: .utf8)
-        for recipe in ["sbi", "bbmg-nrs"] {
+        let policies = try Dictionary(uniqueKeysWithValues: Recipe.shippedNames.map { ($0, try Recipe.load($0).pretrained) })
+        XCTAssertEqual(policies.filter { $0.value != .required }, ["cpu-demo": .optional, "roga-meso4": .none])
+        for (recipe, policy) in policies.sorted(by: { $0.key < $1.key }) where policy == .required {
+            let backbone = try Recipe.load(recipe).backbone
+            let tag = try XCTUnwrap(Backbone.entry(backbone)?.pretrained(forRecipe: recipe)?.tag, "\(recipe): no published weights for \(backbone)")
             let run = try runTool("train", [dir + "/faces.ndjson", "-q", "--recipe", recipe, "--out", dir + "/m"])
-            XCTAssertEqual(run.status, 1)
+            XCTAssertEqual(run.status, 1, recipe)
             XCTAssertTrue(run.stderr.contains("--pretrained") && run.stderr.contains("--from-scratch")
-                          && run.stderr.contains("fetch-weights.sh efficientnet-b4-advprop"), run.stderr)
+                          && run.stderr.contains("fetch-weights.sh \(tag) downloads"), "\(recipe): \(run.stderr)")
+            XCTAssertEqual(run.stderrLines.filter { $0.contains("error:") }.count, 1, run.stderr)
             XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/m/last.safetensors"))
         }
+        // EfficientNet-B4: SBI's AdvProp file for sbi, the plain ImageNet one for PRLE.
+        XCTAssertTrue(try runTool("train", [dir + "/faces.ndjson", "-q", "--recipe", "sbi", "--out", dir + "/m"]).stderr
+                      .contains("fetch-weights.sh efficientnet-b4-advprop"))
+        XCTAssertTrue(try runTool("train", [dir + "/faces.ndjson", "-q", "--recipe", "prle", "--out", dir + "/m"]).stderr
+                      .contains("fetch-weights.sh efficientnet-b4 downloads"))
         // --from-scratch gets past the check (and then fails on the data: no usable face).
         let scratch = try runTool("train", [dir + "/faces.ndjson", "-q", "--recipe", "sbi", "--from-scratch", "--out", dir + "/m"])
         XCTAssertEqual(scratch.status, 1); XCTAssertTrue(scratch.stderr.contains("no usable training faces"), scratch.stderr)

@@ -22,6 +22,30 @@ final class ReproduceTests: XCTestCase {
         return ToolRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e.d, as: UTF8.self))
     }
 
+    /// Every paper's pipeline, given its data but not the ImageNet weights its paper starts from, refuses before any
+    /// work with one line naming the missing weights, how to fetch them and FROM_SCRATCH=1.
+    func testPaperPipelinesRefuseWithoutTheirImageNetWeights() throws {
+        let root = Fixtures.tempDir()
+        try FileManager.default.createDirectory(atPath: root + "/FF++", withIntermediateDirectories: true)
+        let cases: [(String, String)] = [("pim", "convnext_base"), ("roga", "resnet34"), ("prle", "efficientnet-b4 vgg16_bn xception"),
+                                         ("did", "efficientnetv2_l")]
+        for (paper, what) in cases {
+            let start = Date()
+            let run = try make(["tables", "OUT=\(root)/out-\(paper)", "FFPP=\(root)/FF++", "CDF=\(root)/FF++"], file: "pipelines/reproduce-\(paper).mk")
+            XCTAssertEqual(run.status, 2, "\(paper): \(run.stderr)")
+            let line = try XCTUnwrap(run.stderrLines.first, paper)
+            XCTAssertTrue(line.hasPrefix("reproduce-\(paper): no ImageNet weights") && line.contains("fetch-weights.sh")
+                          && line.contains("FROM_SCRATCH=1") && line.contains(paper == "pim" || paper == "prle" ? what : "PRETRAINED=FILE"), line)
+            if paper == "prle" { XCTAssertTrue(line.contains("for \(what) "), line) }
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/out-\(paper)"), "\(paper): work started")
+            XCTAssertLessThan(Date().timeIntervalSince(start), 10)
+        }
+        // A weight file that is not there is named.
+        let missing = try make(["tables", "OUT=\(root)/out-x", "FFPP=\(root)/FF++", "PRETRAINED=\(root)/none.pth"], file: "pipelines/reproduce-roga.mk")
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("none.pth: no such weight file"), missing.stderr)
+    }
+
     /// The fixture benchmarks, built once per test process (the script skips a finished tree).
     nonisolated(unsafe) static var fixtureDir: String?
     // The fixture benchmarks take about 1 GB: gone with the test class.

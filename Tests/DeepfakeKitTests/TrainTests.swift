@@ -182,7 +182,7 @@ final class TrainBehaviourTests: XCTestCase {
         try (train.joined(separator: "\n") + "\n").write(toFile: dir + "/train.ndjson", atomically: true, encoding: .utf8)
         try (val.joined(separator: "\n") + "\n").write(toFile: dir + "/val.ndjson", atomically: true, encoding: .utf8)
         let out = dir + "/model"
-        let run = try runTool("train", [dir + "/train.ndjson", "-q", "--recipe", "erm", "--backbone", "resnet18", "--size", "64", "--batch", "8",
+        let run = try runTool("train", [dir + "/train.ndjson", "-q", "--recipe", "erm", "--from-scratch", "--backbone", "resnet18", "--size", "64", "--batch", "8",
                                         "--epochs", "2", "--sampler", "label-balanced", "--val", dir + "/val.ndjson", "--out", out])
         XCTAssertEqual(run.status, 0, run.stderr)
         let l = try log(out)
@@ -193,7 +193,7 @@ final class TrainBehaviourTests: XCTestCase {
         let s = try runTool("score-video", ["-q", "--checkpoint", out + "/best.safetensors", "--frames", "2", try Fixtures.media("single_face.mp4")])
         XCTAssertEqual(s.status, 0, s.stderr)
         // A labelled recipe with only real faces, and a record with a bad label, are refused clearly.
-        let reals = try runTool("train", [data.train, "-q", "--recipe", "erm", "--out", dir + "/m2", "--size", "64"])
+        let reals = try runTool("train", [data.train, "-q", "--recipe", "erm", "--from-scratch", "--out", dir + "/m2", "--size", "64"])
         XCTAssertEqual(reals.status, 1); XCTAssertTrue(reals.stderr.contains("only real faces") || reals.stderr.contains("label"), reals.stderr)
     }
 }
