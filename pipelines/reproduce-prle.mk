@@ -87,6 +87,13 @@ $(OUT)/maps-%.ndjson: $(OUT)/faces/train.ndjson $(ZOO_CKPTS)
 	  $(if $(filter union,$*),--overlay $(OUT)/overlay.png) $(FUSE_FLAGS) > $@.tmp
 	@mv $@.tmp $@
 
+# base-<backbone>: Table II's "backbone" row, the prle recipe with the masking off (prle-baseline), so that it and
+# prle-<backbone> differ by PRLE alone.
+$(OUT)/models/base-%/best.safetensors: $(OUT)/faces/train.ndjson $(OUT)/faces/val.ndjson
+	$(BIN)/train $< -q --recipe prle-baseline --backbone $* $(call pretrained,$*) --val $(OUT)/faces/val.ndjson --seed $(SEED) \
+	  --out $(OUT)/models/base-$* $(TRAIN_FLAGS)
+	@test -f $@ || cp $(OUT)/models/base-$*/last.safetensors $@
+
 # prle[-<ablation>]-<backbone>: the prle recipe on the maps; ablations change the mask source, the maps or alpha.
 abl_flags_random := --set prle.mask=random
 abl_flags_landmarks := --set prle.mask=landmarks
@@ -109,7 +116,7 @@ $(OUT)/videos/df1.ndjson: | check
 include $(dir $(lastword $(MAKEFILE_LIST)))reproduce-common.mk
 
 # --- tables ------------------------------------------------------------------------------------------
-MODELS := $(foreach b,$(BACKBONES),erm-$(b) prle-$(b)) $(foreach a,$(ABLATIONS),prle-$(a)@$(MAIN))
+MODELS := $(foreach b,$(BACKBONES),base-$(b) prle-$(b)) $(foreach a,$(ABLATIONS),prle-$(a)@$(MAIN))
 CSVS := $(foreach m,$(MODELS),$(foreach s,$(TESTSETS),$(OUT)/metrics/$(m)/$(s).csv))
 
 tables: $(CSVS) | check

@@ -2,7 +2,7 @@
 """Table II (and the ablation rows of Tables IV, V and VII) of the PRLE paper beside our results, as Markdown and CSV.
 
 Reads the CSVs written by `metrics` under OUT/metrics/<model>/<set>.csv (pipelines/reproduce-prle.mk): <model> is
-erm-<backbone> (the plain supervised detector), prle-<backbone>, or prle-<ablation>@<backbone>.
+base-<backbone> (the prle recipe with the masking off), prle-<backbone>, or prle-<ablation>@<backbone>.
 """
 import argparse, os
 
@@ -24,9 +24,9 @@ PAPER_ABL = {"random": ("Random rectangles (Table IV)", [67.85, 59.08, 65.98]),
              "no-exploitation": ("Without exploitation (Table VII)", [68.86, 70.42, 65.45])}
 PROTOCOL = ("Frame-level ACC / AUC (%): 32 evenly spaced frames per test video, dlib faces, the checkpoint's crop, max over "
             "faces, a frame without a face scores 0.5; ACC at 0.5. Training: FF++ c23 real + Deepfakes, Face2Face, FaceSwap, "
-            "FaceShifter, NeuralTextures; the base row is the plain supervised recipe (erm), +PRLE the same with the zoo's "
-            "fused maps masked (p 0.5, alpha ~ U(0, 1]); checkpoint = best validation AUC on the FF++ val split (never a "
-            "test set). The paper states no optimiser: both use erm's Adam 2e-4. AVG = mean over the three sets (only when "
+            "FaceShifter, NeuralTextures; the base row is the prle recipe with the masking off (prle-baseline: same batch 64, "
+            "augmentation, schedule, epochs and seed), +PRLE the same with the zoo's fused maps masked (p 0.5, alpha ~ U(0, 1]); checkpoint = best validation AUC on the FF++ val split (never a "
+            "test set). The paper states no optimiser: both use erm's Adam 2e-4 (prle inherits it). AVG = mean over the three sets (only when "
             "all three are provided).")
 DEMO = ("Demo set (toy data: a handful of identities; the numbers show the pipeline works, nothing more): frame-level "
         "ACC / AUC on the demo set's test videos, identities unseen in training.")
@@ -58,7 +58,7 @@ def table2(a):
     rows = [["backbone", "model"] + [f"{n} {k}" for n in names for k in ("ACC", "AUC")] + ["init"]]
     for b in a.backbones.split():
         name = NAMES.get(b, b)
-        for i, (kind, model) in enumerate([("backbone", f"erm-{b}"), ("+PRLE", f"prle-{b}")]):
+        for i, (kind, model) in enumerate([("backbone", f"base-{b}"), ("+PRLE", f"prle-{b}")]):
             if not a.demo and b in PAPER2:
                 pv = PAPER2[b][i]
                 lines.append(f"| {name} | {kind} (paper) | " + " | ".join(f"{v:.2f}" for v in pv) + " | ImageNet |")

@@ -403,4 +403,13 @@ final class PRLETests: XCTestCase {
         XCTAssertTrue(run.lines[1].contains("prle_map"), run.lines[1])
         XCTAssertTrue(run.stderr.contains("missing.png"), run.stderr)
     }
+
+    /// Table II's two rows differ by PRLE alone: the baseline recipe is the prle recipe with the masking off.
+    func testBaselineRecipeDiffersFromPRLEOnlyInPRLE() throws {
+        let prle = try Recipe.load("prle"), base = try Recipe.load("prle-baseline")
+        XCTAssertEqual(base.differences(from: prle).filter { !$0.hasPrefix("name:") && !$0.hasPrefix("description:") },
+                       ["prle.enabled: true -> false"])
+        XCTAssertEqual(base.batch, 64); XCTAssertEqual(base.pretrained, .required)
+    }
+
 }

@@ -173,6 +173,10 @@ final class ReproduceTests: XCTestCase {
         XCTAssertTrue(maps.allSatisfy { $0.contains(#""prle_map":"#) || $0.contains(#""faces":[]"#) })
         let meta = try Checkpoint.read("\(fx)/out-prle/models/prle-efficientnet-lite0/best.safetensors").metadata
         XCTAssertTrue(meta["recipe_json"]!.contains(#""prle.enabled":true"#), meta["recipe_json"]!)
+        // The baseline row is the prle recipe with the masking off, not the zoo's supervised recipe.
+        let base = try Checkpoint.read("\(fx)/out-prle/models/base-efficientnet-lite0/best.safetensors").metadata
+        XCTAssertEqual(base["recipe"], "prle-baseline")
+        XCTAssertTrue(base["recipe_json"]!.contains(#""prle.enabled":false"#), base["recipe_json"]!)
         let abl = try String(contentsOfFile: "\(fx)/out-prle/ablations.md")
         XCTAssertTrue(abl.contains("| Random rectangles (Table IV), ours |"), abl)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(fx)/out-prle/overlay.png"))
