@@ -55,7 +55,8 @@ public struct Recipe: Sendable, Equatable {
         case pseudoFakes = "pseudo-fakes"
         /// Labelled real and fake faces (`label` 0/1, `method`), e.g. FF++ real + manipulated videos.
         case labelled
-        /// Both: half of each batch is SBI pairs of the real faces, half labelled faces (PIM's "FF++-real + SBI").
+        /// Both: half of each batch is SBI pairs of the real faces, half labelled real and fake faces. No paper recipe
+        /// uses it: PIM's "FF++-real + SBI" row (pim-sbi) is `pseudo-fakes`, real faces and their SBI pairs only.
         case both
     }
     public enum Sampler: String, Sendable, CaseIterable {
