@@ -45,7 +45,7 @@ public struct NRSOptions: Sendable, Equatable {
 
 public enum NRS {
     /// Loss weight of one sample (eqs. 5-6). Reals always weigh 1; a pseudo-fake at distance `dist` below lambda
-    /// weighs dist * (epoch / beta) + (1 - epoch / beta).
+    /// weighs dist * (epoch / beta) + (1 - epoch / beta), `epoch` being the paper's t (Algorithm 1 counts from 1).
     public static func weight(distance dist: Double, isPseudoFake: Bool, epoch: Int, options o: NRSOptions) -> Double {
         guard isPseudoFake, dist < o.lambda else { return 1 }
         let r = Double(epoch) / o.beta

@@ -3,6 +3,8 @@
 // centres has its loss down-weighted. The centres come from a memory of real features collected during the
 // previous epoch (the k_s most confidently real ones, or random ones) and clustered by k-means after it.
 // Weights and the memory come from a step's first pass (with SAM: at the unperturbed weights).
+// Epochs as the paper counts them (Algorithm 1: t = 1 ... T_max): the trainer's 0-based epoch e is t = e + 1, so NRS
+// weighs from t >= T_k (`nrs.start_epoch`), collects the memory from t >= T_k - 1, and eq. 6 uses t.
 import DFKCore
 import DFKEval
 import DFKRecords
@@ -22,8 +24,10 @@ public final class NRSHook: TrainingHook {
     public init(options: NRSOptions, seed: UInt64) { self.options = options; self.seed = seed }
 
     public var taps: Set<String> { ["features"] }
-    var weighting: Bool { epoch >= options.startEpoch && !centres.isEmpty }
-    var collecting: Bool { epoch >= options.startEpoch - 1 }
+    /// The paper's epoch t (counting from 1).
+    var t: Int { epoch + 1 }
+    var weighting: Bool { t >= options.startEpoch && !centres.isEmpty }
+    var collecting: Bool { t >= options.startEpoch - 1 }
 
     public func beginEpoch(_ epoch: Int) throws {
         self.epoch = epoch
@@ -36,7 +40,7 @@ public final class NRSHook: TrainingHook {
         var w = [Float](repeating: 1, count: b.count)
         for i in 0..<b.count where b.isPseudoFake[i] {
             let dist = NRS.nearest(Array(fv[(i * d)..<((i + 1) * d)]), centres: centres, distance: options.distance)
-            w[i] = Float(NRS.weight(distance: dist, isPseudoFake: true, epoch: epoch, options: options))
+            w[i] = Float(NRS.weight(distance: dist, isPseudoFake: true, epoch: t, options: options))
         }
         downweighted += w.filter { $0 < 1 }.count
         return w
