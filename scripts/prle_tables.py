@@ -17,6 +17,9 @@ PAPER2 = {
     "vgg16_bn": ([58.06, 61.60, 63.96, 65.59, 66.62, 63.97, 62.75, 63.72], [56.87, 62.54, 64.92, 68.73, 67.87, 68.77, 63.22, 66.68]),
     "resnet50": ([59.84, 64.34, 58.15, 62.78, 56.68, 60.32, 58.22, 62.48], [61.50, 66.02, 57.43, 70.52, 58.94, 61.26, 59.29, 65.93]),
 }
+# The paper's initialisation per backbone (Sec. IV-A: of its three detectors "the latter two", EfficientNet and VGG,
+# "are pre-trained on ImageNet"; it says nothing of ResNet-50's): Xception's is not ImageNet.
+PAPER_INIT = {"xception": "not ImageNet", "resnet50": "not stated"}
 # Ablations on EfficientNet (AUC %, DFDC / DF-1.0 / CDF).
 PAPER_ABL = {"random": ("Random rectangles (Table IV)", [67.85, 59.08, 65.98]),
              "landmarks": ("Landmark regions (Table IV)", [68.22, 67.97, 66.76]),
@@ -65,8 +68,9 @@ def table2(a):
         for i, (kind, model) in enumerate([("backbone", f"base-{b}"), ("+PRLE", f"prle-{b}")]):
             if not a.demo and b in PAPER2:
                 pv = PAPER2[b][i]
-                lines.append(f"| {name} | {kind} (paper) | " + " | ".join(f"{v:.2f}" for v in pv) + " | ImageNet |")
-                rows.append([name, kind + " (paper)"] + pv + ["ImageNet"])
+                init = PAPER_INIT.get(b, "ImageNet")
+                lines.append(f"| {name} | {kind} (paper) | " + " | ".join(f"{v:.2f}" for v in pv) + f" | {init} |")
+                rows.append([name, kind + " (paper)"] + pv + [init])
             vals = ours(a, model, cols)
             init = init_of(a.out, model)
             lines.append(f"| {name} | {kind} (ours) | " + " | ".join(fmt(v) for v in vals) + f" | {init} |")

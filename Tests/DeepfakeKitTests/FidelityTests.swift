@@ -276,12 +276,13 @@ final class ReferenceTrainingTests: XCTestCase {
 
     /// Every paper recipe refuses to start without the ImageNet weights its paper starts from unless told
     /// --from-scratch, naming the published file to fetch; only the demo's recipe leaves it open, and Meso4's RoGA row
-    /// (no ImageNet weights exist) says it trains from random initialisation.
+    /// (no ImageNet weights exist) and PRLE's Xception zoo member (the paper: only EfficientNet and VGG are ImageNet-
+    /// pretrained) say they train from random initialisation.
     func testPaperRecipesNeedPretrainedWeightsOrFromScratch() throws {
         let dir = Fixtures.tempDir("fromscratch")
         try "{\"image\":\"x.png\",\"faces\":[]}\n".write(toFile: dir + "/faces.ndjson", atomically: true, encoding: .utf8)
         let policies = try Dictionary(uniqueKeysWithValues: Recipe.shippedNames.map { ($0, try Recipe.load($0).pretrained) })
-        XCTAssertEqual(policies.filter { $0.value != .required }, ["cpu-demo": .optional, "roga-meso4": .none])
+        XCTAssertEqual(policies.filter { $0.value != .required }, ["cpu-demo": .optional, "roga-meso4": .none, "prle-zoo-xception": .none])
         for (recipe, policy) in policies.sorted(by: { $0.key < $1.key }) where policy == .required {
             let backbone = try Recipe.load(recipe).backbone
             let tag = try XCTUnwrap(Backbone.entry(backbone)?.pretrained(forRecipe: recipe)?.tag, "\(recipe): no published weights for \(backbone)")
