@@ -64,10 +64,8 @@ let package = Package(
         .executable(name: "records", targets: ["records"]),
         .executable(name: "prle-cam-fuse", targets: ["prle-cam-fuse"]),
     ],
-    // Pinned to exact versions: a fresh clone builds the versions this package was tested with. (SwiftPM's usual pin,
-    // a committed Package.resolved, records each dependency's commit id; the package mirrors of this project's build
-    // machines have other commit ids than the public repositories, so a Package.resolved from either side fails on
-    // the other, while an exact version resolves the same code on both.)
+    // A fresh clone builds the versions this package was tested with: Package.resolved is committed (SwiftPM's rule
+    // for packages that ship executables) and the requirements are exact versions as well.
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", exact: "0.9.20"),
