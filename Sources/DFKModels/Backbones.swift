@@ -46,7 +46,7 @@ public struct Backbone {
         public let resolution: Int
         /// Published ImageNet weights, the default (the one `train` suggests) first.
         public var pretrained: [PretrainedConfig] = []
-        /// The published weights a recipe starts from: the first whose `usedBy` names the recipe, else the default.
+        /// The published weights a recipe starts from: the first that lists the recipe, else the default.
         public func pretrained(forRecipe recipe: String) -> PretrainedConfig? {
             pretrained.first { $0.recipes.contains(recipe) } ?? pretrained.first
         }
@@ -146,8 +146,10 @@ public struct PretrainedConfig: Sendable, Equatable {
     public let std: [Double]
     /// Module name of the classifier the training head replaces.
     public let classifier: String
-    /// The recipes that start from it.
+    /// Who starts from it, for people (the list's "used by" column).
     public let usedBy: String
+    /// The shipped recipes that start from it when trained on this backbone (`Entry.pretrained(forRecipe:)`).
+    public let recipes: Set<String>
 
     static let imagenetMean = [123.675, 116.28, 103.53], imagenetStd = [58.395, 57.12, 57.375]
     static let half = [127.5, 127.5, 127.5]
@@ -158,43 +160,38 @@ public struct PretrainedConfig: Sendable, Equatable {
         PretrainedConfig(tag: "efficientnet-b4-advprop", backbone: "efficientnet-b4", file: "adv-efficientnet-b4-44fb3a87.pth",
                          url: "https://github.com/lukemelas/EfficientNet-PyTorch/releases/download/1.0/adv-efficientnet-b4-44fb3a87.pth",
                          sha256: "44fb3a87", mean: half, std: half, classifier: "_fc",
-                         usedBy: "sbi, bbmg-nrs (make reproduce-table8 PRETRAINED=...)"),
+                         usedBy: "sbi, bbmg-nrs (make reproduce-table8 PRETRAINED=...)", recipes: ["sbi", "bbmg-nrs"]),
         PretrainedConfig(tag: "efficientnet-b4", backbone: "efficientnet-b4", file: "efficientnet-b4-6ed6700e.pth",
                          url: "https://github.com/lukemelas/EfficientNet-PyTorch/releases/download/1.0/efficientnet-b4-6ed6700e.pth",
                          sha256: "6ed6700e", mean: imagenetMean, std: imagenetStd, classifier: "_fc",
-                         usedBy: "prle, prle-zoo-efficientnet-b4, pim/roga with --backbone efficientnet-b4"),
+                         usedBy: "prle, prle-baseline, prle-zoo-efficientnet-b4, pim/roga with --backbone efficientnet-b4", recipes: ["prle", "prle-baseline", "prle-zoo-efficientnet-b4", "pim", "roga"]),
         // Cadene's pretrainedmodels Xception, as timm republished it: mean = std = 0.5.
         PretrainedConfig(tag: "xception", backbone: "xception", file: "xception-43020ad28.pth",
                          url: "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",
                          sha256: "43020ad28", mean: half, std: half, classifier: "fc",
-                         usedBy: "erm, prle-zoo-xception, pim with --backbone xception"),
+                         usedBy: "erm, pim with --backbone xception", recipes: ["erm", "pim"]),
         PretrainedConfig(tag: "resnet18", backbone: "resnet18", file: "resnet18-f37072fd.pth",
                          url: "https://download.pytorch.org/models/resnet18-f37072fd.pth",
-                         sha256: "f37072fd", mean: imagenetMean, std: imagenetStd, classifier: "fc", usedBy: "roga with --backbone resnet18"),
+                         sha256: "f37072fd", mean: imagenetMean, std: imagenetStd, classifier: "fc", usedBy: "roga with --backbone resnet18", recipes: ["roga"]),
         PretrainedConfig(tag: "resnet34", backbone: "resnet34", file: "resnet34-b627a593.pth",
                          url: "https://download.pytorch.org/models/resnet34-b627a593.pth",
-                         sha256: "b627a593", mean: imagenetMean, std: imagenetStd, classifier: "fc", usedBy: "roga, roga-sagm"),
+                         sha256: "b627a593", mean: imagenetMean, std: imagenetStd, classifier: "fc", usedBy: "roga, roga-sagm", recipes: ["roga", "roga-sagm"]),
         PretrainedConfig(tag: "resnet50", backbone: "resnet50", file: "resnet50-0676ba61.pth",
                          url: "https://download.pytorch.org/models/resnet50-0676ba61.pth",
                          sha256: "0676ba61", mean: imagenetMean, std: imagenetStd, classifier: "fc",
-                         usedBy: "pim with --backbone resnet50, prle with --backbone resnet50"),
+                         usedBy: "pim with --backbone resnet50, prle with --backbone resnet50", recipes: ["pim", "prle"]),
         PretrainedConfig(tag: "vgg16_bn", backbone: "vgg16_bn", file: "vgg16_bn-6c64b313.pth",
                          url: "https://download.pytorch.org/models/vgg16_bn-6c64b313.pth",
-                         sha256: "6c64b313", mean: imagenetMean, std: imagenetStd, classifier: "classifier.6", usedBy: "prle-zoo-vgg16"),
+                         sha256: "6c64b313", mean: imagenetMean, std: imagenetStd, classifier: "classifier.6", usedBy: "prle-zoo-vgg16", recipes: ["prle-zoo-vgg16"]),
         // facebookresearch/ConvNeXt publishes no checksum; its names load through WeightRemap.facebookConvNeXt.
         PretrainedConfig(tag: "convnext_base", backbone: "convnext_base", file: "convnext_base_1k_224_ema.pth",
                          url: "https://dl.fbaipublicfiles.com/convnext/convnext_base_1k_224_ema.pth",
-                         sha256: nil, mean: imagenetMean, std: imagenetStd, classifier: "head.fc", usedBy: "pim, pim-base, dualflat, pim-sbi"),
+                         sha256: nil, mean: imagenetMean, std: imagenetStd, classifier: "head.fc", usedBy: "pim, pim-base, dualflat, pim-sbi", recipes: ["pim", "pim-base", "dualflat", "pim-sbi"]),
         // torchvision's EfficientNet_V2_L_Weights.IMAGENET1K_V1: its transforms normalise with mean = std = 0.5.
         PretrainedConfig(tag: "efficientnetv2_l", backbone: "efficientnetv2_l", file: "efficientnet_v2_l-59c71312.pth",
                          url: "https://download.pytorch.org/models/efficientnet_v2_l-59c71312.pth",
-                         sha256: "59c71312", mean: half, std: half, classifier: "classifier.1", usedBy: "did"),
+                         sha256: "59c71312", mean: half, std: half, classifier: "classifier.1", usedBy: "did", recipes: ["did"]),
     ]
-
-    /// The recipe names `usedBy` mentions ("pim/roga with --backbone x": pim and roga).
-    public var recipes: Set<String> {
-        Set(usedBy.split { !($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }.map(String.init))
-    }
 
     /// One line of scripts/pretrained-weights.list: tag|file|url|sha256 prefix ("-": none)|used by.
     public var listLine: String { [tag, file, url, sha256 ?? "-", usedBy].joined(separator: "|") }

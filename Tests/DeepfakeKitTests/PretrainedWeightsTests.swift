@@ -1,6 +1,7 @@
 // The backbone registry's published ImageNet weights as data: the list fetch-weights.sh reads is the registry's,
 // each entry's classifier is a module of its backbone, the layouts are told apart, normalisation differences are said.
 import DFKModels
+import DFKTrain
 import DFKTensor
 import Foundation
 import XCTest
@@ -33,6 +34,17 @@ final class PretrainedWeightsTests: XCTestCase {
             XCTAssertTrue(names.contains(c.classifier + ".weight") && names.contains(c.classifier + ".bias"),
                           "\(c.backbone): no classifier \(c.classifier) among its modules")
         }
+        // Each file names shipped recipes only, and every recipe that needs weights finds its backbone's file by name
+        // (not by falling back to the default): PRLE's EfficientNet-B4 is the plain ImageNet file, SBI's the AdvProp one.
+        let shipped = Set(Recipe.shippedNames)
+        for c in Backbone.pretrained { XCTAssertTrue(c.recipes.isSubset(of: shipped), "\(c.tag): \(c.recipes.subtracting(shipped))") }
+        for name in shipped {
+            let r = try Recipe.load(name)
+            guard r.pretrained == .required else { continue }
+            XCTAssertTrue(Backbone.entry(r.backbone)?.pretrained.contains { $0.recipes.contains(name) } ?? false, "\(name): no file lists it")
+        }
+        XCTAssertEqual(Backbone.entry("efficientnet-b4")?.pretrained(forRecipe: "prle-baseline")?.tag, "efficientnet-b4")
+        XCTAssertEqual(Backbone.entry("efficientnet-b4")?.pretrained(forRecipe: "bbmg-nrs")?.tag, "efficientnet-b4-advprop")
         // The default the trainer suggests for the papers' EfficientNet-B4 is SBI's AdvProp file.
         XCTAssertEqual(Backbone.entry("efficientnet-b4")?.pretrained.first?.tag, "efficientnet-b4-advprop")
         XCTAssertEqual(Backbone.pretrained(named: "resnet34-b627a593.pth")?.backbone, "resnet34")
