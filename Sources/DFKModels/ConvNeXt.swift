@@ -182,5 +182,5 @@ extension WeightRemap {
     /// facebookresearch/ConvNeXt's checkpoints: `downsample_layers.*`.
     public static let facebookConvNeXt = WeightRemap("facebookresearch ConvNeXt", recognises: { names in
         names.contains { $0.hasPrefix("downsample_layers.") }
-    }, apply: WeightLayout.facebookConvNeXt)
+    }, apply: { WeightLayout.facebookConvNeXt($0) })
 }

@@ -207,5 +207,5 @@ extension WeightRemap {
     /// timm's EfficientNet (V1) names: a `conv_stem`, and no EfficientNetV2 block (`.conv.` / `.conv_exp.`).
     public static let timmEfficientNet = WeightRemap("timm EfficientNet", recognises: { names in
         names.contains("conv_stem.weight") && !WeightRemap.hasTimmV2Blocks(names)
-    }, apply: WeightLayout.timmEfficientNet)
+    }, apply: { WeightLayout.timmEfficientNet($0) })
 }

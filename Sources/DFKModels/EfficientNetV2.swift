@@ -277,7 +277,7 @@ extension WeightRemap {
     /// V1 has not (it starts with a depthwise-separable block).
     public static let timmEfficientNetV2 = WeightRemap("timm EfficientNetV2", recognises: { names in
         names.contains("conv_stem.weight") && hasTimmV2Blocks(names)
-    }, apply: WeightLayout.timmEfficientNetV2)
+    }, apply: { WeightLayout.timmEfficientNetV2($0) })
 
     static func hasTimmV2Blocks(_ names: Set<String>) -> Bool {
         names.contains { $0.hasPrefix("blocks.") && ($0.hasSuffix(".conv.weight") || $0.contains(".conv_exp.")) }

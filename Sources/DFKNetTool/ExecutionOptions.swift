@@ -24,7 +24,7 @@ public struct ExecutionOptions: ParsableArguments {
     @Option(name: .customLong("device"),
             help: ArgumentHelp("Device: auto (the first GPU libtorch sees, else the CPU), cpu, cuda, cuda:N or mps.",
                                valueName: "auto|cpu|cuda|cuda:N|mps"),
-            transform: DeviceChoice.argument)
+            transform: { try DeviceChoice.argument($0) })
     public var deviceChoice: DeviceChoice = .auto
 
     /// The --device value as given ("auto", "cuda", "cuda:1", ...).
