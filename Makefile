@@ -82,7 +82,7 @@ demo-set: build
 # (docs/reproduce.md). Without any dataset: says what to provide, then runs the demo-sized version.
 DATASETS := $(strip $(FFPP)$(CDF)$(DFDC)$(DFDCP)$(FFIW))
 REPRO = $(MAKE) --no-print-directory -f pipelines/reproduce.mk BIN=$(BIN) FFPP="$(FFPP)" CDF="$(CDF)" DFDC="$(DFDC)" DFDCP="$(DFDCP)" FFIW="$(FFIW)" \
-  PRETRAINED="$(PRETRAINED)" FROM_SCRATCH="$(FROM_SCRATCH)" PREDICTOR81="$(PREDICTOR81)"
+  PRETRAINED="$(PRETRAINED)" FROM_SCRATCH="$(FROM_SCRATCH)" PREDICTOR81="$(PREDICTOR81)" RETINAFACE="$(RETINAFACE)"
 reproduce-table8 reproduce-table9 reproduce-table10: build
 	@if [ -z "$(DATASETS)" ]; then \
 	  echo "No dataset given. Provide the roots of the benchmarks you have (docs/reproduce.md says where each is obtained):"; \
@@ -92,20 +92,22 @@ reproduce-table8 reproduce-table9 reproduce-table10: build
 	  echo "FFPP is required (training uses its real videos); a missing test set becomes a 'not provided' column."; \
 	  echo "  PRETRAINED=<AdvProp EfficientNet-B4 ImageNet weights> is required too (scripts/fetch-weights.sh efficientnet-b4-advprop), or FROM_SCRATCH=1;"; \
 	  echo "  PREDICTOR81=<shape_predictor_81_face_landmarks.dat> gives the reference's predicted forehead (else --forehead derives it)."; \
+	  echo "  RETINAFACE=<retinaface_resnet50_2020-07-20.pth>: the paper's face detector (DETECTOR=hog runs dlib instead; the card lists it)."; \
 	  echo "Running the demo-sized version instead (toy data):"; \
 	  $(MAKE) --no-print-directory demo; \
 	else $(REPRO) $(subst reproduce-,,$@); fi
 
 # Tables IV and V of the PIM paper: make reproduce-pim FFPP=... CDF=... DFDCP=... DFDC=... WDF=... [BACKBONES="resnet50 xception
-# efficientnet-b4 convnext_base"] [AUG=deepfakebench] [PRETRAINED_<backbone>=FILE] (docs/reproduce.md). Without FFPP: says
+# efficientnet-b4 convnext_base"] [AUG=pim] [PRETRAINED_<backbone>=FILE] [RETINAFACE=FILE] (docs/reproduce.md). Without FFPP: says
 # what to provide, then runs the same pipeline demo-sized on the labelled demo set (ConvNeXt-Tiny, 128 px, 3 epochs).
 # Command-line variables (BACKBONES, AUG, PRETRAINED_<backbone>, ...) reach pipelines/reproduce-pim.mk through MAKEFLAGS.
 reproduce-pim: build
 	@if [ -z "$(FFPP)" ]; then \
 	  echo "No FFPP given. Provide the benchmarks you have (docs/reproduce.md says where each is obtained):"; \
-	  echo "  make $@ FFPP=<FaceForensics++ root, c23, with splits/> CDF=<Celeb-DF-v2> DFDCP=<DFDC Preview> DFDC=<DFDC test set> WDF=<WildDeepfake, archives extracted>"; \
-	  echo "  BACKBONES=\"resnet50 xception efficientnet-b4 convnext_base\" for all of Table IV; AUG=deepfakebench for its second half;"; \
+	  echo "  make $@ FFPP=<FaceForensics++ root, c23 and raw (the SBI rows), with splits/> CDF=<Celeb-DF-v2> DFDCP=<DFDC Preview> DFDC=<DFDC test set> WDF=<WildDeepfake, archives extracted>"; \
+	  echo "  BACKBONES=\"resnet50 xception efficientnet-b4 convnext_base\" for all of Table IV; AUG=pim for its second half (the paper's six augmentations);"; \
 	  echo "  PRETRAINED_<backbone>=<ImageNet weights .pth> for each backbone (the paper starts from ImageNet; nothing ships them)."; \
+	  echo "  RETINAFACE=<retinaface_resnet50_2020-07-20.pth>: SBI's face detector, which every row uses (DETECTOR=hog: dlib, listed on the card)."; \
 	  echo "Running the demo-sized version instead (toy data):"; \
 	  $(MAKE) --no-print-directory demo-set && \
 	  $(MAKE) --no-print-directory -f pipelines/reproduce-pim.mk BIN=$(BIN) DEMO=1 OUT=out/reproduce-pim-demo \

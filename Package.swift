@@ -136,10 +136,10 @@ let package = Package(
         ]),
         // What the tools that run a network share: --device, --precision, --channels-last.
         .target(name: "DFKNetTool", dependencies: [
-            "DFKModels", "DFKTensor", "DFKTool", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DFKDetect", "DFKImaging", "DFKModels", "DFKTensor", "DFKTool", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "extract-frames", dependencies: ["DFKImaging", "DFKTool"]),
-        .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKImagingTool", "DFKTool", "DFKDetect", "DFKModels", "DFKTensor"]),
+        .executableTarget(name: "landmarks", dependencies: ["DFKImaging", "DFKImagingTool", "DFKTool", "DFKDetect", "DFKModels", "DFKTensor", "DFKNetTool"]),
         .executableTarget(name: "synth-sbi", dependencies: ["DFKSynthesis", "DFKSynthesisTool", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "bbmg-mask", dependencies: ["DFKSynthesis", "DFKSynthesisTool", "DFKImaging", "DFKTool"]),
         .executableTarget(name: "face-swap", dependencies: ["DFKSynthesis", "DFKImaging", "DFKTool"]),

@@ -39,7 +39,8 @@ $(OUT)/params: FORCE
 
 # --- the zoo: the plain supervised recipe per backbone -----------------------------------------------------
 $(OUT)/zoo/%/best.safetensors: $(SET)/train.ndjson $(SET)/val.ndjson $(OUT)/params
-	$(BIN)/train $(SET)/train.ndjson --recipe erm --backbone $* --out $(OUT)/zoo/$* $(COMMON) $(call pretrained,$*)
+	$(BIN)/train $(SET)/train.ndjson --recipe erm --backbone $* --set input.train_crop=align:256:1.3 --set input.test_crop=align:256:1.3 \
+	  --out $(OUT)/zoo/$* $(COMMON) $(call pretrained,$*)
 
 ZOO_CKPTS := $(foreach b,$(ZOO),$(OUT)/zoo/$(b)/best.safetensors)
 

@@ -89,4 +89,6 @@ $(OUT)/metrics.md: $(OUT)/scores.ndjson
 
 $(OUT)/summary.txt: $(OUT)/metrics.md $(OUT)/sbi-contact-sheet.png
 	python3 scripts/table8.py --demo $(OUT)/metrics.csv --log $(OUT)/model/train-log.ndjson --metrics $< --out $(OUT) > $@.tmp
+	python3 scripts/protocol_card.py --pipeline table8 --demo --out $(OUT) --models cpu-demo --checkpoint cpu-demo=$(OUT)/model/best.safetensors \
+	  --scores cpu-demo=$(OUT)/scores.ndjson --faces $(OUT)/train-faces.ndjson --weights $(LITE0)
 	@mv $@.tmp $@

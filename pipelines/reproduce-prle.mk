@@ -6,10 +6,10 @@
 #
 # Steps, each a file target under $(OUT) (an interrupted run resumes):
 #   index-dataset (FF++ c23: real + Deepfakes, Face2Face, FaceSwap, FaceShifter, NeuralTextures) -> extract-frames (32 per
-#   video) -> landmarks -> the zoo (`erm` per ZOO backbone, the paper's supervised baseline) -> prle-cam-fuse over the
-#   training faces (fused Grad-CAM maps) -> per backbone: the plain detector (`erm`; the zoo's own model when the
-#   backbone is in the zoo) and `prle` -> score-video (32 frames) on DFDC, DeeperForensics-1.0 and Celeb-DF ->
-#   metrics (frame level) -> scripts/prle_tables.py.
+#   video) -> landmarks (dlib, aligned 256 px crops) -> the zoo (`prle-zoo-*` per ZOO backbone: the supervised baseline
+#   on PRLE's crop) -> prle-cam-fuse over the training faces (fused Grad-CAM maps) -> per backbone: the baseline
+#   (`prle-baseline`: prle with the masking off) and `prle` -> score-video (32 frames) on DFDC, DeeperForensics-1.0 and
+#   Celeb-DF -> metrics (frame level) -> scripts/prle_tables.py and the protocol card (OUT/card.md).
 # Checkpoints are chosen on the FF++ val split (the reference code selects on the test split; we do not).
 # DEMO=1 runs the same pipeline on the labelled demo set (toy data).
 SHELL := /bin/bash
@@ -25,7 +25,10 @@ ZOO ?= xception efficientnet-b4 vgg16_bn
 # Table V), no-exploitation (alpha fixed at 1, Table VII).
 ABLATIONS ?=
 METHODS ?= Deepfakes Face2Face FaceSwap FaceShifter NeuralTextures
-DF1_VARIANT ?= end_to_end
+# DF-1.0: the paper tests "the 1,000 testing set videos with mixed distortions" (Sec. IV-A) without naming the folder;
+# end_to_end_random_level (randomly chosen distortions at random levels) is our reading; end_to_end (clean) and the
+# end_to_end_mix_{2,3,4}_distortions sets are the alternatives. Reals that are FF++ train/val videos are left out.
+DF1_VARIANT ?= end_to_end_random_level
 TRAIN_FLAGS ?=
 SCORE_FLAGS ?=
 FUSE_FLAGS ?=
@@ -39,7 +42,11 @@ CDF ?=
 # work without them unless FROM_SCRATCH=1, which trains the backbones without weights from random initialisation.
 FROM_SCRATCH ?=
 pretrained = $(if $(PRETRAINED_$(1)),--pretrained $(PRETRAINED_$(1)),$(if $(FROM_SCRATCH),--from-scratch))
-TRAINED_BACKBONES = $(sort $(ZOO) $(BACKBONES))
+TRAINED_BACKBONES = $(sort $(filter-out $(ZOO_SCRATCH),$(ZOO)) $(BACKBONES))
+# The zoo's recipes (prle-zoo-*: the supervised baseline on PRLE's crop); the paper's Xception member is not
+# ImageNet-initialised (Sec. IV-B), so it takes no weights. Other backbones: erm on the same crop.
+zoo_recipe = $(if $(filter xception,$(1)),prle-zoo-xception,$(if $(filter efficientnet-b4,$(1)),prle-zoo-efficientnet-b4,$(if $(filter vgg16_bn,$(1)),prle-zoo-vgg16,erm)))
+ZOO_SCRATCH := $(if $(filter 1,$(DEMO)),,xception)
 
 ifeq ($(DEMO),1)
 TESTSETS := demo
@@ -49,6 +56,13 @@ endif
 root_dfdc := $(DFDC)
 root_cdf := $(CDF)
 MAIN := $(firstword $(BACKBONES))
+
+# Sec. IV-B: dlib faces, aligned at 256 px (the recipes' input.*_crop align:256:1.3; the zoo is trained on the same
+# crop, so its maps line up with PRLE's training crop).
+PIPELINE := reproduce-prle
+PAPER_DETECTOR := hog
+include $(dir $(lastword $(MAKEFILE_LIST)))detectors.mk
+ZOO_CROP := --set input.train_crop=align:256:1.3 --set input.test_crop=align:256:1.3
 
 .PHONY: tables check
 .SECONDARY:
@@ -60,6 +74,7 @@ check:
 	if [ -n "$$missing" ] && [ -z "$(FROM_SCRATCH)" ]; then \
 	  echo "reproduce-prle: no ImageNet weights for $$missing (the paper starts from ImageNet): give PRETRAINED_<backbone>=FILE (scripts/fetch-weights.sh --list names the published files), or FROM_SCRATCH=1 to train from random initialisation (not the paper's setting); nothing was run" >&2; exit 2; fi
 	@for f in $(foreach b,$(TRAINED_BACKBONES),$(PRETRAINED_$(b))); do [ -f "$$f" ] || { echo "reproduce-prle: $$f: no such weight file" >&2; exit 2; }; done
+	$(check_detector)
 
 # --- training and validation faces -------------------------------------------------------------------
 ifeq ($(DEMO),1)
@@ -75,7 +90,7 @@ endif
 
 # --- the zoo and its fused maps ----------------------------------------------------------------------
 $(OUT)/models/erm-%/best.safetensors: $(OUT)/faces/train.ndjson $(OUT)/faces/val.ndjson
-	$(BIN)/train $< -q --recipe erm --backbone $* $(call pretrained,$*) --val $(OUT)/faces/val.ndjson --seed $(SEED) \
+	$(BIN)/train $< -q --recipe $(call zoo_recipe,$*) --backbone $* $(ZOO_CROP) $(if $(filter $(ZOO_SCRATCH),$*),,$(call pretrained,$*)) --val $(OUT)/faces/val.ndjson --seed $(SEED) \
 	  --out $(OUT)/models/erm-$* $(TRAIN_FLAGS)
 	@test -f $@ || cp $(OUT)/models/erm-$*/last.safetensors $@
 
@@ -110,7 +125,8 @@ bb_of = $(lastword $(subst @, ,$(1)))
 # --- test sets ---------------------------------------------------------------------------------------
 $(OUT)/videos/df1.ndjson: | check
 	@mkdir -p $(OUT)/videos
-	$(BIN)/index-dataset df1 $(DF1) --real-root $(FFPP) --split test --variant $(DF1_VARIANT) > $@.tmp || test -s $@.tmp
+	$(BIN)/index-dataset df1 $(DF1) --real-root $(FFPP) --split test --variant $(DF1_VARIANT) --exclude-ffpp-split train val \
+	  > $@.tmp || test -s $@.tmp
 	@mv $@.tmp $@
 
 include $(dir $(lastword $(MAKEFILE_LIST)))reproduce-common.mk
@@ -122,3 +138,5 @@ CSVS := $(foreach m,$(MODELS),$(foreach s,$(TESTSETS),$(OUT)/metrics/$(m)/$(s).c
 tables: $(CSVS) | check
 	python3 scripts/prle_tables.py --out $(OUT) --backbones "$(BACKBONES)" --ablations "$(ABLATIONS)" --sets "$(TESTSETS)" \
 	  --zoo "$(ZOO)" $(if $(filter 1,$(DEMO)),--demo)
+	python3 scripts/protocol_card.py --pipeline prle --out $(OUT) --models "$(MODELS) $(foreach b,$(ZOO),erm-$(b))" --faces $(OUT)/faces/train.ndjson \
+	  --weights $(foreach b,$(TRAINED_BACKBONES),$(PRETRAINED_$(b))) $(if $(filter 1,$(DEMO)),--demo)

@@ -5,9 +5,10 @@
 #
 # Steps, each a file target under $(OUT) (an interrupted run resumes):
 #   index-dataset (FF++ c23: real + Deepfakes, Face2Face, FaceSwap, NeuralTextures; methods are the domains) ->
-#   extract-frames (32 per video) -> landmarks -> train (recipe `roga` and the same recipe with other optimisers /
+#   extract-frames (32 per video) -> landmarks (dlib; the recipe aligns the faces at 256 px) -> train (recipe `roga` and the same recipe with other optimisers /
 #   steps; leave-one-manipulation-out runs train on the other three) -> score-video (32 frames per video) on FF++ test
-#   and the cross-dataset sets -> metrics (frame level, and video level grouped by video) -> scripts/roga_tables.py.
+#   and the cross-dataset sets -> metrics (frame level, and video level grouped by video) -> scripts/roga_tables.py
+#   and the protocol card (OUT/card.md: the run's protocol and its differences from the paper's).
 # Checkpoints are chosen on the FF++ val split (DeepfakeBench's own trainer selects on the test set; we do not).
 # DEMO=1 runs the same pipeline on the labelled demo set, whose methods (face-swap, reenact, blend) are the domains.
 SHELL := /bin/bash
@@ -49,6 +50,11 @@ root_uadfv := $(UADFV)
 root_dfdc := $(DFDC)
 root_dfdcp := $(DFDCP)
 
+# DeepfakeBench's preprocessing: dlib's detector and landmarks; the recipe aligns the faces (input.*_crop align:256:1.3).
+PIPELINE := reproduce-roga
+PAPER_DETECTOR := hog
+include $(dir $(lastword $(MAKEFILE_LIST)))detectors.mk
+
 # How each optimiser / step row is trained: the `roga` recipe with these overrides.
 opt_roga :=
 opt_sagm := --step sagm
@@ -65,6 +71,7 @@ check:
 	@if [ -z "$(PRETRAINED)$(FROM_SCRATCH)" ]; then \
 	  echo "reproduce-roga: no ImageNet weights (the paper starts ResNet-34 from ImageNet): give PRETRAINED=FILE (scripts/fetch-weights.sh resnet34 downloads it), or FROM_SCRATCH=1 to train from random initialisation (not the paper's setting); nothing was run" >&2; exit 2; fi
 	@if [ -n "$(PRETRAINED)" ] && [ ! -f "$(PRETRAINED)" ]; then echo "reproduce-roga: PRETRAINED=$(PRETRAINED): no such weight file" >&2; exit 2; fi
+	$(check_detector)
 
 # --- training and validation faces -------------------------------------------------------------------
 ifeq ($(DEMO),1)
@@ -116,3 +123,5 @@ CSVS := $(if $(filter 1,$(TABLES)),$(T1)) $(if $(filter 2,$(TABLES)),$(T2)) $(if
 tables: $(CSVS) | check
 	python3 scripts/roga_tables.py --out $(OUT) --tables "$(TABLES)" --sets "$(TESTSETS)" --indomain $(INDOMAIN) \
 	  --methods "$(METHODS)" --optimizers "$(OPTIMIZERS)" $(if $(filter 1,$(DEMO)),--demo)
+	python3 scripts/protocol_card.py --pipeline roga --out $(OUT) --models "$(sort $(foreach f,$(CSVS),$(notdir $(patsubst %/,%,$(dir $(f))))))" \
+	  --faces $(OUT)/faces/all-train.ndjson $(if $(PRETRAINED),--weights $(PRETRAINED)) $(if $(filter 1,$(DEMO)),--demo)

@@ -12,7 +12,8 @@ faces_prefix ?=
 ifneq ($(shell [ "$(SHARDS)" -ge 1 ] 2>/dev/null && echo ok),ok)
 $(error SHARDS must be a positive integer (got "$(SHARDS)"))
 endif
-faces_cmd = $(BIN)/extract-frames -q --frames $(FRAMES) --out $(OUT)/frames $(1) | $(BIN)/landmarks -q --out $(OUT)/crops
+# DETECTOR_FLAGS: the paper's face detector (pipelines/detectors.mk).
+faces_cmd = $(BIN)/extract-frames -q --frames $(FRAMES) --out $(OUT)/frames $(1) | $(BIN)/landmarks -q $(DETECTOR_FLAGS) --out $(OUT)/crops
 FACES_DIR := $(OUT)/faces
 
 ifeq ($(SHARDS),1)

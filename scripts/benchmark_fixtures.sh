@@ -34,6 +34,8 @@ for m in Deepfakes Face2Face FaceSwap NeuralTextures; do
   put "$FK/a.avi" "$F/manipulated_sequences/$m/c23/videos/003_000.mp4"
   put "$FK/b.avi" "$F/manipulated_sequences/$m/c23/videos/000_003.mp4"
 done
+# The raw versions (Table 8 and the SBI rows train on raw FF++): the same videos under raw/ (links).
+for d in "$F"/original_sequences/youtube "$F"/manipulated_sequences/*; do ln -sfn c23 "$d/raw"; done
 # Celeb-DF v2
 C="$OUT/Celeb-DF-v2"
 put "$M/single_face.mp4" "$C/Celeb-real/id0_0000.mp4"

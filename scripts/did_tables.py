@@ -14,7 +14,7 @@ PAPER1 = [("DID (paper)", [0.970, 0.779]), ("CFFs (paper)", [0.976, 0.742]), ("N
 # Table III and Fig. 4 (Celeb-DF v2, AUC / EER; Fig. 4 gives AUC only).
 PAPER3 = {"did": ("DID, full", 0.779, 0.286), "no-adom": ("without A_dom", 0.763, 0.302), "no-t": ("without T", 0.759, 0.305),
           "a-0": ("a = 0 (AUC loss only)", 0.380, None), "a-1": ("a = 1 (BCE only)", 0.763, None)}
-PROTOCOL = ("Frame-level metrics: 32 evenly spaced frames per test video, dlib faces, the checkpoint's crop and grayscale "
+PROTOCOL = ("Frame-level metrics: 32 evenly spaced frames per test video, MTCNN faces (card.md names the detector), the checkpoint's crop and grayscale "
             "conversion, max over faces, a frame without a face scores 0.5. Training: FF++ c23 real + Deepfakes, Face2Face, "
             "FaceSwap, NeuralTextures (the domains); checkpoint = best validation AUC on the FF++ val split (never a test "
             "set). BCE = the did recipe with a plain ERM step (cross-entropy only, the same faces, backbone, optimiser "
@@ -27,7 +27,7 @@ def table1(a):
     sets = a.sets.split()
     cols = [("demo", "demo set", "demo-set")] if a.demo else [("ffpp-test", "FF++ (intra)", "FF++"), ("cdf", "Celeb-DF v2", "CDF")]
     head = [c[1] for c in cols]
-    lines = ["| Method | " + " | ".join(f"{h} AUC" for h in head) + " | init |", "|---|" + "---|" * (len(head) + 1)]
+    lines = ["| Method (frame-level) | " + " | ".join(f"{h} AUC" for h in head) + " | init |", "|---|" + "---|" * (len(head) + 1)]
     rows = [["method"] + head + ["init"]]
     if not a.demo:
         for name, pv in PAPER1:
@@ -44,7 +44,7 @@ def table1(a):
 
 def table3(a):
     s, g = ("demo", "demo-set") if a.demo else ("cdf", "CDF")
-    lines = ["| Variant | AUC | EER |", "|---|---|---|"]
+    lines = ["| Variant (frame-level) | AUC | EER |", "|---|---|---|"]
     rows = [["variant", "auc", "eer"]]
     for model in ["did"] + a.ablations.split():
         label = PAPER3.get(model, (model.replace("a-", "a = "),))[0]

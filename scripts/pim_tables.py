@@ -18,7 +18,7 @@ PAPER4 = {
         "efficientnet-b4": ([75.67, 80.94, 65.15, 74.15, 73.98], [77.53, 81.15, 65.09, 76.16, 74.98]),
         "convnext_base": ([86.70, 77.15, 67.57, 72.75, 76.04], [87.34, 80.69, 68.04, 72.28, 77.09]),
     },
-    "deepfakebench": {
+    "pim": {
         "resnet50": ([78.92, 69.24, 62.43, 73.60, 71.05], [81.42, 72.21, 63.70, 75.56, 73.22]),
         "xception": ([82.99, 77.59, 64.23, 75.03, 74.96], [85.92, 78.25, 64.84, 75.03, 76.01]),
         "efficientnet-b4": ([83.06, 81.68, 67.13, 74.21, 76.52], [84.93, 82.31, 67.22, 74.93, 77.35]),
@@ -26,10 +26,11 @@ PAPER4 = {
     },
 }
 # Table V (FF++ / CDF / DFDCP / DFDC / WDF).
-PAPER5 = [("SBI* (ConvNeXt-B, paper)", None, [99.39, 93.89, 85.48, 72.06, 74.00]),
+PAPER5 = [("SBI* (ConvNeXt-B, paper)", "sbi-convnext_base", [99.39, 93.89, 85.48, 72.06, 74.00]),
           ("Ours (FF++), paper", "pim-convnext_base", [99.17, 87.34, 80.69, 68.04, 72.28]),
           ("Ours (FF++-real + SBI), paper", "pim-sbi-convnext_base", [99.17, 95.14, 85.75, 74.65, 74.40])]
-PROTOCOL = ("Video-level AUC (%). Training: FF++ c23 real + Deepfakes, Face2Face, FaceSwap, NeuralTextures (8 frames per video), "
+PROTOCOL = ("Video-level AUC (%). Training: FF++ real + Deepfakes, Face2Face, FaceSwap, NeuralTextures (8 frames per video; "
+            "the SBI rows: FF++ reals with their self-blended pairs; card.md gives each row's compression, detector, crop and batch), "
             "checkpoint = best validation AUC on the FF++ val split (never a test set); base = the same recipe with a plain "
             "ERM step. WDF: the test sequences' frames (score-frames), video = mean over the sequence's frames with a face. "
             "Avg = mean over the four test sets (only when all four are provided). How each score was made, as the score "
@@ -64,11 +65,13 @@ def table4(a):
     else:
         cols = SETS
     head = [c[1] for c in cols] + ([] if a.demo else ["Avg"])
-    lines = ["| Backbone | Model | " + " | ".join(head) + " | init |", "|---|---|" + "---|" * (len(head) + 1)]
+    lines = ["| Backbone | Model (video-level AUC %) | " + " | ".join(head) + " | init |", "|---|---|" + "---|" * (len(head) + 1)]
     rows = [["backbone", "model"] + head + ["init"]]
     for b in a.backbones.split():
         name = BACKBONES.get(b, b)
-        paper = None if a.demo else PAPER4.get(a.aug, {}).get(b)
+        # The paper's "with augmentation" rows used its six transforms (AUG=pim); a deepfakebench run is compared with
+        # them too, and its card says the augmentation differs.
+        paper = None if a.demo else PAPER4.get("pim" if a.aug == "deepfakebench" else a.aug, {}).get(b)
         for i, (kind, model) in enumerate([("base", f"pim-base-{b}{suffix}"), ("+PIM", f"pim-{b}{suffix}")]):
             if paper:
                 pv = paper[i]
@@ -92,21 +95,23 @@ def table5(a):
     else:
         cols = [("ffpp", "FF++", "FF++")] + SETS
     head = [c[1] for c in cols]
-    lines = ["| Method | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    lines = ["| Method (video-level AUC %) | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     rows = [["method"] + head]
     for name, model, pv in PAPER5:
         if not a.demo:
             lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in pv) + " |")
             rows.append([name] + pv)
-        if model is None or (model.startswith("pim-sbi") and not a.sbi):
+        if model is None or (model.startswith(("pim-sbi", "sbi-")) and not a.sbi):
             continue
         # Table V's rows are ConvNeXt-B; a run without it (the demo) shows its first backbone.
         main = "convnext_base" if "convnext_base" in a.backbones.split() or not a.backbones.split() else a.backbones.split()[0]
-        model = f"pim-sbi-{a.sbi}" if model.startswith("pim-sbi") else f"pim-{main}{suffix}"
+        model = (f"pim-sbi-{a.sbi}" if model.startswith("pim-sbi") else f"sbi-{a.sbi}" if model.startswith("sbi-")
+                 else f"pim-{main}{suffix}")
         ours = [auc(f"{a.out}/metrics/{model}/{s}.csv", g) for s, _, g in cols]
         label = name.replace(", paper", ", ours") + f" [{init_of(a.out, model)}]"
         if a.demo:
-            label = ("PIM on labelled faces" if not model.startswith("pim-sbi") else "PIM on real faces + SBI pairs") + \
+            label = ("SBI's recipe (SAM) on real faces + SBI pairs" if model.startswith("sbi-") else
+                     "PIM on labelled faces" if not model.startswith("pim-sbi") else "PIM on real faces + SBI pairs") + \
                 f", {model} (ours) [{init_of(a.out, model)}]"
         lines.append(f"| {label} | " + " | ".join(fmt(v) for v in ours) + " |")
         rows.append([label] + ours)

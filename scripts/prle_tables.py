@@ -60,7 +60,7 @@ def ours(a, model, cols):
 def table2(a):
     cols = [("demo", "demo set", "demo-set")] if a.demo else SETS
     names = [c[1] for c in cols] + ([] if a.demo else ["AVG"])
-    lines = ["| Backbone | Model | " + " | ".join(f"{n} ACC | {n} AUC" for n in names) + " | init |",
+    lines = ["| Backbone | Model (frame-level %) | " + " | ".join(f"{n} ACC | {n} AUC" for n in names) + " | init |",
              "|---|---|" + "---|---|" * len(names) + "---|"]
     rows = [["backbone", "model"] + [f"{n} {k}" for n in names for k in ("ACC", "AUC")] + ["init"]]
     for b in a.backbones.split():
@@ -85,7 +85,7 @@ def ablations(a):
         return
     main = a.backbones.split()[0]
     cols = [("demo", "demo set", "demo-set")] if a.demo else SETS
-    lines = ["| Variant (" + NAMES.get(main, main) + ") | " + " | ".join(f"{c[1]} AUC" for c in cols) + " |",
+    lines = ["| Variant (" + NAMES.get(main, main) + ", frame-level %) | " + " | ".join(f"{c[1]} AUC" for c in cols) + " |",
              "|---|" + "---|" * len(cols)]
     rows = [["variant"] + [c[1] for c in cols]]
     for kind in ["full"] + abl:

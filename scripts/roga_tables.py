@@ -44,7 +44,7 @@ def table1(a):
     sets = a.sets.split()
     cols = [("demo", "demo set", "demo-set")] if a.demo else SETS
     head = [c[1] for c in cols] + ([] if a.demo else ["Avg", "in-domain"])
-    lines = ["| Method | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    lines = ["| Method (AUC; level per row) | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     rows = [["method"] + head]
     if not a.demo:
         for name, pv in PAPER1:
@@ -70,7 +70,7 @@ def table1(a):
 def table2(a):
     methods = a.methods.split()
     head = [f"{m} ACC | {m} AUC" for m in methods]
-    lines = ["| Method | " + " | ".join(head) + " |", "|---|" + "---|---|" * len(methods)]
+    lines = ["| Method (frame-level ACC / AUC %) | " + " | ".join(head) + " |", "|---|" + "---|---|" * len(methods)]
     rows = [["method"] + [f"{m} {k}" for m in methods for k in ("ACC", "AUC")]]
     group = "demo-set" if a.demo else "FF++"
     if not a.demo:
@@ -92,7 +92,7 @@ def table4(a):
     held = a.methods.split()[0]
     group = "demo-set" if a.demo else "FF++"
     head = [f"no {held} -> {held} AUC", "ACC"] + ([] if a.demo else ["FF++ -> UADFV AUC", "ACC"])
-    lines = ["| Optimiser | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    lines = ["| Optimiser (frame-level AUC %) | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     rows = [["optimiser"] + head]
     for o in a.optimizers.split():
         if not a.demo and o in PAPER4:

@@ -18,9 +18,10 @@ PAPER10 = {  # operation -> (baseline FF++, baseline avg, ours FF++, ours avg)
     "blur-3": (99.35, 80.34, 99.32, 82.09), "blur-5": (98.81, 79.50, 98.90, 81.33), "jpeg-50": (92.48, 81.95, 93.35, 83.04),
     "jpeg-100": (99.48, 81.71, 99.51, 82.53)}
 PROTOCOL = ("Video-level AUC (%). Training: FF++ real videos only (8 of 32 frames per video), pseudo-fakes online; model = best "
-            "validation-AUC checkpoint on FF++ val SBI pairs (never the test set). Test: 32 frames per video, dlib faces, the "
-            "checkpoint's crop (12.5% around a RetinaFace-like box), max over faces, mean over frames, 0.5 for videos without "
-            "a face or unreadable. Diff = ours - paper.")
+            "validation-AUC checkpoint on FF++ val SBI pairs (never the test set). Test: 32 frames per video, the training "
+            "faces' detector (RetinaFace, or dlib HOG with DETECTOR=hog), the checkpoint's crop (12.5% around the RetinaFace box, "
+            "or around a RetinaFace-like box for dlib faces), max over faces, mean over frames, 0.5 for videos without a face or "
+            "unreadable. Diff = ours - paper. card.md lists the run's protocol and every difference from the paper's.")
 
 
 def auc(path, group):
@@ -50,7 +51,7 @@ def fmt(v):
 def table8(a):
     sets = a.sets.split()
     head = [n for _, n in SETS] + ["Avg"]
-    lines = ["| Method | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    lines = ["| Method (video-level AUC %) | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     rows = [["method"] + head]
     for r in a.recipes.split():
         name, pv, pavg = PAPER8[r]
@@ -68,7 +69,7 @@ def table8(a):
 
 def table9(a):
     head = [n for _, n in METHODS]
-    lines = ["| Method | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    lines = ["| Method (video-level AUC %) | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     rows = [["method"] + head]
     for r in a.recipes.split():
         name, pv = PAPER9[r]
@@ -84,7 +85,7 @@ def table9(a):
 
 def table10(a):
     sets = a.sets.split()
-    lines = ["| Operation | Baseline FF++ (paper) | Baseline Avg (paper) | Ours FF++ (paper) | Ours Avg (paper) | "
+    lines = ["| Operation (video-level AUC %) | Baseline FF++ (paper) | Baseline Avg (paper) | Ours FF++ (paper) | Ours Avg (paper) | "
              + " | ".join(f"{NAMES[r]} FF++ | {NAMES[r]} Avg" for r in a.recipes.split()) + " |"]
     lines.append("|---|" + "---|" * (4 + 2 * len(a.recipes.split())))
     rows = [["operation", "paper_sbi_ffpp", "paper_sbi_avg", "paper_ours_ffpp", "paper_ours_avg"]]

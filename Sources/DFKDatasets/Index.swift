@@ -92,6 +92,11 @@ public struct IndexOptions: Sendable {
     public var variant: DF1Variant = .endToEnd
     /// DeepfakeBench: base directory of the JSON's relative frame paths (default: the current directory, as DeepfakeBench).
     public var framesRoot: String?
+    /// DF-1.0: leave out real (FF++ target) videos that belong to these FF++ splits (their official lists under
+    /// realRoot/splits, or splitsDir): DF-1.0's test reals overlap FF++'s training reals.
+    public var excludeFFPPSplits: [String] = []
+    /// Datasets released as frames (wdf, dfb): keep this many evenly spaced frames of each video (nil: every frame).
+    public var framesPerVideo: Int?
     public init() {}
 }
 
@@ -195,6 +200,28 @@ public enum DatasetIndex {
     }
 
     public static func index(_ b: Benchmark, root: String, options o: IndexOptions) throws -> IndexResult {
+        if let n = o.framesPerVideo {
+            guard b.framesOnly else { throw DatasetError("--frames-per-video applies to datasets released as frames (wdf, dfb); sample \(b.displayName)'s videos with extract-frames --frames") }
+            guard n >= 1 else { throw DatasetError("--frames-per-video must be at least 1, got \(n)") }
+        }
+        if !o.excludeFFPPSplits.isEmpty && b != .df1 { throw DatasetError("--exclude-ffpp-split applies to DF-1.0 (df1), whose reals are FF++ videos") }
+        var result = try indexAll(b, root: root, options: o)
+        guard let n = o.framesPerVideo else { return result }
+        // Records of one video are consecutive and in frame order (each layout lists them so).
+        var kept: [Record] = []
+        var start = 0
+        let recs = result.records
+        while start < recs.count {
+            var end = start + 1
+            while end < recs.count && recs[end].video == recs[start].video { end += 1 }
+            for i in EvenSampling.indices(count: end - start, n: n) { kept.append(recs[start + i]) }
+            start = end
+        }
+        result.records = kept
+        return result
+    }
+
+    static func indexAll(_ b: Benchmark, root: String, options o: IndexOptions) throws -> IndexResult {
         guard Compression(rawValue: o.compression) != nil else { throw DatasetError("compression must be raw, c23 or c40, got \(o.compression)") }
         if let s = o.split {
             guard Split(rawValue: s) != nil else { throw DatasetError("split must be train, val or test, got \(s)") }

@@ -44,7 +44,15 @@ extension DatasetIndex {
         }
         let realDir = "\(realRoot)/original_sequences/youtube/\(o.compression)/videos"
         try requireDirectory(realDir, "FF++ youtube videos at \(o.compression), DeeperForensics-1.0's real (target) videos")
-        var out: [Record] = [], missing: [String] = []
+        // FF++ ids of the splits whose reals must not be DF-1.0 reals (a model trained on FF++ has seen them).
+        var excluded = Set<String>()
+        for s in o.excludeFFPPSplits {
+            guard Split(rawValue: s) != nil else { throw DatasetError("--exclude-ffpp-split must be train, val or test, got \(s)") }
+            let list = "\(o.splitsDir ?? realRoot + "/splits")/\(s).json"
+            try requireFile(list, "the official FF++ split list \(s).json (its ids are left out of DF-1.0's reals)")
+            for p in try ffppPairs(list) { excluded.formUnion(p) }
+        }
+        var out: [Record] = [], missing: [String] = [], warnings: [String] = []
         for split in splits(o.split) {
             let list = "\(root)/lists/splits/\(split).txt"
             try requireFile(list, "DeeperForensics-1.0's split list lists/splits/\(split).txt")
@@ -60,7 +68,12 @@ extension DatasetIndex {
                 fakes.append((name, parts[0]))
                 if seen.insert(parts[0]).inserted { targets.append(parts[0]) }
             }
-            for t in targets {
+            let overlap = targets.filter(excluded.contains)
+            if !overlap.isEmpty {
+                warnings.append("\(list): \(overlap.count) of its \(targets.count) real (FF++ target) videos are in FF++'s "
+                                + "\(o.excludeFFPPSplits.joined(separator: "/")) split; left out")
+            }
+            for t in targets where !excluded.contains(t) {
                 let v = "\(realDir)/\(t).mp4"
                 guard FileManager.default.fileExists(atPath: v) else { missing.append(v); continue }
                 out.append(record(v, label: 0, dataset: .df1, split: split, method: "real", compression: o.compression, list: list, fingerprint: fp))
@@ -72,7 +85,7 @@ extension DatasetIndex {
                 out.append(record(v, label: 1, dataset: .df1, split: split, method: variant, list: list, fingerprint: fp))
             }
         }
-        return IndexResult(records: out, missing: missing)
+        return IndexResult(records: out, missing: missing, warnings: warnings)
     }
 
     // MARK: WildDeepfake

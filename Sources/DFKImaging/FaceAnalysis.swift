@@ -115,11 +115,10 @@ public final class FaceAnalyzer: @unchecked Sendable {
         var crops: [(Image, String)] = []
         if let rule = options.crop {
             for k in faces.indices {
-                let r = try rule.region(for: faces[k], width: image.width, height: image.height)
-                let crop = try image.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0)
+                let (crop, r, m) = try rule.extract(from: image, face: faces[k])
                 let cropPath = "\(out.dir)/\(out.stem)_\(k).\(options.cropFormat.fileExtension)"
                 crops.append((crop, cropPath))
-                let local = faces[k].landmarks.map { Point($0.x - Double(r.x0), $0.y - Double(r.y0)) }
+                let local = faces[k].landmarks.map { Point(m[0] * $0.x + m[1] * $0.y + m[2], m[3] * $0.x + m[4] * $0.y + m[5]) }
                 faces[k].crop = FaceCrop(image: cropPath,
                                          box: Box(left: Double(r.x0), top: Double(r.y0), right: Double(r.x1), bottom: Double(r.y1)),
                                          spec: rule.name, landmarks: local)

@@ -16,18 +16,7 @@ public enum FrameSampling: Sendable, Equatable {
         switch self {
         case .all: return Array(0..<count)
         case .every(let k): return Array(stride(from: 0, to: count, by: max(1, k)))
-        case .evenly(let n):
-            guard n > 0 else { return [] }
-            if n == 1 { return [0] }
-            // numpy: step = (stop - start) / (num - 1); y = arange(num) * step; y[-1] = stop; then truncate.
-            let step = Double(count - 1) / Double(n - 1)
-            var out: [Int] = []
-            out.reserveCapacity(n)
-            for i in 0..<n {
-                let v = i == n - 1 ? count - 1 : Int(Double(i) * step)
-                if out.last != v { out.append(v) }
-            }
-            return out
+        case .evenly(let n): return EvenSampling.indices(count: count, n: n)
         }
     }
     public var description: String {

@@ -366,3 +366,70 @@ extension SampleRNG {
         return (-2 * log(1 - u1)).squareRoot() * cos(2 * .pi * u2)
     }
 }
+
+/// PIM's training augmentations (pim-gradient-regularization.txt, Sec. V-B, Table IV "with augmentation"):
+/// HorizontalFlip, RGBShift, HueSaturationValue, RandomBrightnessContrast, ImageCompression and GaussNoise, in that
+/// order, each applied independently with probability 0.5. The paper names the transforms only; their parameters
+/// are albumentations' defaults (RGBShift +-20 per channel; HSV +-20 / 30 / 20; brightness and contrast +-0.2;
+/// JPEG quality 99-100; Gaussian noise of variance 10-50 per pixel and channel), a reading recorded on the card.
+public enum PIMAugment {
+    public static let probability = 0.5
+
+    /// The augmented image and the draws (aug_ops and each fired step's parameters).
+    public static func apply(_ image: Image, rng: inout SampleRNG) throws -> (image: Image, draws: JSONObject) {
+        guard image.channels == 3, !image.isFloat else {
+            throw AugmentError("augmentation needs an 8-bit 3-channel image, got \(image.channels) channel(s)\(image.isFloat ? " float" : "")")
+        }
+        var img = image
+        var draws = Draws(), ops: [String] = []
+        func fires() -> Bool { rng.chance(probability) }
+        if fires() { ops.append("flip"); img = try img.flippedHorizontally() }
+        if fires() {
+            let s = (0..<3).map { _ in rng.uniform(-20, 20) }   // [r, g, b]
+            ops.append("rgb_shift"); draws.set("aug_rgb_shift", s)
+            img = try SBI.applyRGBShift(img, s)
+        }
+        if fires() {
+            let h = rng.uniform(-20, 20), s = rng.uniform(-30, 30), v = rng.uniform(-20, 20)
+            ops.append("hsv"); draws.set("aug_hsv", [h, s, v])
+            if h != 0 || s != 0 || v != 0 { img = try img.hsvShifted(hue: h, saturation: s, value: v) }
+        }
+        if fires() {
+            // albumentations draws the contrast factor first.
+            let c = rng.uniform(-0.2, 0.2), b = rng.uniform(-0.2, 0.2)
+            ops.append("brightness_contrast"); draws.set("aug_brightness_contrast", [b, c])
+            img = try img.lookedUp([Augment.brightnessContrastTable(brightness: b, contrast: c)])
+        }
+        if fires() {
+            let q = rng.int(99...100)
+            ops.append("jpeg"); draws.set("aug_jpeg", q)
+            img = try img.jpegRoundTrip(quality: q)
+        }
+        if fires() {
+            let variance = rng.uniform(10, 50)
+            ops.append("gauss_noise"); draws.set("aug_gauss_noise_var", variance)
+            img = try gaussNoise(img, sigma: variance.squareRoot(), rng: &rng)
+        }
+        var out = Draws()
+        out.set("aug_ops", .array(ops.map { .string($0) }))
+        for (k, v) in draws.fields { out.set(k, v) }
+        return (img, out.fields)
+    }
+
+    /// Adds N(0, sigma) to every pixel and channel (float), then clips to [0, 255] and truncates, as albumentations'
+    /// GaussNoise does on uint8 images. Written here because OpenCV's randn would not draw from the keyed generator.
+    public static func gaussNoise(_ img: Image, sigma: Double, rng: inout SampleRNG) throws -> Image {
+        let w = img.width, h = img.height, c = img.channels
+        var out = [UInt8](repeating: 0, count: w * h * c)
+        img.withBytes { src in
+            for y in 0..<h {
+                let row = y * img.rowBytes
+                for i in 0..<(w * c) {
+                    let v = Double(src[row + i]) + rng.gaussian() * sigma
+                    out[y * w * c + i] = UInt8(min(max(v, 0), 255).rounded(.towardZero))
+                }
+            }
+        }
+        return try out.withUnsafeBytes { try Image(width: w, height: h, channels: c, data: $0.baseAddress) }
+    }
+}

@@ -132,8 +132,7 @@ public struct BatchAssembler {
     /// A labelled face: the frame cropped by `rule` around its face, resized to the input size.
     public func cropFace(_ s: TrainSample, crop rule: CropRule) throws -> Image {
         let frame = try Image.read(s.image)
-        let (x0, y0, x1, y1) = try rule.region(for: s.face, width: frame.width, height: frame.height)
-        return try frame.cropped(x: x0, y: y0, width: x1 - x0, height: y1 - y0)
+        return try rule.faceImage(from: frame, face: s.face)
             .resized(width: recipe.size, height: recipe.size, interpolation: .linear)
     }
 

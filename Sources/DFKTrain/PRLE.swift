@@ -158,10 +158,22 @@ public struct PRLETransform: SampleTransform {
             }
             let regions: [[ClosedRange<Int>]] = [[27...35], [36...41, 42...47], [48...67]]
             let region = rng.pick(regions)
-            let sx = Double(w) / (b[2] - b[0]), sy = Double(h) / (b[3] - b[1])
+            // Frame to crop: the box's translation and scale, or an aligned crop's warp (then scaled to w x h).
+            var m = [Double(w) / (b[2] - b[0]), 0, -b[0] * Double(w) / (b[2] - b[0]), 0, Double(h) / (b[3] - b[1]), -b[1] * Double(h) / (b[3] - b[1])]
+            if let rule = index.entries[sample.image]?.crop.flatMap(CropRule.parse), case .align(let size, _, let source) = rule {
+                guard source == .landmarks, let t = try rule.alignTransform(for: Face(box: Box(left: b[0], top: b[1], right: b[2], bottom: b[3]),
+                                                                                      landmarks: sample.landmarks)) else {
+                    throw TrainError("\(sample.image): prle.mask landmarks on crop \(rule.name) needs the crop aligned on the 68 landmarks")
+                }
+                m = [t[0] * Double(w) / Double(size), t[1] * Double(w) / Double(size), t[2] * Double(w) / Double(size),
+                     t[3] * Double(h) / Double(size), t[4] * Double(h) / Double(size), t[5] * Double(h) / Double(size)]
+            }
             let out = image.clone()
             for part in region {
-                let pts = part.map { i in ((sample.landmarks[i].x - b[0]) * sx, (sample.landmarks[i].y - b[1]) * sy) }
+                let pts = part.map { i -> (Double, Double) in
+                    let p = sample.landmarks[i]
+                    return (m[0] * p.x + m[1] * p.y + m[2], m[3] * p.x + m[4] * p.y + m[5])
+                }
                 try out.fillPolygon(pts, hull: true, value: 0)
             }
             return out

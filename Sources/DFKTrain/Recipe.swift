@@ -101,6 +101,8 @@ public struct Recipe: Sendable, Equatable {
         case none
         /// DeepfakeBench's default training augmentations (docs/training.md, Augmentations).
         case deepfakebench
+        /// PIM's six (Sec. V-B): flip, RGB shift, HSV, brightness/contrast, JPEG, Gaussian noise, each p 0.5.
+        case pim
     }
 
     public var name = "custom"
@@ -366,7 +368,7 @@ extension Recipe {
     public typealias Field = RecipeField<Recipe>
 
     static func cropField(_ path: String, _ kp: WritableKeyPath<Recipe, CropRule>) -> Field {
-        .parsed(path, kp, kind: "crop rule (sbi, margin:F[:RULE])", parse: { CropRule.parse($0) }, show: \.name)
+        .parsed(path, kp, kind: "crop rule (sbi, margin:F[:RULE], align:SIZE[:SCALE[:POINTS]])", parse: { CropRule.parse($0) }, show: \.name)
     }
 
     /// The shared settings, in the order `--print-recipe` writes them.

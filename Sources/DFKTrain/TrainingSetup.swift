@@ -128,14 +128,16 @@ public struct TrainingSetup {
 /// The recipe's augmentation as a sample transform (DFKSynthesis/Augment.swift; docs/training.md, Augmentations).
 struct AugmentTransform: SampleTransform {
     let name = "augment"
-    let options: AugmentOptions
+    let kind: Recipe.Augmentation
     init?(_ kind: Recipe.Augmentation) {
-        switch kind {
-        case .none: return nil
-        case .deepfakebench: options = .deepfakeBench
-        }
+        guard kind != .none else { return nil }
+        self.kind = kind
     }
     func apply(_ image: Image, sample: TrainSample, rng: inout SampleRNG) throws -> Image {
-        try Augment.apply(image, landmarks: nil, options: options, rng: &rng).image
+        switch kind {
+        case .none: return image
+        case .deepfakebench: return try Augment.apply(image, landmarks: nil, options: .deepfakeBench, rng: &rng).image
+        case .pim: return try PIMAugment.apply(image, rng: &rng).image
+        }
     }
 }

@@ -52,6 +52,10 @@ struct IndexDataset: ParsableCommand {
     var realRoot: String?
     @Option(help: "DF-1.0: the manipulated_videos/ variant.")
     var variant: DF1Variant = .endToEnd
+    @Option(parsing: .upToNextOption, help: "DF-1.0: leave out real videos that are in these FF++ splits (train, val, test; lists from --real-root's splits/ or --splits): DF-1.0's reals are FF++ youtube videos, and a model trained on FF++ has seen its training ones.")
+    var excludeFfppSplit: [Split] = []
+    @Option(help: "wdf and dfb (datasets released as frames): keep N evenly spaced frames of each video or face sequence, as extract-frames --frames N does for videos (PIM scores WildDeepfake on 32).")
+    var framesPerVideo: Int?
     @Option(help: "dfb: base directory of the JSON's relative frame paths (default: the current directory).")
     var framesRoot: String?
 
@@ -59,6 +63,8 @@ struct IndexDataset: ParsableCommand {
         var o = IndexOptions()
         o.compression = compression.rawValue; o.splitsDir = splits; o.split = split?.rawValue; o.includeFakes = !realOnly
         o.methods = methods; o.domains = domains; o.realRoot = realRoot; o.variant = variant; o.framesRoot = framesRoot
+        o.framesPerVideo = framesPerVideo
+        o.excludeFFPPSplits = excludeFfppSplit.map(\.rawValue)
         let result: IndexResult
         do { result = try DatasetIndex.index(dataset, root: root, options: o) } catch { throw ToolError("\(error)") }
         let w = NDJSONWriter()

@@ -3,14 +3,12 @@ import ArgumentParser
 import DFKDetect
 import DFKImaging
 import DFKImagingTool
+import DFKNetTool
 import DFKModels
 import DFKRecords
 import DFKTensor
 import DFKTool
 import Foundation
-
-enum DetectorChoice: String, ExpressibleByArgument, CaseIterable { case hog, mmod, mtcnn, retinaface }
-enum RetinaWeightsChoice: String, ExpressibleByArgument, CaseIterable { case auto, ternaus, biubug6 }
 
 struct Landmarks: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,28 +24,17 @@ struct Landmarks: ParsableCommand {
     @Argument(help: "Image files (default: records with an \"image\" field on stdin).")
     var images: [String] = []
 
-    @Option(help: "Face detector: hog (dlib HOG, built in), mmod (dlib CNN, needs --detector-model), mtcnn (MTCNN, the P-/R-/O-Net cascade; weights: --detector-model DIR with pnet.pt, rnet.pt, onet.pt, default \(MTCNNDetector.defaultDirectory)) or retinaface (RetinaFace ResNet-50 / MobileNet-0.25, needs --detector-model).")
-    var detector = DetectorChoice.hog
-    @Option(help: "Detector model file: dlib MMOD (mmod_human_face_detector.dat; implies --detector mmod), with --detector mtcnn the directory of facenet-pytorch's pnet.pt, rnet.pt and onet.pt, or, with --detector retinaface, published RetinaFace PyTorch weights (retinaface-pytorch's resnet50_2020-07-20, Pytorch_Retinaface's Resnet50_Final.pth or mobilenet0.25_Final.pth).")
-    var detectorModel: String?
+    @OptionGroup(title: "Face detector") var faceDetector: FaceDetectorOptions
     @Option(help: Flags.upsample.help("Upsample the image this many times before detection, exactly as dlib does (finds smaller faces; 4x slower each). Default: faces of every size: the image at its own size and dlib's pyramid down, plus, for frames up to 1080 px on the shorter side, the doubled image (small faces), merged by NMS. dlib detectors only."))
     var upsample: Int?
     @Option(help: Self.thresholdRange.help("Detector score threshold (dlib's adjust_threshold). dlib detectors only."))
     var threshold = 0.0
-    @Option(help: "RetinaFace weight family (input preprocessing and NMS): auto (guessed from the file), ternaus (PyPI retinaface-pytorch, SBI's detector) or biubug6 (Pytorch_Retinaface).")
-    var retinaWeights = RetinaWeightsChoice.auto
-    @Option(help: "RetinaFace: keep faces whose face probability exceeds this (SBI: 0.7).")
-    var retinaConfidence = 0.7
-    @Option(help: "RetinaFace: NMS IoU threshold (SBI: 0.4).")
-    var retinaNms = 0.4
-    @Option(help: "RetinaFace: resize the longest image side to this before detection (0: never). Default: 2048 for retinaface-pytorch weights (as SBI), none for Pytorch_Retinaface weights.")
-    var retinaMaxSize: Int?
     @Option(help: "dlib shape predictor file (5, 68 or 81 points).")
     var predictor = LandmarkPredictor.defaultPath
     @Flag(help: "Derive the 13 forehead points of the 81-point layout from 68 points (marked as derived).")
     var forehead = false
 
-    @Option(help: "Write face crops: sbi (SBI's wide crop), margin:F (F x box on each side of a RetinaFace-like box) or margin:F:RULE (RULE: detector, landmarks, retina-approx, retina; retina needs --detector retinaface).")
+    @Option(help: "Write face crops: sbi (SBI's wide crop), margin:F (F x box on each side of a RetinaFace-like box), margin:F:RULE (RULE: detector, landmarks, retina-approx, retina; retina needs --detector retinaface) or align:SIZE[:SCALE[:POINTS]] (a SIZE x SIZE face aligned on five points, the template shrunk by SCALE, default 1.3; POINTS: landmarks, or detector for MTCNN/RetinaFace points).")
     var crop: CropRule?
     @Option(help: "Directory for crops and the result cache.")
     var out: String?
@@ -65,17 +52,9 @@ struct Landmarks: ParsableCommand {
     static let thresholdRange = FlagRange("--threshold", -10.0...10.0)
 
     func validate() throws {
-        if detector != .hog && detector != .mtcnn && detectorModel == nil { throw ValidationError("--detector \(detector.rawValue) needs --detector-model FILE") }
-        if detector == .retinaface {
-            guard retinaConfidence >= 0 && retinaConfidence < 1 else { throw ValidationError("--retina-confidence must be in [0, 1)") }
-            guard retinaNms > 0 && retinaNms <= 1 else { throw ValidationError("--retina-nms must be in (0, 1]") }
-            if let m = retinaMaxSize, m != 0 && m < 32 { throw ValidationError("--retina-max-size must be 0 (never resize) or at least 32") }
-        }
         try Flags.upsample.check(upsample); try Self.thresholdRange.check(threshold)
         if let crop {
-            if case .margin(_, .retina) = crop, detector != .retinaface {
-                throw ValidationError("--crop \(crop.name) needs RetinaFace boxes: add --detector retinaface --detector-model FILE (without RetinaFace weights, use margin:F:retina-approx)")
-            }
+            if let why = faceDetector.mismatch(with: crop) { throw ValidationError("--" + why) }
             guard out != nil else { throw ValidationError("--crop needs --out DIR") }
         }
         try Flags.jpeg.check(jpeg); try Flags.threads.check(threads)
@@ -83,27 +62,7 @@ struct Landmarks: ParsableCommand {
 
     func run() throws {
         var opts = FaceAnalysisOptions()
-        if detector == .retinaface, let path = detectorModel {
-            var ro = RetinaFaceDetector.Options()
-            ro.weights = retinaWeights == .auto ? nil : RetinaFaceWeights(rawValue: retinaWeights.rawValue)
-            ro.confidence = retinaConfidence
-            ro.nms = retinaNms
-            ro.maxSize = retinaMaxSize
-            let rf: RetinaFaceDetector
-            do { rf = try RetinaFaceDetector(path: path, options: ro) } catch { throw ToolError("\(error)") }
-            Torch.setThreads(threads)
-            Diagnostics.info("\(rf.name): \(path) (\(rf.weights.rawValue) preprocessing, longest side \(rf.maxSize.map(String.init) ?? "unchanged"))")
-            opts.boxDetector = rf
-        } else if detector == .mtcnn {
-            let dir = detectorModel ?? MTCNNDetector.defaultDirectory
-            let m: MTCNNDetector
-            do { m = try MTCNNDetector(directory: dir) } catch { throw ToolError("\(error)") }
-            Torch.setThreads(threads)
-            Diagnostics.info("mtcnn: \(dir)")
-            opts.boxDetector = m
-        } else {
-            opts.detector = detectorModel.map { .mmod(path: $0) } ?? .hog
-        }
+        try faceDetector.configure(&opts, threads: threads)
         opts.upsample = upsample
         opts.threshold = threshold
         opts.predictorPath = predictor

@@ -139,8 +139,7 @@ struct PRLECamFuse: ParsableCommand {
                    let d = FileManager.default.contents(atPath: files.meta), case .object(let meta)? = try? JSON.parse([UInt8](d)),
                    meta["settings"]?.stringValue == settings, let box = meta["box"] {
                     var thumbs: [Image]?
-                    if wantSheet, let frame = try? Image.read(path), let b = box.arrayValue?.compactMap(\.intValue), b.count == 4,
-                       let c = try? frame.cropped(x: b[0], y: b[1], width: b[2] - b[0], height: b[3] - b[1]),
+                    if wantSheet, let frame = try? Image.read(path), let c = try? crop.extract(from: frame, face: face).image,
                        let fused = try? PRLEMap.read(files.map) {
                         let camMaps = files.cams.map { try? PRLEMap.read($0) }
                         thumbs = try? Self.sheetRow(face: c, cams: camMaps, fused: fused, size: size)
@@ -151,8 +150,7 @@ struct PRLECamFuse: ParsableCommand {
                 }
                 let frame: Image
                 do { frame = try Image.read(path) } catch { throw ToolError("\(path): \(error)") }
-                let r = try crop.region(for: face, width: frame.width, height: frame.height)
-                let c = try frame.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0)
+                let (c, r, _) = try crop.extract(from: frame, face: face)
                 try Paths.makeDirectory(dir)
                 return .todo(rec, crop: c, box: [r.x0, r.y0, r.x1, r.y1], base: base)
             } catch {

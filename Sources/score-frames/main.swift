@@ -202,7 +202,7 @@ struct ScoreFrames: ParsableCommand {
             var crops: [Image] = [], areas: [Double] = []
             for f in found {
                 guard let r = try? crop.region(for: f, width: img.width, height: img.height), r.x1 > r.x0, r.y1 > r.y0 else { continue }
-                crops.append(try img.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0))
+                crops.append(crop.isWarp ? try crop.faceImage(from: img, face: f) : try img.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0))
                 areas.append(f.box.area)
             }
             return (crops, areas)

@@ -46,6 +46,7 @@ struct ScoreVideo: ParsableCommand {
     var upsample: Int?
     @Option(help: "dlib shape predictor file (68 or 81 points).")
     var predictor = LandmarkPredictor.defaultPath
+    @OptionGroup(title: "Face detector (as the training faces were found: landmarks' flags)") var faceDetector: FaceDetectorOptions
     @Option(help: "Distort every frame first (robustness, Table 10): resize:S (down to SxS and back; S \(Self.resizeRange.text)), blur:K (Gaussian; K \(Self.blurRange.text)), jpeg:Q (Q \(Self.jpegRange.text)).")
     var distort: String?
     @Option(help: Flags.batch.help("Faces per forward pass."))
@@ -111,17 +112,19 @@ struct ScoreVideo: ParsableCommand {
             throw ToolError("--crop \(crop.name) differs from the crop the checkpoint was trained for (\(detector.spec.testCrop)); "
                             + "scoring with another crop gives meaningless numbers (omit --crop to use the checkpoint's)")
         }
+        if let why = faceDetector.mismatch(with: detector.crop) { throw ToolError("\(checkpoint): " + why) }
         var proto = VideoProtocol()
         proto.noFaceVideo = noFace
         proto.minFaceAreaRatio = minFaceRatio
         var opts = FaceAnalysisOptions()
         opts.upsample = upsample
         opts.predictorPath = predictor
+        try faceDetector.configure(&opts, threads: threads)
         let analyzer = try FaceAnalyzer(options: opts, workers: threads)
         let extractor = FrameExtractor(sampling: .evenly(frames))
         let writer = NDJSONWriter()
         let progress = Progress("score-video", total: videos.isEmpty ? nil : sharding.select(paths: videos).count, quiet: quiet)
-        let protocolText = "\(frames) frames per video; " + proto.videoDescription + "; crop \(detector.spec.testCrop)"
+        let protocolText = "\(frames) frames per video; " + proto.videoDescription + "; detector \(faceDetector.name); crop \(detector.spec.testCrop)"
             + (distort.map { "; frames distorted: \($0)" } ?? "")
         let (threads, batch) = (self.threads, self.batch)
         // Only with --sheet are frames and crops of a video kept past its scoring (and only when it is among the worst).
@@ -170,8 +173,8 @@ struct ScoreVideo: ParsableCommand {
                 for (fi, faces) in perFrame.enumerated() {
                     let img = decoded.frames[fi].image
                     for (k, face) in faces.enumerated() {
-                        guard let r = try? detector.crop.region(for: face, width: img.width, height: img.height) else { continue }
-                        crops.append(try img.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0))
+                        guard let c = try? detector.crop.faceImage(from: img, face: face) else { continue }
+                        crops.append(c)
                         owner.append((fi, k))
                     }
                 }

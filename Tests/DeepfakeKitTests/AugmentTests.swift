@@ -67,6 +67,34 @@ private func only(_ configure: (inout AugmentOptions) -> Void) -> AugmentOptions
 }
 
 final class AugmentTests: XCTestCase {
+    /// PIM's six (Sec. V-B): each fires about half the time, in the paper's order, deterministic per seed; the noise
+    /// has the drawn spread.
+    func testPIMSixTransformsFireHalfTheTimeInOrder() throws {
+        let img = try texture()
+        var counts: [String: Int] = [:]
+        let order = ["flip", "rgb_shift", "hsv", "brightness_contrast", "jpeg", "gauss_noise"]
+        for k in 0..<400 {
+            var rng = SampleRNG(seed: 3, key: "pim#\(k)")
+            let (out, draws) = try PIMAugment.apply(img, rng: &rng)
+            let ops = draws["aug_ops"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            XCTAssertEqual(ops, order.filter(ops.contains), "out of order: \(ops)")
+            for o in ops { counts[o, default: 0] += 1 }
+            XCTAssertEqual(out.width, img.width); XCTAssertEqual(out.channels, 3)
+            if k < 3 {
+                var again = SampleRNG(seed: 3, key: "pim#\(k)")
+                XCTAssertEqual(pixels(try PIMAugment.apply(img, rng: &again).image), pixels(out))
+            }
+        }
+        for o in order { XCTAssertEqual(Double(counts[o] ?? 0) / 400, 0.5, accuracy: 0.1, "\(o): \(counts)") }
+        // GaussNoise: N(0, sigma) per pixel and channel, clipped: on a mid-grey image the spread is sigma.
+        let grey = try image(64, 64, [UInt8](repeating: 128, count: 64 * 64 * 3))
+        var rng = SampleRNG(seed: 9)
+        let noisy = pixels(try PIMAugment.gaussNoise(grey, sigma: 5, rng: &rng))
+        let m = mean(noisy), sd = (noisy.map { (Double($0) - m) * (Double($0) - m) }.reduce(0, +) / Double(noisy.count)).squareRoot()
+        XCTAssertEqual(m, 127.5, accuracy: 0.3)   // truncation moves the mean down by about half a level
+        XCTAssertEqual(sd, 5, accuracy: 0.3)
+    }
+
     func testDefaultsAreDeepfakeBenchsValues() {
         let o = AugmentOptions()
         XCTAssertEqual(o, .deepfakeBench)

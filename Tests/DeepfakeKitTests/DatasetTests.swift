@@ -247,7 +247,17 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(try DatasetIndex.index(.df1, root: root, options: o).records.count, 2)
         o.includeFakes = true; o.variant = .mix2
         XCTAssertThrowsError(try DatasetIndex.index(.df1, root: root, options: o)) { XCTAssertTrue("\($0)".contains("end_to_end_mix_2_distortions: missing"), "\($0)") }
-        o.variant = .endToEnd
+        // Reals that are FF++ training videos are left out of the test reals, and the count is reported.
+        o.variant = .endToEnd; o.split = "test"
+        try DatasetFixtures.write(#"[["003", "010"]]"#, ff + "/splits/train.json")
+        o.excludeFFPPSplits = ["train"]
+        let clean = try DatasetIndex.index(.df1, root: root, options: o)
+        XCTAssertEqual(clean.records.filter { $0.label == 0 }.map { Paths.stem($0.video!) }, ["004"])
+        XCTAssertEqual(clean.records.filter { $0.label == 1 }.count, 2)
+        XCTAssertTrue(clean.warnings.contains { $0.contains("1 of its 2 real (FF++ target) videos are in FF++'s train split; left out") }, "\(clean.warnings)")
+        o.excludeFFPPSplits = ["val"]
+        XCTAssertThrowsError(try DatasetIndex.index(.df1, root: root, options: o)) { XCTAssertTrue("\($0)".contains("val.json"), "\($0)") }
+        o.excludeFFPPSplits = []; o.split = nil
         try DatasetFixtures.write("003_W105.mp4\nM106_004.mp4\n", root + "/lists/splits/test.txt")
         XCTAssertThrowsError(try DatasetIndex.index(.df1, root: root, options: o)) { XCTAssertTrue("\($0)".contains("lists/splits/test.txt:2: malformed line"), "\($0)") }
     }
@@ -279,6 +289,15 @@ final class DatasetTests: XCTestCase {
         let run = try runTool("index-dataset", ["wdf", root, "--split", "test"])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stderr.contains("9 frames in 3 videos (5 real, 4 fake)"), run.stderr)
+        // N evenly spaced frames of each sequence (PIM: 32 per video): 2 of 3, 2 of 2, 2 of 4 (the first and last).
+        let two = try runTool("index-dataset", ["wdf", root, "--split", "test", "--frames-per-video", "2"])
+        XCTAssertEqual(two.status, 0, two.stderr)
+        let kept = two.lines.compactMap { try? JSON.parse($0).objectValue }
+        XCTAssertEqual(kept.count, 6)
+        XCTAssertEqual(kept.filter { $0["video"]?.stringValue == root + "/fake_test/7/fake/3" }.compactMap { $0["frame"]?.intValue }, [0, 10])
+        let videosOnly = try runTool("index-dataset", ["uadfv", root, "--frames-per-video", "2"])
+        XCTAssertNotEqual(videosOnly.status, 0)
+        XCTAssertTrue(videosOnly.stderr.contains("extract-frames --frames"), videosOnly.stderr)
     }
 
     // MARK: DeepfakeBench dataset JSON

@@ -47,6 +47,63 @@ final class CropTests: XCTestCase {
         XCTAssertEqual(clipped.x1, 220); XCTAssertEqual(clipped.y1, 250)
     }
 
+    /// A 68-point face whose five alignment points (eye centres, nose tip, mouth corners) are the 112 px template
+    /// turned by 15 degrees, scaled by 2 and moved to (300, 120).
+    func alignedFace(detectorPoints: Bool = false) -> (Face, (Point) -> Point) {
+        let c = cos(Double.pi / 12) * 2, s = sin(Double.pi / 12) * 2
+        let toFrame = { (p: Point) in Point(c * p.x - s * p.y + 300, s * p.x + c * p.y + 120) }
+        let t = CropRule.alignTemplate112.map(toFrame)
+        var pts = [Point](repeating: Point(0, 0), count: 68)
+        for i in 0..<68 { pts[i] = toFrame(Point(20 + Double(i % 9) * 9, 30 + Double(i / 9) * 10)) }
+        // Eye rings whose means are the template's eyes (+-3 px around them), nose tip, mouth corners.
+        for (k, d) in [(-3.0, 0.0), (3, 0), (0, -3), (0, 3), (-2, 2), (2, -2)].enumerated() {
+            pts[36 + k] = Point(t[0].x + d.0, t[0].y + d.1); pts[42 + k] = Point(t[1].x + d.0, t[1].y + d.1)
+        }
+        pts[30] = t[2]; pts[48] = t[3]; pts[54] = t[4]
+        var f = Face(box: Box(left: 250, top: 100, right: 450, bottom: 380), landmarks: pts)
+        if detectorPoints { f.extra["detector_points"] = .array(t.map { .array([.double($0.x), .double($0.y)]) }) }
+        return (f, toFrame)
+    }
+
+    func testAlignedCropPutsTheFivePointsOnTheTemplate() throws {
+        XCTAssertEqual(CropRule.parse("align:256"), .align(size: 256, scale: 1.3, points: .landmarks))
+        XCTAssertEqual(CropRule.parse("align:224:1.3:detector"), .align(size: 224, scale: 1.3, points: .detector))
+        XCTAssertEqual(CropRule.parse("align:256:1.3")?.name, "align:256:1.3")
+        XCTAssertEqual(CropRule.parse("align:224:1.3:detector")?.name, "align:224:1.3:detector")
+        for bad in ["align", "align:8", "align:256:0", "align:256:1.3:eyes", "align:x"] { XCTAssertNil(CropRule.parse(bad), bad) }
+        let (face, toFrame) = alignedFace()
+        // Scale 1 at 112 px: the transform is the exact inverse of toFrame.
+        let m = try XCTUnwrap(try CropRule.align(size: 112, scale: 1, points: .landmarks).alignTransform(for: face))
+        for p in [Point(0, 0), Point(112, 50), Point(30, 100)] {
+            let q = toFrame(p)
+            XCTAssertEqual(m[0] * q.x + m[1] * q.y + m[2], p.x, accuracy: 1e-9)
+            XCTAssertEqual(m[3] * q.x + m[4] * q.y + m[5], p.y, accuracy: 1e-9)
+        }
+        // 256 px at 1.3 (DeepfakeBench's): the template shrinks by 1.3 about the centre (left eye: ((38.2946 / 112
+        // - 0.5) / 1.3 + 0.5) x 256 = 89.87).
+        let rule = CropRule.align(size: 256, scale: 1.3, points: .landmarks)
+        let m2 = try XCTUnwrap(try rule.alignTransform(for: face))
+        let eye = toFrame(CropRule.alignTemplate112[0])
+        XCTAssertEqual(m2[0] * eye.x + m2[1] * eye.y + m2[2], ((38.2946 / 112 - 0.5) / 1.3 + 0.5) * 256, accuracy: 1e-9)
+        // The detector's points give the same warp; without them the rule says what is missing.
+        let m3 = try XCTUnwrap(try CropRule.align(size: 256, scale: 1.3, points: .detector).alignTransform(for: alignedFace(detectorPoints: true).0))
+        for (a, b) in zip(m2, m3) { XCTAssertEqual(a, b, accuracy: 1e-9) }
+        XCTAssertThrowsError(try CropRule.align(size: 256, scale: 1.3, points: .detector).alignTransform(for: face)) { e in
+            XCTAssertTrue("\(e)".contains("detector's five points"), "\(e)")
+        }
+        // The warp: a 256 x 256 crop whose frame extent covers the rotated square; a bright spot at the frame's
+        // left eye lands at the template's left eye in the crop.
+        let img = try Image(width: 640, height: 480, channels: 3)
+        try img.fillPolygon([(eye.x - 3, eye.y - 3), (eye.x + 3, eye.y - 3), (eye.x + 3, eye.y + 3), (eye.x - 3, eye.y + 3)], hull: true, value: 255)
+        let (crop, region, _) = try rule.extract(from: img, face: face)
+        XCTAssertEqual(crop.width, 256); XCTAssertEqual(crop.height, 256)
+        XCTAssertLessThan(region.x0, Int(eye.x)); XCTAssertGreaterThan(region.x1, Int(eye.x))
+        let ex = Int((((38.2946 / 112) - 0.5) / 1.3 + 0.5) * 256), ey = Int((((51.6963 / 112) - 0.5) / 1.3 + 0.5) * 256)
+        let px = try crop.withBytes { b in b.load(fromByteOffset: ey * crop.rowBytes + ex * 3, as: UInt8.self) }
+        XCTAssertGreaterThan(px, 200)
+        XCTAssertThrowsError(try rule.extract(from: img, face: Face(box: Box(left: 0, top: 0, right: 50, bottom: 50), landmarks: [])))
+    }
+
     func testMarginCropAndParsing() throws {
         XCTAssertEqual(CropRule.parse("sbi"), .sbi)
         XCTAssertEqual(CropRule.parse("margin:0.125"), .margin(0.125, .retinaApprox))

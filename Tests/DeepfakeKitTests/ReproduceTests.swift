@@ -27,7 +27,7 @@ final class ReproduceTests: XCTestCase {
     func testPaperPipelinesRefuseWithoutTheirImageNetWeights() throws {
         let root = Fixtures.tempDir()
         try FileManager.default.createDirectory(atPath: root + "/FF++", withIntermediateDirectories: true)
-        let cases: [(String, String)] = [("pim", "convnext_base"), ("roga", "resnet34"), ("prle", "efficientnet-b4 vgg16_bn xception"),
+        let cases: [(String, String)] = [("pim", "convnext_base"), ("roga", "resnet34"), ("prle", "efficientnet-b4 vgg16_bn"),
                                          ("did", "efficientnetv2_l")]
         for (paper, what) in cases {
             let start = Date()
@@ -36,7 +36,8 @@ final class ReproduceTests: XCTestCase {
             let line = try XCTUnwrap(run.stderrLines.first, paper)
             XCTAssertTrue(line.hasPrefix("reproduce-\(paper): no ImageNet weights") && line.contains("fetch-weights.sh")
                           && line.contains("FROM_SCRATCH=1") && line.contains(paper == "pim" || paper == "prle" ? what : "PRETRAINED=FILE"), line)
-            if paper == "prle" { XCTAssertTrue(line.contains("for \(what) "), line) }
+            // PRLE's zoo Xception is not ImageNet-initialised (Sec. IV-B), so its weights are not asked for.
+            if paper == "prle" { XCTAssertTrue(line.contains("for \(what) ") && !line.contains("xception"), line) }
             XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/out-\(paper)"), "\(paper): work started")
             XCTAssertLessThan(Date().timeIntervalSince(start), 10)
         }
@@ -70,7 +71,7 @@ final class ReproduceTests: XCTestCase {
     func testPIMTablesOnFixtureBenchmarks() throws {
         let fx = try fixtures()
         let lite0 = Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path
-        let run = try make(["tables", "OUT=\(fx)/out-pim", "FFPP=\(fx)/FF++", "CDF=\(fx)/Celeb-DF-v2", "WDF=\(fx)/WDF",
+        let run = try make(["tables", "OUT=\(fx)/out-pim", "FFPP=\(fx)/FF++", "CDF=\(fx)/Celeb-DF-v2", "WDF=\(fx)/WDF", "DETECTOR=hog",
                             "BACKBONES=efficientnet-lite0", "SBI_BACKBONE=efficientnet-lite0", "FRAMES=4",
                             "PRETRAINED_efficientnet-lite0=\(lite0)", "TRAIN_FLAGS=--size 96 --epochs 1 --batch 8",
                             "SCORE_FLAGS=--frames 3"], file: "pipelines/reproduce-pim.mk")
@@ -198,6 +199,11 @@ final class ReproduceTests: XCTestCase {
             XCTAssertNotNil(Double(cells[1]), String(r)); XCTAssertNotNil(Double(cells[2]), String(r))
             XCTAssertEqual(cells[3], "pretrained:efficientnet-lite0-57934424.pth")
         }
+        // MTCNN faces aligned on its five points, grayscale, c23: as the paper; the card lists the small backbone.
+        let card = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(fx)/out-did/card.json"))) as? [String: Any])
+        let differs = try XCTUnwrap(card["differs_from_the_paper"] as? [String])
+        XCTAssertTrue(differs.contains { $0.contains("did") && $0.contains("backbone efficientnet-lite0, the paper's efficientnetv2_l") }, "\(differs)")
+        XCTAssertFalse(differs.contains { $0.contains("face detector") || $0.contains("test crop") || $0.contains("grayscale") || $0.contains("compression") }, "\(differs)")
         let t3 = try String(contentsOfFile: "\(fx)/out-did/table3.md")
         XCTAssertTrue(t3.contains("| without T (paper) | 0.759 | 0.305 |"), t3)
         XCTAssertFalse(t3.split(separator: "\n").first { $0.hasPrefix("| without T (ours)") }!.contains("not provided"), t3)
@@ -214,8 +220,9 @@ final class ReproduceTests: XCTestCase {
     func testTables8To10OnFixtureBenchmarks() throws {
         let fx = try fixtures()
         let lite0 = Fixtures.cache.appendingPathComponent("models/efficientnet-lite0-57934424.pth").path
+        // dlib HOG faces: no RetinaFace weights here (the card lists the difference).
         let common = ["FFPP=\(fx)/FF++", "TRAIN_FLAGS=--backbone efficientnet-lite0 --pretrained \(lite0) --size 96 --epochs 1 --batch 8",
-                      "SCORE_FLAGS=--frames 3", "RECIPES=sbi"]
+                      "SCORE_FLAGS=--frames 3", "RECIPES=sbi", "DETECTOR=hog"]
         // Partial data: FF++ and CDF only; the others become "not provided".
         let partial = try make(["table8", "OUT=\(fx)/out-partial", "CDF=\(fx)/Celeb-DF-v2"] + common)
         XCTAssertEqual(partial.status, 0, partial.stderr)
@@ -231,6 +238,15 @@ final class ReproduceTests: XCTestCase {
         XCTAssertEqual(t8.status, 0, t8.stderr)
         let full = try String(contentsOfFile: "\(fx)/out/table8.md")
         XCTAssertFalse(full.split(separator: "\n").first { $0.hasPrefix("| SBI* (ours)") }!.contains("not provided"), full)
+        // The card: what produced the rows, and what differs from the paper (here: dlib faces, a small backbone).
+        let card = try String(contentsOfFile: "\(fx)/out/card.md")
+        XCTAssertTrue(card.contains("## Differs from the paper"), card)
+        XCTAssertTrue(card.contains("sbi: face detector hog, the paper's retinaface"), card)
+        XCTAssertTrue(card.contains("sbi: backbone efficientnet-lite0, the paper's efficientnet-b4"), card)
+        let differs = try XCTUnwrap(card.components(separatedBy: "## Differs from the paper").last)
+        XCTAssertFalse(differs.contains("FF++ compression"), card)   // raw, as the paper
+        XCTAssertFalse(differs.contains("test faces found with"), card)   // the same detector at training and test time
+        XCTAssertTrue(card.contains("sbi on cdf: 4 videos (2 real, 2 fake)") && card.contains("video level; 3 frames per video"), card)
         let t9 = try make(["table9"] + all)
         XCTAssertEqual(t9.status, 0, t9.stderr)
         let nine = try String(contentsOfFile: "\(fx)/out/table9.md")
@@ -250,14 +266,14 @@ final class ReproduceTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(fx)/out/models"), ["sbi"])
         // Without ImageNet weights (PRETRAINED, FROM_SCRATCH or --pretrained in TRAIN_FLAGS) the pipeline says what
         // is missing and stops before any work.
-        let noWeights = try make(["table8", "OUT=\(fx)/out-noweights", "FFPP=\(fx)/FF++", "CDF=\(fx)/Celeb-DF-v2", "RECIPES=sbi"])
+        let noWeights = try make(["table8", "OUT=\(fx)/out-noweights", "FFPP=\(fx)/FF++", "CDF=\(fx)/Celeb-DF-v2", "RECIPES=sbi", "DETECTOR=hog"])
         XCTAssertEqual(noWeights.status, 2, noWeights.stderr)
         XCTAssertTrue(noWeights.stderr.contains("PRETRAINED=") && noWeights.stderr.contains("fetch-weights.sh")
                       && noWeights.stderr.contains("FROM_SCRATCH=1"), noWeights.stderr)
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(fx)/out-noweights/faces"))
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(fx)/out-noweights/models"))
         // A bad root is a clear error naming it (FROM_SCRATCH=1 gets past the weights check).
-        let bad = try make(["table8", "OUT=\(fx)/out-bad", "FFPP=\(fx)/nope", "RECIPES=sbi", "FROM_SCRATCH=1"])
+        let bad = try make(["table8", "OUT=\(fx)/out-bad", "FFPP=\(fx)/nope", "RECIPES=sbi", "FROM_SCRATCH=1", "DETECTOR=hog"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("nope: missing"), bad.stderr)
     }
