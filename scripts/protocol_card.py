@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROTOCOLS = os.path.join(HERE, "..", "pipelines", "paper-protocols.json")
 # Keys compared with the paper, in card order: (key, label).
 CHECKED = [("backbone", "backbone"), ("init", "initial weights"), ("detector", "face detector"), ("crop", "test crop"),
-           ("grayscale", "grayscale"), ("compression", "FF++ compression"), ("frames_train", "training frames per video"),
+           ("size", "input size"), ("grayscale", "grayscale"), ("compression", "FF++ compression"), ("frames_train", "training frames per video"),
            ("frames_test", "test frames per video"), ("batch", "batch"), ("epochs", "epochs"), ("step", "training step"),
            ("lr", "learning rate"), ("augment", "augmentation")]
 
@@ -148,21 +148,27 @@ def paper_value(proto, model, key):
     return entry
 
 
-def same(key, ours, paper):
+def paper_for(entry, facts):
+    """The entry's value for this model: a per-backbone value (by_backbone) where the paper gives one."""
+    return (entry.get("by_backbone") or {}).get(facts.get("backbone"), entry["value"])
+
+
+def same(key, ours, paper, facts):
     if ours is None:
         return True   # not measured by this run (e.g. frames of a model never scored): nothing to compare
     if key == "backbone":
         return ours == paper["value"] or ours in paper.get("also", [])
     if key == "lr":
         return abs(float(ours) - float(paper["value"])) < 1e-12
-    return str(ours).lower() == str(paper["value"]).lower()
+    return str(ours).lower() == str(paper_for(paper, facts)).lower()
 
 
 def paper_table(proto):
     """The paper's protocol as Markdown (docs/reproduce.md carries it; ProtocolTests checks the copy)."""
     md = ["| setting | the paper's | where it says so (or our reading) |", "|---|---|---|"]
     for key, e in proto["protocol"].items():
-        md.append(f"| {key} | {e['value']}" + (" (also " + ", ".join(e["also"]) + ")" if e.get("also") else "") + " | "
+        md.append(f"| {key} | {e['value']}" + (" (also " + ", ".join(e["also"]) + ")" if e.get("also") else "")
+                  + ("".join(f"; {b}: {v}" for b, v in e["by_backbone"].items()) if e.get("by_backbone") else "") + " | "
                   + "; ".join(x for x in [e.get("source", ""), ("reading: " + e["reading"]) if e.get("reading") else ""] if x) + " |")
     for prefix, over in (proto.get("rows") or {}).items():
         for key, e in over.items():
@@ -236,6 +242,10 @@ def main():
             continue
         sets = test_sets(a.out, model, [s.split("=", 1)[1] for s in a.scores if s.split("=", 1)[0] == model] or None)
         mf = faces_for(model)
+        # Frames a training video really gives: the recipe's frames_per_video (0: all), at most those extracted.
+        if mf["frames_extracted"]:
+            fpv = m["frames_train"] or 0
+            m["frames_train"] = min(fpv, mf["frames_extracted"]) if fpv > 0 else mf["frames_extracted"]
         m["detector"] = mf["detector"]
         m["compression"] = mf["compression"]
         frames = sorted({s["frames_test"] for s in sets.values() if s["frames_test"]})
@@ -250,9 +260,9 @@ def main():
             p = paper_value(proto, model, key)
             if p is None or key not in m:
                 continue
-            if not same(key, m[key], p):
+            if not same(key, m[key], p, m):
                 why = p.get("source") or ("reading: " + p["reading"] if p.get("reading") else "")
-                grouped.setdefault((label, str(m[key]), str(p["value"]), why), []).append(model)
+                grouped.setdefault((label, str(m[key]), str(paper_for(p, m)), why), []).append(model)
     for (label, ours, theirs, why), models in grouped.items():
         differs.append(f"{', '.join(models)}: {label} {ours}, the paper's {theirs} ({why})")
     differs += proto.get("open", [])

@@ -97,9 +97,6 @@ public enum CropRule: Sendable, Equatable {
         }
     }
 
-    /// Whether the crop is a warp of the frame (not a rectangle of it).
-    public var isWarp: Bool { if case .align = self { return true } else { return false } }
-
     /// Parses "sbi", "margin:F" (RetinaFace-like box), "margin:F:RULE" or "align:SIZE[:SCALE[:POINTS]]".
     public static func parse(_ s: String) -> CropRule? {
         if s == "sbi" { return .sbi }
@@ -176,16 +173,11 @@ public enum CropRule: Sendable, Equatable {
     /// frame-to-crop transform (for rectangles, a translation).
     public func extract(from frame: Image, face: Face) throws -> (image: Image, region: (x0: Int, y0: Int, x1: Int, y1: Int), transform: [Double]) {
         let r = try region(for: face, width: frame.width, height: frame.height)
-        if case .align(let size, _, _) = self, let m = try alignTransform(for: face) {
-            return (try frame.warpedAffine(m, width: size, height: size, interpolation: .linear, border: .constant), r, m)
-        }
-        return (try frame.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0), r,
-                [1, 0, -Double(r.x0), 0, 1, -Double(r.y0)])
+        let m = try alignTransform(for: face) ?? [1, 0, -Double(r.x0), 0, 1, -Double(r.y0)]
+        return (try faceImage(from: frame, face: face), r, m)
     }
 
-    /// The face image alone (`extract`'s first element). Not inlined: Swift 6.3.1's SILCombine crashes (signal 11)
-    /// optimising score-frames' worker closure when this body is inlined across modules there.
-    @inline(never)
+    /// The face image alone (`extract`'s first element): the warped square for `align`, else the frame's rectangle.
     public func faceImage(from frame: Image, face: Face) throws -> Image {
         if case .align(let size, _, _) = self, let m = try alignTransform(for: face) {
             return try frame.warpedAffine(m, width: size, height: size, interpolation: .linear, border: .constant)

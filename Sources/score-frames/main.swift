@@ -201,8 +201,10 @@ struct ScoreFrames: ParsableCommand {
             }
             var crops: [Image] = [], areas: [Double] = []
             for f in found {
-                guard let r = try? crop.region(for: f, width: img.width, height: img.height), r.x1 > r.x0, r.y1 > r.y0 else { continue }
-                crops.append(crop.isWarp ? try crop.faceImage(from: img, face: f) : try img.cropped(x: r.x0, y: r.y0, width: r.x1 - r.x0, height: r.y1 - r.y0))
+                // A face the rule cannot cut (e.g. outside the frame) is skipped. (Written as region check, then cut:
+                // `guard let c = try? crop.faceImage(...)` here crashes Swift 6.3.1's release optimiser, SILCombine.)
+                guard (try? crop.region(for: f, width: img.width, height: img.height)) != nil else { continue }
+                crops.append(try crop.faceImage(from: img, face: f))
                 areas.append(f.box.area)
             }
             return (crops, areas)

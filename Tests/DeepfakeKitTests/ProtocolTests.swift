@@ -9,12 +9,13 @@ final class ProtocolTests: XCTestCase {
     struct Pipeline { var key: String; var file: String; var target: String; var args: [String] }
 
     /// The paper's value of `key` for a model (a "rows" entry whose prefix starts the model's name wins).
-    func paper(_ table: [String: Any], _ model: String, _ key: String) -> Any? {
+    func paper(_ table: [String: Any], _ model: String, _ key: String) -> Any? { entry(table, model, key)?["value"] }
+    func entry(_ table: [String: Any], _ model: String, _ key: String) -> [String: Any]? {
         var v = (table["protocol"] as? [String: Any])?[key] as? [String: Any]
         for (prefix, over) in (table["rows"] as? [String: [String: Any]]) ?? [:] where model.hasPrefix(prefix) {
             if let o = over[key] as? [String: Any] { v = o }
         }
-        return v?["value"]
+        return v
     }
 
     /// The commands of `make -n`, continuation lines joined, as token lists (single quotes stripped); each command of a
@@ -125,6 +126,11 @@ final class ProtocolTests: XCTestCase {
                 if let batch = paper(table, model, "batch") as? Int {
                     XCTAssertEqual(recipeValue(yaml, "batch"), String(batch), "\(p.key) \(model): batch")
                 }
+                // Input size: the paper's, or its per-backbone value (PIM: 380 for EfficientNet-B4).
+                if let e = entry(table, model, "size"), let size = e["value"] as? Int {
+                    let want = (e["by_backbone"] as? [String: Int])?[recipeValue(yaml, "backbone") ?? ""] ?? size
+                    XCTAssertEqual(recipeValue(yaml, "input.size"), String(want), "\(p.key) \(model): input size")
+                }
                 if let gray = paper(table, model, "grayscale") as? Bool {
                     XCTAssertEqual(recipeValue(yaml, "input.grayscale"), String(gray), "\(p.key) \(model): grayscale")
                 }
@@ -217,7 +223,7 @@ final class ProtocolTests: XCTestCase {
         let differs = try XCTUnwrap(card["differs_from_the_paper"] as? [String])
         XCTAssertTrue(differs.first?.hasPrefix("Toy data") ?? false, "\(differs)")
         for want in ["backbone resnet18, the paper's resnet34", "initial weights random, the paper's pretrained", "batch 8, the paper's 32",
-                     "epochs 2, the paper's 10", "test frames per video 8, the paper's 32"] {
+                     "epochs 2, the paper's 10", "test frames per video 8, the paper's 32", "input size 96, the paper's 256"] {
             XCTAssertTrue(differs.contains { $0.contains(want) }, "missing '\(want)' in \(differs)")
         }
         // What matches the paper is not listed: detector and crop.
