@@ -208,8 +208,11 @@ def main():
     ap.add_argument("--demo", action="store_true")
     ap.add_argument("--protocols", default=PROTOCOLS)
     a = ap.parse_args()
-    with open(a.protocols) as f:
-        table = json.load(f)
+    try:
+        with open(a.protocols) as f:
+            table = json.load(f)
+    except (OSError, ValueError) as e:
+        sys.exit(f"protocol_card.py: {a.protocols}: {e}")
     if a.pipeline not in table or a.pipeline.startswith("_"):
         sys.exit(f"protocol_card.py: no protocol named '{a.pipeline}' in {a.protocols} (have: {', '.join(k for k in table if not k.startswith('_'))})")
     proto = table[a.pipeline]
