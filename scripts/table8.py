@@ -18,6 +18,8 @@ ap.add_argument("--demo", required=True)
 ap.add_argument("--log")
 ap.add_argument("--metrics")
 ap.add_argument("--out", help="the demo's output folder: checkpoint and pictures")
+ap.add_argument("--test-videos", help="the test videos' records (default: OUT/test-videos.ndjson)")
+ap.add_argument("--dataset", default="demo", help="the test set's dataset name in METRICS.csv (demo.mk: demo-set)")
 a = ap.parse_args()
 
 rows = {}
@@ -39,9 +41,10 @@ def auc_text(group, level="video"):
     return pct(r[5]) + ci
 
 
-allv = rows.get(("demo/all", "video")) or rows.get(("demo", "video"))
-group = allv[0] if allv else "demo"
-methods = sorted({k[0].split("/", 1)[1] for k in rows if k[0].startswith("demo/") and k[0] != "demo/all" and k[1] == "video"})
+D = a.dataset
+allv = rows.get((D + "/all", "video")) or rows.get((D, "video"))
+group = allv[0] if allv else D
+methods = sorted({k[0].split("/", 1)[1] for k in rows if k[0].startswith(D + "/") and k[0] != D + "/all" and k[1] == "video"})
 
 meta = {}
 if a.out:
@@ -74,7 +77,10 @@ def records(name):
 
 
 train = records("train-faces.ndjson")
-videos = records("test-videos.ndjson")
+videos = ([json.loads(l) for l in open(a.test_videos) if l.strip()] if a.test_videos and os.path.exists(a.test_videos)
+          else records("test-videos.ndjson"))
+kinds = sorted({r.get("method") for r in videos if r.get("label") == 1 and r.get("method")})
+KIND = {"face-swap": "landmark face swap", "blend": "alpha blend", "reenact": "landmark-driven reenactment"}
 people = sorted({r.get("identity", "?") for r in videos})
 try:
     per_video = json.loads(meta.get("recipe_json", "{}")).get("data.frames_per_video", 0)
@@ -84,15 +90,15 @@ train_text = (f"{len(train)} real faces ({sum(1 for r in train if r.get('video')
               + (f", {per_video} of them drawn anew each epoch" if per_video else "")
               + f"; {sum(1 for r in train if not r.get('video'))} faces of stills)") if train else "real faces"
 n = allv
-per_method = ", ".join(f"{m} {auc_text('demo/' + m)}" for m in methods)
+per_method = ", ".join(f"{m} {auc_text(D + '/' + m)}" for m in methods)
 print(f"""
 - Video-level AUC (%). Paper rows: Table 8 of the BBMG/NRS paper (trained on FF++ real videos, EfficientNet-B4).
 - This run: EfficientNet-Lite0 (ImageNet weights), 224 px, SBI pseudo-fakes with LAL masks, seed {meta.get('seed', '?')}{ck}.
   Trained on {train_text} and their self-blended pseudo-fakes only; pipelines/demo.mk lists the media.
 - Test set: {n[2] if n else '?'} videos ({n[3] if n else '?'} real, {n[4] if n else '?'} fake) of {len(people) or '?'} identities never seen in training ({', '.join(people)}):
   clips of the sample videos and stills filmed as short videos with a seeded drift, each real and manipulated here
-  by face-swap with another test person's face (landmark face swap; alpha blend), two manipulations the detector
-  never saw. Per method: {per_method or 'n/a'}.
+  by face-swap with another test person's face or driving video ({'; '.join(KIND.get(k, k) for k in kinds) or 'n/a'}),
+  {len(kinds)} manipulations the detector never saw. Per method: {per_method or 'n/a'}.
 - What it shows: a detector trained only on self-blended real faces ranks these face swaps and blends above the
   real videos; the 95% interval (bootstrap over videos) says how much a test set this small can tell.
 - What it does not show: performance on the benchmarks (other people, cameras, codecs and forgery methods); with

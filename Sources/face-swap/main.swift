@@ -26,8 +26,9 @@ struct FaceSwapCommand: ParsableCommand {
         The target may be an image: it becomes a --still-frames video with a slow seeded drift (pan, zoom, \
         tilt), the same for every method. In a frame with several faces, the largest is manipulated, then the \
         one nearest to it in the next frames. Random draws come from --seed and the file names of source and target \
-        (not their folders). Target frames without a face are copied. The output is Motion-JPEG in AVI, written \
-        atomically; the record printed has "label" (1, or 0 for real), "method", and the draws under "synth"; \
+        (not their folders). Target frames without a face are copied. The output is Motion-JPEG in AVI (--out \
+        NAME.avi) or MPEG-4 Part 2 in MP4 (--out NAME.mp4: a lossy inter-frame codec, the other compression a test \
+        set can mix in), written atomically; the record printed has "label" (1, or 0 for real), "method", and the draws under "synth"; \
         an existing output is not made again.
         """)
 
@@ -37,7 +38,7 @@ struct FaceSwapCommand: ParsableCommand {
     var source: String?
     @Option(help: "Video (or image: see --still-frames) whose faces are manipulated.")
     var target: String
-    @Option(help: "Output video (.avi).")
+    @Option(help: "Output video: .avi (Motion-JPEG) or .mp4 (MPEG-4 Part 2).")
     var out: String
     @Option(help: Self.maxFramesRange.help("Use at most this many frames of the target (from --start-frame)."))
     var maxFrames: Int?
@@ -64,16 +65,26 @@ struct FaceSwapCommand: ParsableCommand {
         try Self.startFrameRange.check(startFrame)
         if startFrame > 0 && Image.isStillImage(target) { throw ValidationError("--start-frame applies to a target video, not an image") }
         try Self.upsampleRange.check(upsample); try Self.qualityRange.check(quality)
-        guard out.lowercased().hasSuffix(".avi") else { throw ValidationError("--out must name an .avi file") }
+        guard Self.container(out) != nil else { throw ValidationError("--out must name an .avi (Motion-JPEG) or .mp4 (MPEG-4) file: \(out)") }
     }
 
     static func name(_ path: String) -> String { (path as NSString).lastPathComponent }
+
+    /// The container (file extension) and codec of an output name: .avi is Motion-JPEG, .mp4 MPEG-4 Part 2.
+    static func container(_ path: String) -> (ext: String, fourcc: String)? {
+        switch (path as NSString).pathExtension.lowercased() {
+        case "avi": return ("avi", "MJPG")
+        case "mp4": return ("mp4", "mp4v")
+        default: return nil
+        }
+    }
 
     /// The record of this video, with the draws (which depend only on the seed and the file names).
     func record(draws: Draws) -> Record {
         var r = Record(); r.video = out; r.label = method.label; r.method = method.rawValue
         if let source, method != .real { r["source"] = .string(source) }
         r["target"] = .string(target)
+        r["codec"] = .string(Self.container(out)?.fourcc ?? "")
         if startFrame > 0 { r["target_start_frame"] = .int(startFrame) }
         var synth = draws.fields
         synth["seed"] = .string(String(seed))
@@ -119,13 +130,14 @@ struct FaceSwapCommand: ParsableCommand {
 
         let dir = (out as NSString).deletingLastPathComponent
         if !dir.isEmpty { try Paths.makeDirectory(dir) }
-        let tmp = Temporaries.name(for: out, extension: "avi")   // removed if a signal ends the run
+        let kind = Self.container(out)!
+        let tmp = Temporaries.name(for: out, extension: kind.ext)   // removed if a signal ends the run
         AtomicFile.sweepStaleTemporaries(in: dir.isEmpty ? "." : dir)
         Temporaries.register(tmp)
         defer { Temporaries.unregister(tmp) }
         let writer: VideoWriter
         do {
-            writer = try VideoWriter(path: tmp, fourcc: "MJPG", fps: frames.fps, width: frames.width, height: frames.height)
+            writer = try VideoWriter(path: tmp, fourcc: kind.fourcc, fps: frames.fps, width: frames.width, height: frames.height)
         } catch { throw ToolError("\(out): cannot write video: \(error)") }
         var n = 0, changed = 0, refused = 0
         var tracker = FaceTracker()

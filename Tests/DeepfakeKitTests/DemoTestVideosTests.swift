@@ -19,6 +19,18 @@ final class DemoTestVideosTests: XCTestCase {
         let oneSource = try runTool("/usr/bin/python3", base + ["--target", "a=\(still)", "--source", "b=\(still)"])
         XCTAssertEqual(oneSource.status, 1)
         XCTAssertTrue(oneSource.stderr.contains("at least two --source identities"), oneSource.stderr)
-        for r in [missing, malformed, oneSource] { XCTAssertEqual(r.stderrLines.count, 1, r.stderr) }
+        let methods = try runTool("/usr/bin/python3", base + ["--target", "a=\(still)", "--source", "b=\(still)", "--source", "c=\(still)",
+                                                              "--methods", "face-swap,morph"])
+        XCTAssertEqual(methods.status, 1)
+        XCTAssertTrue(methods.stderr.contains("bad --methods"), methods.stderr)
+        let codecs = try runTool("/usr/bin/python3", base + ["--target", "a=\(still)", "--source", "b=\(still)", "--source", "c=\(still)",
+                                                             "--codecs", "avi,mkv"])
+        XCTAssertEqual(codecs.status, 1)
+        XCTAssertTrue(codecs.stderr.contains("bad --codecs"), codecs.stderr)
+        let noDriver = try runTool("/usr/bin/python3", base + ["--target", "a=\(still)", "--source", "b=\(still)", "--source", "c=\(still)",
+                                                               "--methods", "reenact"])
+        XCTAssertEqual(noDriver.status, 1)
+        XCTAssertTrue(noDriver.stderr.contains("reenact needs a driving video"), noDriver.stderr)
+        for r in [missing, malformed, oneSource, methods, codecs, noDriver] { XCTAssertEqual(r.stderrLines.count, 1, r.stderr) }
     }
 }

@@ -266,3 +266,28 @@ final class ManipulationTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/x.avi"))
     }
 }
+
+final class FaceSwapContainerTests: XCTestCase {
+    /// --out NAME.mp4 writes MPEG-4 Part 2 (the demo set's second codec) and says so in the record; another
+    /// extension is refused in one line naming the file.
+    func testMP4OutputIsMPEG4AndOtherContainersAreRefused() throws {
+        let dir = Fixtures.tempDir()
+        let target = try Fixtures.media("15-f13-anc-ph.jpg")
+        let run = try runTool("face-swap", ["--method", "real", "--target", target, "--still-frames", "4", "--out", dir + "/real.mp4"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("\"codec\":\"mp4v\""), run.stdout)
+        let v = try Video(path: dir + "/real.mp4")
+        var n = 0
+        while v.grab() { _ = try v.retrieve(); n += 1 }
+        XCTAssertEqual(n, 4)
+        // The container is MP4 (an ISO base media "ftyp" box), not Motion-JPEG in AVI.
+        let head = try Data(contentsOf: URL(fileURLWithPath: dir + "/real.mp4")).prefix(12)
+        XCTAssertEqual(String(decoding: head.suffix(8).prefix(4), as: UTF8.self), "ftyp")
+        let avi = try runTool("face-swap", ["--method", "real", "--target", target, "--still-frames", "2", "--out", dir + "/real.avi"])
+        XCTAssertTrue(avi.stdout.contains("\"codec\":\"MJPG\""), avi.stdout)
+        let mkv = try runTool("face-swap", ["--method", "real", "--target", target, "--out", dir + "/x.mkv"])
+        XCTAssertNotEqual(mkv.status, 0)
+        XCTAssertTrue(mkv.stderr.contains("--out must name an .avi (Motion-JPEG) or .mp4 (MPEG-4) file"), mkv.stderr)
+        XCTAssertEqual(mkv.stderrLines.count, 1, mkv.stderr)
+    }
+}
